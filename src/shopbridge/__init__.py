@@ -1,0 +1,1 @@
+"""shopbridge: operations hub for TikTok Shop merchants."""

@@ -1,0 +1,1 @@
+"""Local emulators of the outside world (TikTok Shop, Shopify, POS). Never imports the product."""
