@@ -21,8 +21,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Set SHOPBRIDGE_BENCH_DATABASE_URL to a PostgreSQL URL to measure the distributed mode too.
 bench: $(STAMP)
-	$(BIN)/shopbridge bench engine --json bench/results/engine.json $(BENCH_ARGS)
+	$(BIN)/shopbridge bench engine --json bench/results/engine.json $(BENCH_ARGS) \
+		$(if $(SHOPBRIDGE_BENCH_DATABASE_URL),--database-url $(SHOPBRIDGE_BENCH_DATABASE_URL))
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -1,1 +1,3 @@
 """shopbridge: operations hub for TikTok Shop merchants."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,263 @@
+"""The ``shopbridge`` command line."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import select
+
+from shopbridge import __version__
+from shopbridge.bootstrap import Hub, build_hub
+from shopbridge.config import ConfigError, Settings, load_settings
+from shopbridge.logs import configure_logging
+from shopbridge.runtime import jobs as job_queue
+from shopbridge.sandbox.cli import sandbox_app
+from shopbridge.store.db import transaction
+from shopbridge.store.secrets import SecretKeyMissing
+from shopbridge.store.tables import Job, JobAttempt
+
+app = typer.Typer(help="shopbridge: TikTok Shop, your store and your POS in lockstep.", no_args_is_help=True)
+config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
+jobs_app = typer.Typer(help="Inspect jobs; retry and replay dead letters.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks (results as a table and as JSON).", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(bench_app, name="bench")
+app.add_typer(sandbox_app, name="sandbox")
+
+console = Console()
+errors = Console(stderr=True, soft_wrap=True)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    errors.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
+    raise typer.Exit(code)
+
+
+def settings(**overrides: object) -> Settings:
+    try:
+        loaded = load_settings(**{key: value for key, value in overrides.items() if value is not None})
+    except ConfigError as error:
+        fail(str(error))
+    configure_logging(loaded.log_level, loaded.log_format)
+    return loaded
+
+
+def hub(loaded: Settings | None = None) -> Hub:
+    try:
+        return build_hub(loaded or settings())
+    except SecretKeyMissing as error:
+        fail(str(error))
+
+
+def ready_hub(loaded: Settings | None = None) -> Hub:
+    """A hub whose database schema is current (migrating an embedded database on first use)."""
+    built = hub(loaded)
+    from shopbridge.store import migrations
+
+    if not migrations.is_current(built.engine):
+        if not built.settings.is_embedded_database:
+            fail("the database schema is not current: run `shopbridge migrate` first")
+        built.migrate()
+    return built
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    console.print(f"shopbridge {__version__}")
+
+
+@config_app.command("show")
+def config_show(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Print the effective configuration, secrets masked."""
+    shown = settings().masked()
+    if as_json:
+        console.print_json(json.dumps(shown, default=str))
+        return
+    table = Table("setting", "value", title="effective configuration")
+    for key, value in shown.items():
+        table.add_row(f"SHOPBRIDGE_{key.upper()}", "" if value is None else str(value))
+    console.print(table)
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema to the newest revision (safe to run again)."""
+    built = hub()
+    before, after = built.migrate()
+    if before == after:
+        console.print(f"database already at revision {after}")
+    else:
+        console.print(f"database migrated from {before or 'empty'} to {after}")
+    built.close()
+
+
+def _serve(built: Hub, host: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    from shopbridge.web.app import create_app
+
+    web = create_app(built, workers=workers)
+    uvicorn.run(web, host=host, port=port, log_level="warning", access_log=False)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="Embedded worker threads.")] = None,
+) -> None:
+    """Run the web app with embedded workers and the scheduler."""
+    loaded = settings(host=host, port=port, workers=workers)
+    built = ready_hub(loaded)
+    console.print(f"shopbridge serving on http://{loaded.host}:{loaded.port} with {loaded.workers} worker(s)")
+    _serve(built, loaded.host, loaded.port, loaded.workers)
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(min=1, help="Worker threads in this process.")] = 1,
+) -> None:
+    """Run workers without the web app (many such processes can share one PostgreSQL queue)."""
+    import signal
+    import threading
+
+    built = ready_hub()
+    pool = built.start_workers(concurrency)
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    console.print(f"{concurrency} worker(s) running; Ctrl-C stops them")
+    with contextlib.suppress(KeyboardInterrupt):
+        stopped.wait()
+    pool.stop()
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="Port for the hub.")] = 8000,
+) -> None:
+    """Migrate and serve on the embedded default (SQLite), and print where to look."""
+    loaded = settings(port=port)
+    built = ready_hub(loaded)
+    base = f"http://{loaded.host}:{loaded.port}"
+    console.print(f"[bold]shopbridge demo[/bold] on the embedded database {loaded.effective_database_url}")
+    for label, path in (("health", "/healthz"), ("ready", "/readyz"), ("metrics", "/metrics"), ("API", "/api/docs")):
+        console.print(f"  {label:8} {base}{path}")
+    console.print("Ctrl-C stops it.")
+    _serve(built, loaded.host, loaded.port, max(1, loaded.workers))
+
+
+# --- jobs ----------------------------------------------------------------------------------------------
+
+
+@jobs_app.command("list")
+def jobs_list(
+    state: Annotated[str | None, typer.Option(help="pending, running, succeeded, dead or parked.")] = "dead",
+    kind: Annotated[str | None, typer.Option(help="Only this kind.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+) -> None:
+    """List jobs, dead letters by default (`--state ''` for all)."""
+    if state and state not in ("pending", "running", "succeeded", "dead", "parked"):
+        fail(f"--state: expected pending, running, succeeded, dead or parked, got {state!r}")
+    built = ready_hub()
+    query = select(Job).order_by(Job.id.desc()).limit(limit)
+    if state:
+        query = query.where(Job.state == state)
+    if kind:
+        query = query.where(Job.kind == kind)
+    table = Table("id", "kind", "state", "attempts", "due", "last error", title=f"jobs ({state or 'all'})")
+    with built.sessions() as session:
+        for job in session.scalars(query):
+            table.add_row(str(job.id), job.kind, job.state, f"{job.attempts}/{job.max_attempts}",
+                          job.due_at.isoformat(timespec="seconds"), (job.last_error or "")[:80])  # fmt: skip
+    console.print(table)
+
+
+@jobs_app.command("show")
+def jobs_show(job_id: int) -> None:
+    """Show a job with its payload and every attempt."""
+    built = ready_hub()
+    with built.sessions() as session:
+        job = session.get(Job, job_id)
+        if job is None:
+            fail(f"job {job_id} does not exist")
+        console.print(f"[bold]job {job.id}[/bold] {job.kind}: {job.state}, attempt {job.attempts}/{job.max_attempts}")
+        details = {
+            "identity": job.identity_key,
+            "account": job.channel_account_id,
+            "due": job.due_at,
+            "replay of": job.replay_of,
+            "last error": job.last_error,
+        }
+        for label, value in details.items():
+            if value is not None:
+                console.print(f"  {label}: {value}")
+        console.print_json(json.dumps(job.payload))
+        attempts = Table("#", "worker", "started", "finished", "outcome", "class", "error", title="attempts")
+        for attempt in session.scalars(select(JobAttempt).where(JobAttempt.job_id == job_id).order_by(JobAttempt.id)):
+            attempts.add_row(
+                str(attempt.attempt), attempt.worker, attempt.started_at.isoformat(timespec="seconds"),
+                attempt.finished_at.isoformat(timespec="seconds"), attempt.outcome, attempt.error_class or "",
+                f"{attempt.error_type or ''} {attempt.error_message or ''}".strip()[:100],
+            )  # fmt: skip
+        console.print(attempts)
+
+
+@jobs_app.command("retry")
+def jobs_retry(job_id: int) -> None:
+    """Give a dead job a fresh set of attempts."""
+    built = ready_hub()
+    try:
+        with transaction(built.sessions) as session:
+            job_queue.retry_dead(session, job_id, now=built.clock.now())
+    except job_queue.JobStateError as error:
+        fail(str(error))
+    console.print(f"job {job_id} is pending again")
+
+
+@jobs_app.command("replay")
+def jobs_replay(job_id: int) -> None:
+    """Run a finished job's work again as a new job."""
+    built = ready_hub()
+    try:
+        with transaction(built.sessions) as session:
+            new_id = job_queue.replay(session, job_id, now=built.clock.now())
+    except job_queue.JobStateError as error:
+        fail(str(error))
+    console.print(f"job {job_id} replayed as job {new_id}")
+
+
+# --- benchmarks ----------------------------------------------------------------------------------------
+
+
+@bench_app.command("engine")
+def bench_engine(
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the results here.")] = None,
+    quick: Annotated[bool, typer.Option(help="A short run (under 90 s).")] = False,
+    database_url: Annotated[
+        str | None, typer.Option(help="Also measure PostgreSQL (4 worker processes) at this URL.")
+    ] = None,
+) -> None:
+    """Jobs claimed and completed per second, and inbox records per second."""
+    from shopbridge.bench.engine import run_engine_benchmark
+
+    results = run_engine_benchmark(quick=quick, database_url=database_url, console=console)
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(results, indent=2) + "\n")
+        console.print(f"results written to {json_path}")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,151 @@
+"""Effective configuration: ``SHOPBRIDGE_*`` environment variables over an optional TOML file.
+
+The TOML file is ``shopbridge.toml`` in the working directory, or the path in ``SHOPBRIDGE_CONFIG_FILE``.
+Environment variables win over the file; both use the same key names (``workers = 4`` in the file,
+``SHOPBRIDGE_WORKERS=4`` in the environment).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_core import ErrorDetails
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+ENV_PREFIX = "SHOPBRIDGE_"
+CONFIG_FILE_ENV = "SHOPBRIDGE_CONFIG_FILE"
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "shopbridge"
+
+
+def config_file_path() -> Path:
+    return Path(os.environ.get(CONFIG_FILE_ENV, "shopbridge.toml"))
+
+
+class ConfigError(Exception):
+    """An invalid configuration value; the message is one line naming the key and what is expected."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", validate_default=True)
+
+    data_dir: Path = Field(default_factory=default_data_dir, description="Where the embedded database lives.")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default: SQLite file shopbridge.db in data_dir."
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Fernet key encrypting channel credentials; generated into data_dir for the embedded default.",
+    )
+    redis_url: SecretStr | None = Field(default=None, description="Redis for shared rate limits.")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    public_url: str | None = Field(default=None, description="Public base URL channels send webhooks to.")
+    workers: int = Field(default=2, ge=0, le=64, description="Embedded workers inside `serve`.")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "console"] = "json"
+    currency: str = Field(default="USD", description="The hub's ISO 4217 currency.")
+    timezone: str = Field(default="UTC", description="The hub's IANA timezone.")
+    job_max_attempts: int = Field(default=8, ge=1, le=100)
+    job_backoff_base_seconds: float = Field(default=2.0, gt=0)
+    job_backoff_max_seconds: float = Field(default=3600.0, gt=0)
+    job_lease_seconds: float = Field(default=60.0, gt=0)
+    worker_poll_seconds: float = Field(default=0.2, gt=0, le=60)
+    worker_batch_size: int = Field(default=50, ge=1, le=1000)
+
+    @field_validator("currency")
+    @classmethod
+    def _currency_code(cls, value: str) -> str:
+        if not _CURRENCY.match(value):
+            raise ValueError("an ISO 4217 code of three capital letters, e.g. USD")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone_name(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("an IANA timezone name, e.g. Asia/Jakarta") from None
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("a sqlite:/// or postgresql+psycopg:// URL")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = config_file_path()
+        if path.is_file():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'shopbridge.db'}"
+
+    @property
+    def is_embedded_database(self) -> bool:
+        return self.database_url is None
+
+    def masked(self) -> dict[str, Any]:
+        """The effective configuration for display: secrets and URL passwords masked."""
+        shown: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                shown[name] = "********" if value.get_secret_value() else ""
+            elif isinstance(value, Path):
+                shown[name] = str(value)
+            else:
+                shown[name] = value
+        shown["database_url"] = mask_url_password(self.effective_database_url)
+        return shown
+
+
+def mask_url_password(url: str) -> str:
+    return re.sub(r"(://[^:/@]+:)[^@]+@", r"\1********@", url)
+
+
+def _describe(error: ErrorDetails) -> str:
+    key = ENV_PREFIX + ".".join(str(part) for part in error["loc"]).upper()
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return f"{key}: unknown setting"
+    expected = str(error["msg"]).removeprefix("Value error, ").removeprefix("Input should be ")
+    return f"{key}: expected {expected}, got {error.get('input')!r}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Load and validate the settings; raise ConfigError with one line naming the first bad key."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc.errors()[0])) from None
+    except (OSError, ValueError) as exc:  # unreadable or malformed TOML file
+        raise ConfigError(f"{config_file_path()}: {exc}") from None

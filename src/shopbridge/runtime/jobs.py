@@ -1,0 +1,364 @@
+"""The job table as a queue: enqueue inside the caller's transaction (transactional outbox), claim safely from
+many processes, record every attempt, and keep dead letters for people to inspect, retry or replay.
+
+Claiming uses ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so workers never wait on each other's rows; on SQLite
+every transaction begins IMMEDIATE (see store.db), which makes the claim's UPDATE … RETURNING atomic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.orm import Session
+
+from shopbridge.runtime.backoff import RetryPolicy
+from shopbridge.store.db import dialect_insert, is_sqlite
+from shopbridge.store.sync_issues import raise_issue, resolve_issue
+from shopbridge.store.tables import ChannelAccount, Job, JobAttempt
+
+WAITING = text("state IN ('pending', 'parked')")
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    attempt: int
+    max_attempts: int
+    channel_account_id: int | None
+    started_at: datetime
+
+
+class JobStateError(Exception):
+    """An operation that does not fit the job's current state (e.g. retrying a job that is not dead)."""
+
+
+def enqueue(
+    session: Session,
+    kind: str,
+    payload: dict[str, Any] | None = None,
+    *,
+    now: datetime,
+    due_at: datetime | None = None,
+    priority: int = 100,
+    channel_account_id: int | None = None,
+    identity_key: str | None = None,
+    max_attempts: int = 8,
+    replay_of: int | None = None,
+) -> int:
+    """Add a job in the caller's transaction; returns its id. With an identity key already pending (or parked),
+    nothing is added and the waiting job's id is returned: the same work is never queued twice."""
+    values = {
+        "kind": kind,
+        "payload": payload or {},
+        "state": "pending",
+        "priority": priority,
+        "due_at": due_at or now,
+        "channel_account_id": channel_account_id,
+        "identity_key": identity_key,
+        "attempts": 0,
+        "max_attempts": max_attempts,
+        "replay_of": replay_of,
+        "created_at": now,
+    }
+    statement = dialect_insert(session)(Job).values(**values)
+    if identity_key is not None:
+        statement = statement.on_conflict_do_nothing(index_elements=["identity_key"], index_where=WAITING)
+    new_id = session.execute(statement.returning(Job.id)).scalar_one_or_none()
+    if new_id is not None:
+        return int(new_id)
+    waiting = session.execute(
+        select(Job.id).where(Job.identity_key == identity_key, Job.state.in_(("pending", "parked")))
+    ).scalar_one()
+    return int(waiting)
+
+
+def enqueue_many(
+    session: Session, kind: str, payloads: Iterable[dict[str, Any]], *, now: datetime, max_attempts: int = 8
+) -> int:
+    """Bulk enqueue without identity keys (imports, benchmarks); returns how many were added."""
+    rows = [
+        {
+            "kind": kind,
+            "payload": payload,
+            "state": "pending",
+            "priority": 100,
+            "due_at": now,
+            "attempts": 0,
+            "max_attempts": max_attempts,
+            "created_at": now,
+        }
+        for payload in payloads
+    ]
+    if rows:
+        session.execute(insert(Job), rows)
+    return len(rows)
+
+
+def claim(session: Session, worker: str, *, now: datetime, lease_seconds: float, limit: int) -> list[ClaimedJob]:
+    """Take up to ``limit`` due jobs for ``worker``, lowest priority number and oldest due first."""
+    due = (
+        select(Job.id)
+        .where(Job.state == "pending", Job.due_at <= now)
+        .order_by(Job.priority, Job.due_at, Job.id)
+        .limit(limit)
+    )
+    if not is_sqlite(session.get_bind()):
+        due = due.with_for_update(skip_locked=True)
+    statement = (
+        update(Job)
+        .where(Job.id.in_(due.scalar_subquery()))
+        .values(
+            state="running",
+            lease_owner=worker,
+            lease_expires_at=now + timedelta(seconds=lease_seconds),
+            started_at=now,
+            attempts=Job.attempts + 1,
+        )
+        .returning(Job.id, Job.kind, Job.payload, Job.attempts, Job.max_attempts, Job.channel_account_id)
+        .execution_options(synchronize_session=False)
+    )
+    claimed = [
+        ClaimedJob(row.id, row.kind, row.payload, row.attempts, row.max_attempts, row.channel_account_id, now)
+        for row in session.execute(statement)
+    ]
+    claimed.sort(key=lambda job: job.id)
+    return claimed
+
+
+def complete_batch(session: Session, batch: Sequence[ClaimedJob], worker: str, *, now: datetime) -> bool:
+    """Mark a whole batch succeeded in the handlers' transaction; False if any lease was lost (roll back)."""
+    ids = [job.id for job in batch]
+    result = session.execute(
+        update(Job)
+        .where(Job.id.in_(ids), Job.state == "running", Job.lease_owner == worker)
+        .values(state="succeeded", finished_at=now, last_error=None, lease_owner=None, lease_expires_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != len(ids):  # type: ignore[attr-defined]
+        return False
+    session.execute(
+        insert(JobAttempt),
+        [
+            {"job_id": job.id, "attempt": job.attempt, "worker": worker, "started_at": job.started_at,
+             "finished_at": now, "outcome": "succeeded"}
+            for job in batch
+        ],
+    )  # fmt: skip
+    return True
+
+
+def _finish(session: Session, job: ClaimedJob, worker: str, values: dict[str, Any]) -> bool:
+    """Move a running job on, only if this worker still holds its lease."""
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job.id, Job.state == "running", Job.lease_owner == worker)
+        .values(lease_owner=None, lease_expires_at=None, **values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def _record_attempt(
+    session: Session,
+    job: ClaimedJob,
+    worker: str,
+    *,
+    now: datetime,
+    outcome: str,
+    error: BaseException | None = None,
+    error_class: str | None = None,
+) -> None:
+    session.execute(
+        insert(JobAttempt).values(
+            job_id=job.id,
+            attempt=job.attempt,
+            worker=worker,
+            started_at=job.started_at,
+            finished_at=now,
+            outcome=outcome,
+            error_class=error_class,
+            error_type=type(error).__name__ if error else None,
+            error_message=str(error)[:4000] if error else None,
+        )
+    )
+
+
+def complete(session: Session, job: ClaimedJob, worker: str, *, now: datetime) -> bool:
+    """Mark success in the handler's own transaction; False means the lease was lost and the caller must roll
+    back, because another worker owns the job now."""
+    if not _finish(session, job, worker, {"state": "succeeded", "finished_at": now, "last_error": None}):
+        return False
+    _record_attempt(session, job, worker, now=now, outcome="succeeded")
+    return True
+
+
+def fail(
+    session: Session,
+    job: ClaimedJob,
+    worker: str,
+    error: BaseException,
+    error_class: str,
+    *,
+    now: datetime,
+    policy: RetryPolicy,
+) -> str:
+    """Apply the one handling path of the error's class; returns the outcome recorded."""
+    message = f"{type(error).__name__}: {error}"
+    if error_class == "reauth" and job.channel_account_id is not None:
+        outcome = "reauth"
+        if _finish(session, job, worker, {"state": "parked", "last_error": message}):
+            park_account(session, job.channel_account_id, reason=str(error), now=now)
+    elif error_class == "retryable" and job.attempt < job.max_attempts:
+        outcome = "retry"
+        delay = policy.delay(job.attempt, getattr(error, "retry_after", None))
+        _finish(
+            session,
+            job,
+            worker,
+            {"state": "pending", "due_at": now + timedelta(seconds=delay), "last_error": message},
+        )
+    else:
+        outcome = "dead"
+        if error_class == "reauth":
+            message = f"{message} (the job names no channel account to park)"
+        if _finish(session, job, worker, {"state": "dead", "finished_at": now, "last_error": message}):
+            _dead_letter_issue(session, job, message, now)
+    _record_attempt(session, job, worker, now=now, outcome=outcome, error=error, error_class=error_class)
+    return outcome
+
+
+def _dead_letter_issue(session: Session, job: ClaimedJob, message: str, now: datetime) -> None:
+    raise_issue(
+        session,
+        kind="dead_letter",
+        severity="error",
+        fingerprint=f"job:{job.id}",
+        message=f"Job {job.id} ({job.kind}) gave up after {job.attempt} attempt(s): {message}",
+        now=now,
+        channel_account_id=job.channel_account_id,
+        subject_type="job",
+        subject_id=str(job.id),
+    )
+
+
+def park_account(session: Session, channel_account_id: int, *, reason: str, now: datetime) -> int:
+    """Stop all of an account's waiting work and flag the account; returns how many jobs were parked."""
+    parked = session.execute(
+        update(Job)
+        .where(Job.channel_account_id == channel_account_id, Job.state == "pending")
+        .values(state="parked")
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(ChannelAccount)
+        .where(ChannelAccount.id == channel_account_id)
+        .values(status="needs_reauth", status_reason=reason, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    raise_issue(
+        session,
+        kind="needs_reauth",
+        severity="critical",
+        fingerprint=f"needs_reauth:{channel_account_id}",
+        message=f"Channel account {channel_account_id} must be reconnected: {reason}",
+        now=now,
+        channel_account_id=channel_account_id,
+        subject_type="channel_account",
+        subject_id=str(channel_account_id),
+    )
+    return int(parked.rowcount)  # type: ignore[attr-defined]
+
+
+def resume_account(session: Session, channel_account_id: int, *, now: datetime) -> int:
+    """After a reconnect: the account's parked jobs become due again; returns how many."""
+    resumed = session.execute(
+        update(Job)
+        .where(Job.channel_account_id == channel_account_id, Job.state == "parked")
+        .values(state="pending", due_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(resumed.rowcount)  # type: ignore[attr-defined]
+
+
+def recover_expired_leases(session: Session, *, now: datetime, policy: RetryPolicy, limit: int = 500) -> int:
+    """Jobs whose worker died (lease expired) go back to pending, or to the dead letters if out of attempts."""
+    expired = (
+        select(Job)
+        .where(Job.state == "running", Job.lease_expires_at < now)
+        .order_by(Job.lease_expires_at)
+        .limit(limit)
+    )
+    if not is_sqlite(session.get_bind()):
+        expired = expired.with_for_update(skip_locked=True)
+    jobs: Sequence[Job] = session.scalars(expired).all()
+    for row in jobs:
+        job = ClaimedJob(
+            row.id, row.kind, row.payload, row.attempts, row.max_attempts, row.channel_account_id,
+            row.started_at or now,
+        )  # fmt: skip
+        error = TimeoutError(f"lease held by {row.lease_owner} expired; its worker stopped or hung")
+        _record_attempt(session, job, row.lease_owner or "?", now=now, outcome="lease_expired", error=error,
+                        error_class="retryable")  # fmt: skip
+        row.lease_owner = None
+        row.lease_expires_at = None
+        row.last_error = f"TimeoutError: {error}"
+        if row.attempts < row.max_attempts:
+            row.state = "pending"
+            row.due_at = now
+        else:
+            row.state = "dead"
+            row.finished_at = now
+            _dead_letter_issue(session, job, row.last_error, now)
+    return len(jobs)
+
+
+def retry_dead(session: Session, job_id: int, *, now: datetime) -> Job:
+    """Give a dead letter a fresh set of attempts, as the same job (its history stays with it)."""
+    job = session.get(Job, job_id, with_for_update=True)
+    if job is None:
+        raise JobStateError(f"job {job_id} does not exist")
+    if job.state != "dead":
+        raise JobStateError(f"job {job_id} is {job.state}; only dead jobs can be retried (replay copies any job)")
+    if job.identity_key is not None:
+        waiting = session.scalar(
+            select(Job.id).where(Job.identity_key == job.identity_key, Job.state.in_(("pending", "parked")))
+        )
+        if waiting is not None:
+            raise JobStateError(f"job {job_id}'s work is already queued as job {waiting}")
+    job.state = "pending"
+    job.attempts = 0
+    job.due_at = now
+    job.finished_at = None
+    resolve_issue(session, f"job:{job_id}", now)
+    return job
+
+
+def replay(session: Session, job_id: int, *, now: datetime) -> int:
+    """Run a finished job's work again as a new job that points back at it; returns the new job's id."""
+    job = session.get(Job, job_id)
+    if job is None:
+        raise JobStateError(f"job {job_id} does not exist")
+    if job.state not in ("dead", "succeeded"):
+        raise JobStateError(f"job {job_id} is {job.state}; only finished (dead or succeeded) jobs can be replayed")
+    return enqueue(
+        session,
+        job.kind,
+        job.payload,
+        now=now,
+        priority=job.priority,
+        channel_account_id=job.channel_account_id,
+        identity_key=job.identity_key,
+        max_attempts=job.max_attempts,
+        replay_of=job.id,
+    )
+
+
+def count_by_state(session: Session) -> dict[tuple[str, str], int]:
+    rows = session.execute(select(Job.state, Job.kind, func.count()).group_by(Job.state, Job.kind))
+    return {(state, kind): count for state, kind, count in rows}

@@ -1,0 +1,80 @@
+"""Job kinds and their handlers. A handler is a plain function ``handler(ctx: JobContext) -> None``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a handler is given. Its writes through ``session`` commit atomically with the job's success, so a
+    crash mid-handler leaves no half-done work and the retried job starts clean."""
+
+    job_id: int
+    kind: str
+    payload: dict[str, Any]
+    attempt: int
+    channel_account_id: int | None
+    session: Session
+    now: datetime
+
+
+Handler = Callable[[JobContext], None]
+
+
+@dataclass(frozen=True)
+class JobKind:
+    """``batch=True`` declares a handler that only touches the database (no network calls): a worker may then
+    run a whole claimed batch of it in one transaction, which is several times faster. Handlers that call out
+    run one job per transaction so no lock is held across a network round trip."""
+
+    name: str
+    handler: Handler
+    max_attempts: int | None = None
+    priority: int = 100
+    batch: bool = False
+
+
+class UnknownJobKind(KeyError):
+    pass
+
+
+class JobRegistry:
+    def __init__(self) -> None:
+        self._kinds: dict[str, JobKind] = {}
+
+    def register(
+        self, name: str, handler: Handler, *, max_attempts: int | None = None, priority: int = 100, batch: bool = False
+    ) -> None:
+        if name in self._kinds:
+            raise ValueError(f"job kind {name!r} is registered twice")
+        self._kinds[name] = JobKind(name, handler, max_attempts, priority, batch)
+
+    def handler(
+        self, name: str, *, max_attempts: int | None = None, priority: int = 100, batch: bool = False
+    ) -> Callable[[Handler], Handler]:
+        def decorate(handler: Handler) -> Handler:
+            self.register(name, handler, max_attempts=max_attempts, priority=priority, batch=batch)
+            return handler
+
+        return decorate
+
+    def find(self, name: str) -> JobKind | None:
+        return self._kinds.get(name)
+
+    def get(self, name: str) -> JobKind:
+        try:
+            return self._kinds[name]
+        except KeyError:
+            raise UnknownJobKind(name) from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._kinds
+
+    def names(self) -> list[str]:
+        return sorted(self._kinds)

@@ -1,0 +1,237 @@
+"""Workers: claim due jobs, run their handlers, record every attempt, recover jobs of dead workers.
+
+The embedded mode runs a ``WorkerPool`` of threads inside ``shopbridge serve``; ``shopbridge worker`` runs the
+same loop in its own process. Both share the job table, so any number of them can drain one PostgreSQL queue.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from sqlalchemy import delete
+from sqlalchemy.orm import Session, sessionmaker
+
+from shopbridge.domain.clock import Clock
+from shopbridge.logs import get_logger
+from shopbridge.runtime import jobs
+from shopbridge.runtime.backoff import RetryPolicy
+from shopbridge.runtime.errors import PermanentError, classify
+from shopbridge.runtime.registry import JobContext, JobRegistry, UnknownJobKind
+from shopbridge.runtime.scheduler import Scheduler
+from shopbridge.store.db import dialect_insert, transaction
+from shopbridge.store.tables import WorkerHeartbeat
+
+log = get_logger("shopbridge.worker")
+
+
+class LeaseLost(Exception):
+    """The job's lease expired and another worker took it; this worker's results must not count."""
+
+
+@dataclass
+class WorkerOptions:
+    lease_seconds: float = 60.0
+    batch_size: int = 50
+    poll_seconds: float = 0.2
+    heartbeat_seconds: float = 5.0
+    sweep_seconds: float = 5.0
+    scheduler_seconds: float = 1.0
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+def worker_name(prefix: str = "worker") -> str:
+    return f"{prefix}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+class Worker:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        registry: JobRegistry,
+        clock: Clock,
+        options: WorkerOptions | None = None,
+        *,
+        name: str | None = None,
+        scheduler: Scheduler | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.registry = registry
+        self.clock = clock
+        self.options = options or WorkerOptions()
+        self.name = name or worker_name()
+        self.scheduler = scheduler
+        self.stop_event = threading.Event()
+        self.last_beat = 0.0
+        self.processed = 0
+        self._started_at = clock.now()
+        self._next_sweep = 0.0
+        self._next_tick = 0.0
+
+    # --- one pass ---------------------------------------------------------------------------------------
+
+    def run_once(self) -> int:
+        """Claim one batch and run it; returns how many jobs were run."""
+        with transaction(self.sessions) as session:
+            claimed = jobs.claim(
+                session,
+                self.name,
+                now=self.clock.now(),
+                lease_seconds=self.options.lease_seconds,
+                limit=self.options.batch_size,
+            )
+        batchable = [job for job in claimed if (kind := self.registry.find(job.kind)) is not None and kind.batch]
+        if len(batchable) > 1 and self.run_batch(batchable):
+            claimed = [job for job in claimed if job not in batchable]
+            self.processed += len(batchable)
+        for job in claimed:
+            if self.stop_event.is_set():
+                break  # the rest go back to the queue when their lease expires
+            self.run_job(job)
+            self.processed += 1
+        return len(claimed) + len(batchable)
+
+    def run_batch(self, batch: list[jobs.ClaimedJob]) -> bool:
+        """Run database-only jobs in one transaction with their completion. Any failure rolls the whole batch
+        back and returns False; the caller then runs each job on its own, so one bad job affects only itself."""
+        session = self.sessions()
+        try:
+            with session.begin():
+                for job in batch:
+                    handler = self.registry.get(job.kind).handler
+                    handler(JobContext(job.id, job.kind, job.payload, job.attempt, job.channel_account_id, session,
+                                       self.clock.now()))  # fmt: skip
+                if not jobs.complete_batch(session, batch, self.name, now=self.clock.now()):
+                    raise LeaseLost(f"a job of the batch {batch[0].id}..{batch[-1].id}")
+            return True
+        except Exception:
+            return False
+        finally:
+            session.close()
+
+    def run_job(self, job: jobs.ClaimedJob) -> str:
+        """Run one claimed job to an outcome: succeeded, retry, reauth, dead, or lease_lost."""
+        session = self.sessions()
+        try:
+            with session.begin():
+                try:
+                    kind = self.registry.get(job.kind)
+                except UnknownJobKind:
+                    raise PermanentError(f"no handler is registered for job kind {job.kind!r}") from None
+                kind.handler(
+                    JobContext(job.id, job.kind, job.payload, job.attempt, job.channel_account_id, session,
+                               self.clock.now())
+                )  # fmt: skip
+                if not jobs.complete(session, job, self.name, now=self.clock.now()):
+                    raise LeaseLost(f"job {job.id}")
+            return "succeeded"
+        except LeaseLost:
+            log.warning("job.lease_lost", job_id=job.id, kind=job.kind, worker=self.name)
+            return "lease_lost"
+        except Exception as error:
+            error_class = classify(error)
+            with transaction(self.sessions) as failure:
+                outcome = jobs.fail(
+                    failure,
+                    job,
+                    self.name,
+                    error,
+                    error_class,
+                    now=self.clock.now(),
+                    policy=self.options.policy,
+                )
+            log.warning(
+                "job.failed", job_id=job.id, kind=job.kind, attempt=job.attempt, outcome=outcome,
+                error_class=error_class, error=f"{type(error).__name__}: {error}",
+            )  # fmt: skip
+            return outcome
+        finally:
+            session.close()
+
+    # --- housekeeping -----------------------------------------------------------------------------------
+
+    def housekeeping(self) -> None:
+        """Heartbeat, lease recovery and scheduler ticks, each at its own period."""
+        moment = time.monotonic()
+        if moment - self.last_beat >= self.options.heartbeat_seconds:
+            self.heartbeat()
+        if moment >= self._next_sweep:
+            self._next_sweep = moment + self.options.sweep_seconds
+            with transaction(self.sessions) as session:
+                recovered = jobs.recover_expired_leases(session, now=self.clock.now(), policy=self.options.policy)
+            if recovered:
+                log.warning("jobs.leases_recovered", count=recovered, worker=self.name)
+        if self.scheduler is not None and moment >= self._next_tick:
+            self._next_tick = moment + self.options.scheduler_seconds
+            with transaction(self.sessions) as session:
+                self.scheduler.tick(session, self.clock.now())
+
+    def heartbeat(self) -> None:
+        now = self.clock.now()
+        row = {"worker": self.name, "hostname": socket.gethostname(), "pid": os.getpid(),
+               "started_at": self._started_at, "last_seen_at": now}  # fmt: skip
+        with transaction(self.sessions) as session:
+            statement = dialect_insert(session)(WorkerHeartbeat).values(**row)
+            session.execute(statement.on_conflict_do_update(index_elements=["worker"], set_={"last_seen_at": now}))
+        self.last_beat = time.monotonic()
+
+    # --- the loop ---------------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Work until ``stop()``; an error in one pass is logged and the loop goes on."""
+        log.info("worker.started", worker=self.name)
+        if self.scheduler is not None:
+            with transaction(self.sessions) as session:
+                self.scheduler.sync(session, self.clock.now())
+        while not self.stop_event.is_set():
+            try:
+                self.housekeeping()
+                if self.run_once() == 0:
+                    self.stop_event.wait(self.options.poll_seconds)
+            except Exception as error:  # a database hiccup must not kill the worker
+                log.error("worker.pass_failed", worker=self.name, error=f"{type(error).__name__}: {error}")
+                self.stop_event.wait(min(5.0, self.options.poll_seconds * 10))
+        with transaction(self.sessions) as session:
+            session.execute(delete(WorkerHeartbeat).where(WorkerHeartbeat.worker == self.name))
+        log.info("worker.stopped", worker=self.name, processed=self.processed)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def is_alive(self, within_seconds: float) -> bool:
+        return time.monotonic() - self.last_beat <= within_seconds
+
+
+class WorkerPool:
+    """N workers as threads of this process: the embedded mode."""
+
+    def __init__(self, workers: list[Worker]) -> None:
+        self.workers = workers
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for worker in self.workers:
+            thread = threading.Thread(target=worker.run, name=worker.name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        for worker in self.workers:
+            worker.stop()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._threads = []
+
+    def alive(self) -> bool:
+        """Every worker thread runs and has beaten its heart recently."""
+        if not self._threads:
+            return False
+        return all(
+            thread.is_alive() and worker.is_alive(worker.options.heartbeat_seconds * 3)
+            for thread, worker in zip(self._threads, self.workers, strict=True)
+        )

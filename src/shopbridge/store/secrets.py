@@ -1,0 +1,54 @@
+"""Channel credentials are encrypted at rest with Fernet; the key comes from config or, for the embedded
+default only, is generated once into the data directory."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken
+
+
+class SecretKeyMissing(Exception):
+    pass
+
+
+class SecretBox:
+    def __init__(self, key: str | bytes) -> None:
+        try:
+            self._fernet = Fernet(key)
+        except (ValueError, TypeError):
+            raise SecretKeyMissing(
+                "SHOPBRIDGE_SECRET_KEY: expected a Fernet key (32 url-safe base64-encoded bytes)"
+            ) from None
+
+    @staticmethod
+    def generate_key() -> str:
+        return Fernet.generate_key().decode()
+
+    def seal(self, secrets: dict[str, Any]) -> bytes:
+        return self._fernet.encrypt(json.dumps(secrets, sort_keys=True).encode())
+
+    def open(self, token: bytes) -> dict[str, Any]:
+        try:
+            opened: dict[str, Any] = json.loads(self._fernet.decrypt(token))
+        except InvalidToken:
+            raise SecretKeyMissing(
+                "credentials cannot be decrypted with the configured SHOPBRIDGE_SECRET_KEY"
+            ) from None
+        return opened
+
+
+def load_or_create_key(data_dir: Path) -> str:
+    """The embedded default's key file, created with owner-only permissions on first run."""
+    path = data_dir / "secret.key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = Fernet.generate_key().decode()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    return key

@@ -1,0 +1,68 @@
+"""Sync issues: exceptions shown to humans. One open issue per fingerprint; a repeat counts an occurrence."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from shopbridge.store.db import dialect_insert
+from shopbridge.store.tables import SyncIssue
+
+
+def raise_issue(
+    session: Session,
+    *,
+    kind: str,
+    severity: str,
+    fingerprint: str,
+    message: str,
+    now: datetime,
+    channel_account_id: int | None = None,
+    subject_type: str | None = None,
+    subject_id: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> int:
+    """Open an issue, or count another occurrence of the open one with the same fingerprint; returns its id."""
+    insert = dialect_insert(session)
+    statement = (
+        insert(SyncIssue)
+        .values(
+            kind=kind,
+            severity=severity,
+            status="open",
+            fingerprint=fingerprint,
+            message=message,
+            channel_account_id=channel_account_id,
+            subject_type=subject_type,
+            subject_id=subject_id,
+            details=details or {},
+            occurrences=1,
+            first_seen_at=now,
+            last_seen_at=now,
+        )
+        .on_conflict_do_update(
+            index_elements=["fingerprint"],
+            index_where=text("status = 'open'"),
+            set_={
+                "message": message,
+                "details": details or {},
+                "last_seen_at": now,
+                "occurrences": SyncIssue.occurrences + 1,
+            },
+        )
+        .returning(SyncIssue.id)
+    )
+    issue_id: int = session.execute(statement).scalar_one()
+    return issue_id
+
+
+def resolve_issue(session: Session, fingerprint: str, now: datetime) -> bool:
+    issue = session.scalar(select(SyncIssue).where(SyncIssue.fingerprint == fingerprint, SyncIssue.status == "open"))
+    if issue is None:
+        return False
+    issue.status = "resolved"
+    issue.resolved_at = now
+    return True

@@ -1,0 +1,432 @@
+"""The schema. Money is integer minor units beside a currency column; every time is UTC.
+
+Every row that belongs to a shop carries ``channel_account_id`` so the data can later be sharded by shop.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from shopbridge.store.types import BigId, JsonDocument, UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JsonDocument}
+
+
+def _created() -> Mapped[datetime]:
+    return mapped_column(UTCDateTime, server_default=func.current_timestamp())
+
+
+# --- people -------------------------------------------------------------------------------------------
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint("role IN ('owner', 'ops', 'finance', 'support', 'viewer')", name="role"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = _created()
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    token_hash: Mapped[str] = mapped_column(String(128), unique=True)
+    created_at: Mapped[datetime] = _created()
+    last_used_at: Mapped[datetime | None]
+
+
+class AuditEntry(Base):
+    """Who changed what, when, with the before and after."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime] = _created()
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(100))
+    subject_type: Mapped[str] = mapped_column(String(50))
+    subject_id: Mapped[str] = mapped_column(String(100))
+    before: Mapped[dict[str, Any] | None]
+    after: Mapped[dict[str, Any] | None]
+
+    __table_args__ = (Index(None, "subject_type", "subject_id"),)
+
+
+# --- channels and catalogue --------------------------------------------------------------------------
+
+
+class ChannelAccount(Base):
+    """One connected shop or store: a TikTok shop, a Shopify store, a POS, the manual channel."""
+
+    __tablename__ = "channel_accounts"
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id"),
+        CheckConstraint("status IN ('active', 'needs_reauth', 'disconnected')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    label: Mapped[str] = mapped_column(String(200))
+    external_id: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    credentials: Mapped[bytes | None] = mapped_column(LargeBinary, doc="Fernet token; never plain text.")
+    credentials_expire_at: Mapped[datetime | None]
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _created()
+
+
+class Location(Base):
+    __tablename__ = "locations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    code: Mapped[str] = mapped_column(String(50), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = _created()
+
+
+class ChannelWarehouse(Base):
+    """A channel's warehouse mapped to one of our locations."""
+
+    __tablename__ = "channel_warehouses"
+    __table_args__ = (UniqueConstraint("channel_account_id", "external_warehouse_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel_account_id: Mapped[int] = mapped_column(ForeignKey("channel_accounts.id", ondelete="CASCADE"))
+    external_warehouse_id: Mapped[str] = mapped_column(String(100))
+    location_id: Mapped[int | None] = mapped_column(ForeignKey("locations.id"), index=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+
+
+class Product(Base):
+    __tablename__ = "products"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    title: Mapped[str] = mapped_column(String(500))
+    description: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _created()
+
+
+class Variant(Base):
+    """A sellable unit, identified by its SKU. ``stock_source`` names the single source of stock truth."""
+
+    __tablename__ = "variants"
+    __table_args__ = (CheckConstraint("stock_source IN ('hub', 'external')", name="stock_source"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"), index=True)
+    sku: Mapped[str] = mapped_column(String(100), unique=True)
+    title: Mapped[str | None] = mapped_column(String(500))
+    barcode: Mapped[str | None] = mapped_column(String(100))
+    price_minor: Mapped[int | None]
+    currency: Mapped[str | None] = mapped_column(String(3))
+    stock_source: Mapped[str] = mapped_column(String(10), default="hub")
+    created_at: Mapped[datetime] = _created()
+
+
+class ChannelListing(Base):
+    """A variant as a channel knows it (TikTok product id + SKU id), with the stock versions pushed and acked."""
+
+    __tablename__ = "channel_listings"
+    __table_args__ = (UniqueConstraint("channel_account_id", "external_sku_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel_account_id: Mapped[int] = mapped_column(ForeignKey("channel_accounts.id", ondelete="CASCADE"))
+    variant_id: Mapped[int | None] = mapped_column(ForeignKey("variants.id"), index=True)
+    external_product_id: Mapped[str] = mapped_column(String(100))
+    external_sku_id: Mapped[str] = mapped_column(String(100))
+    seller_sku: Mapped[str | None] = mapped_column(String(100), index=True)
+    status: Mapped[str] = mapped_column(String(30), default="unknown")
+    stock_version: Mapped[int] = mapped_column(default=0, doc="Raised on every change to available-to-sell.")
+    acked_stock_version: Mapped[int] = mapped_column(default=0, doc="Newest version the channel confirmed.")
+    last_synced_at: Mapped[datetime | None]
+
+
+# --- stock ---------------------------------------------------------------------------------------------
+
+
+class StockLevel(Base):
+    """On-hand and reserved per SKU and location, derived from the movement ledger."""
+
+    __tablename__ = "stock_levels"
+
+    variant_id: Mapped[int] = mapped_column(ForeignKey("variants.id", ondelete="CASCADE"), primary_key=True)
+    location_id: Mapped[int] = mapped_column(ForeignKey("locations.id"), primary_key=True)
+    on_hand: Mapped[int] = mapped_column(default=0)
+    reserved: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[datetime] = _created()
+
+
+class StockMovement(Base):
+    """One line of the stock ledger. The idempotency key makes a replayed event move stock only once."""
+
+    __tablename__ = "stock_movements"
+    __table_args__ = (
+        CheckConstraint(
+            "kind IN ('sale', 'return', 'restock', 'adjustment', 'transfer', 'reservation', 'release')",
+            name="kind",
+        ),
+        Index(None, "variant_id", "location_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    variant_id: Mapped[int] = mapped_column(ForeignKey("variants.id"))
+    location_id: Mapped[int] = mapped_column(ForeignKey("locations.id"))
+    kind: Mapped[str] = mapped_column(String(20))
+    on_hand_delta: Mapped[int] = mapped_column(default=0)
+    reserved_delta: Mapped[int] = mapped_column(default=0)
+    source: Mapped[str] = mapped_column(String(50))
+    reference: Mapped[str | None] = mapped_column(String(200))
+    occurred_at: Mapped[datetime]
+    recorded_at: Mapped[datetime] = _created()
+
+
+# --- orders --------------------------------------------------------------------------------------------
+
+
+class Order(Base):
+    """One order from any channel, upserted on (channel account, external id)."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("channel_account_id", "external_id"),
+        Index(None, "status", "updated_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel_account_id: Mapped[int] = mapped_column(ForeignKey("channel_accounts.id"))
+    external_id: Mapped[str] = mapped_column(String(100))
+    channel_status: Mapped[str] = mapped_column(String(50), doc="The channel's own word, verbatim.")
+    status: Mapped[str] = mapped_column(String(30), doc="Normalized across channels.")
+    currency: Mapped[str] = mapped_column(String(3))
+    total_minor: Mapped[int]
+    subtotal_minor: Mapped[int | None]
+    shipping_minor: Mapped[int | None]
+    tax_minor: Mapped[int | None]
+    payment_method: Mapped[str | None] = mapped_column(String(100))
+    is_cod: Mapped[bool] = mapped_column(Boolean, default=False)
+    buyer: Mapped[dict[str, Any]] = mapped_column(default=dict, doc="As received: masked by the channel.")
+    recipient: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    deadlines: Mapped[dict[str, Any]] = mapped_column(default=dict, doc="rts_sla_time, shipping_due_time, ...")
+    packages: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    blocked_reason: Mapped[str | None] = mapped_column(String(50))
+    blocked_message: Mapped[str | None] = mapped_column(Text)
+    released_at: Mapped[datetime | None]
+    channel_created_at: Mapped[datetime]
+    channel_updated_at: Mapped[datetime]
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _created()
+
+
+class OrderLine(Base):
+    """Lines aggregated per SKU; the channel's per-unit line item ids are kept for partial refunds."""
+
+    __tablename__ = "order_lines"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    variant_id: Mapped[int | None] = mapped_column(ForeignKey("variants.id"))
+    sku: Mapped[str | None] = mapped_column(String(100))
+    external_sku_id: Mapped[str | None] = mapped_column(String(100))
+    title: Mapped[str] = mapped_column(String(500))
+    quantity: Mapped[int]
+    unit_price_minor: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3))
+    line_item_ids: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class OrderStatusChange(Base):
+    __tablename__ = "order_status_history"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    channel_status: Mapped[str] = mapped_column(String(50))
+    status: Mapped[str] = mapped_column(String(30))
+    source: Mapped[str] = mapped_column(String(30), doc="webhook, poll, manual, ...")
+    occurred_at: Mapped[datetime]
+    recorded_at: Mapped[datetime] = _created()
+
+
+# --- the work engine -----------------------------------------------------------------------------------
+
+
+class InboundEvent(Base):
+    """The inbox: every inbound event, committed before it is acknowledged, once per (source, event id)."""
+
+    __tablename__ = "inbound_events"
+    __table_args__ = (
+        UniqueConstraint("source", "event_id"),
+        CheckConstraint("status IN ('received', 'processed', 'failed', 'rejected')", name="status"),
+        Index(None, "status", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    source: Mapped[str] = mapped_column(String(50))
+    event_id: Mapped[str] = mapped_column(String(200))
+    event_type: Mapped[str | None] = mapped_column(String(100))
+    channel_account_id: Mapped[int | None] = mapped_column(ForeignKey("channel_accounts.id"))
+    payload: Mapped[str] = mapped_column(Text, doc="The raw body, kept for inspection and replay.")
+    status: Mapped[str] = mapped_column(String(20), default="received")
+    error: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime]
+    processed_at: Mapped[datetime | None]
+
+
+JOB_STATES = ("pending", "running", "succeeded", "dead", "parked")
+
+
+class Job(Base):
+    """Durable work. ``identity_key`` is unique among pending and parked jobs, so the same work is queued once."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        CheckConstraint("state IN ('pending', 'running', 'succeeded', 'dead', 'parked')", name="state"),
+        Index("ix_jobs_claim", "state", "due_at", "priority"),
+        Index("ix_jobs_channel_account_id_state", "channel_account_id", "state"),
+        Index(
+            "uq_jobs_waiting_identity_key",
+            "identity_key",
+            unique=True,
+            sqlite_where=text("state IN ('pending', 'parked')"),
+            postgresql_where=text("state IN ('pending', 'parked')"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(100), index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    state: Mapped[str] = mapped_column(String(10), default="pending")
+    priority: Mapped[int] = mapped_column(Integer, default=100, doc="Lower runs first.")
+    due_at: Mapped[datetime]
+    channel_account_id: Mapped[int | None] = mapped_column(doc="The partition key: the shop this work is for.")
+    identity_key: Mapped[str | None] = mapped_column(String(300))
+    attempts: Mapped[int] = mapped_column(default=0)
+    max_attempts: Mapped[int]
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    replay_of: Mapped[int | None] = mapped_column(doc="The job this one replays.")
+    created_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+
+
+class JobAttempt(Base):
+    __tablename__ = "job_attempts"
+    __table_args__ = (
+        CheckConstraint(
+            "outcome IN ('succeeded', 'retry', 'reauth', 'dead', 'lease_expired')",
+            name="outcome",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    attempt: Mapped[int]
+    worker: Mapped[str] = mapped_column(String(100))
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime]
+    outcome: Mapped[str] = mapped_column(String(20))
+    error_class: Mapped[str | None] = mapped_column(String(20), doc="retryable, reauth or permanent.")
+    error_type: Mapped[str | None] = mapped_column(String(200))
+    error_message: Mapped[str | None] = mapped_column(Text)
+
+
+class Schedule(Base):
+    """A periodic job and when it last ran; persisted so a restart neither forgets nor stampedes."""
+
+    __tablename__ = "schedules"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(100))
+    interval_seconds: Mapped[float]
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    last_run_at: Mapped[datetime | None]
+    next_run_at: Mapped[datetime]
+
+
+class WorkerHeartbeat(Base):
+    __tablename__ = "worker_heartbeats"
+
+    worker: Mapped[str] = mapped_column(String(100), primary_key=True)
+    hostname: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int]
+    started_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+
+
+class SyncIssue(Base):
+    """An exception shown to humans: what went wrong, where, and whether it is still open."""
+
+    __tablename__ = "sync_issues"
+    __table_args__ = (
+        CheckConstraint("severity IN ('info', 'warning', 'error', 'critical')", name="severity"),
+        CheckConstraint("status IN ('open', 'resolved', 'ignored')", name="status"),
+        Index(
+            "uq_sync_issues_open_fingerprint",
+            "fingerprint",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+        Index(None, "status", "kind"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(50))
+    severity: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(10), default="open")
+    fingerprint: Mapped[str] = mapped_column(String(300), doc="One open issue per fingerprint.")
+    channel_account_id: Mapped[int | None] = mapped_column(ForeignKey("channel_accounts.id"))
+    subject_type: Mapped[str | None] = mapped_column(String(50))
+    subject_id: Mapped[str | None] = mapped_column(String(100))
+    message: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    occurrences: Mapped[int] = mapped_column(default=1)
+    first_seen_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]

@@ -1,0 +1,121 @@
+"""The FastAPI application: health, readiness, metrics and the OpenAPI document."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from sqlalchemy import func, select, text
+from starlette.routing import Match
+
+from shopbridge import __version__
+from shopbridge.bootstrap import Hub
+from shopbridge.logs import get_logger
+from shopbridge.store import migrations
+from shopbridge.store.tables import WorkerHeartbeat
+from shopbridge.web.metrics import WORKER_STALE_SECONDS, HttpMetrics, WorkEngineCollector
+
+log = get_logger("shopbridge.web")
+
+
+def create_app(hub: Hub, *, workers: int = 0) -> FastAPI:
+    """The hub's web app; with ``workers`` > 0 it also runs that many embedded workers for its lifetime."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if workers:
+            hub.start_workers(workers)
+        try:
+            yield
+        finally:
+            if hub.pool is not None:
+                hub.pool.stop()
+
+    app = FastAPI(
+        title="shopbridge",
+        version=__version__,
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    registry = CollectorRegistry()
+    registry.register(WorkEngineCollector(hub.sessions, hub.clock))
+    http = HttpMetrics(registry)
+
+    @app.middleware("http")
+    async def request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        route = _route_template(app, request)
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            response.headers["x-request-id"] = request_id
+            return response
+        finally:
+            elapsed = time.perf_counter() - started
+            http.requests.labels(request.method, route, str(status)).inc()
+            http.latency.labels(request.method, route).observe(elapsed)
+            if route not in ("/healthz", "/metrics"):
+                log.info("http.request", method=request.method, path=route, status=status, ms=round(elapsed * 1000, 2))
+            structlog.contextvars.unbind_contextvars("request_id")
+
+    @app.get("/healthz", tags=["operations"], summary="The process is up.")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"], summary="Database reachable, migrations current, workers alive.")
+    def readyz() -> JSONResponse:
+        checks = readiness(hub)
+        ready = all(check["ok"] for check in checks.values())
+        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics.")
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def _route_template(app: FastAPI, request: Request) -> str:
+    """The matched route's path template, so metrics do not explode with one label per order id."""
+    for route in app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match == Match.FULL:
+            return str(getattr(route, "path", request.url.path))
+    return "unmatched"
+
+
+def readiness(hub: Hub) -> dict[str, dict[str, Any]]:
+    checks: dict[str, dict[str, Any]] = {}
+    try:
+        with hub.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        checks["database"] = {"ok": True}
+    except Exception as error:
+        checks["database"] = {"ok": False, "error": f"{type(error).__name__}: {error}"}
+        return checks
+    current, head = migrations.current_revision(hub.engine), migrations.head_revision(hub.engine)
+    checks["migrations"] = {"ok": current == head, "current": current, "head": head}
+    if hub.pool is not None:
+        checks["workers"] = {"ok": hub.pool.alive(), "embedded": len(hub.pool.workers)}
+    else:
+        with hub.sessions() as session:
+            recent = session.scalar(
+                select(func.count()).where(
+                    WorkerHeartbeat.last_seen_at >= hub.clock.now() - timedelta(seconds=WORKER_STALE_SECONDS)
+                )
+            )
+        checks["workers"] = {"ok": bool(recent), "alive": recent or 0}
+    return checks

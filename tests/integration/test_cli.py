@@ -1,0 +1,113 @@
+"""The command line as an operator uses it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from shopbridge import __version__
+from shopbridge.bootstrap import Hub
+from shopbridge.cli import app
+from shopbridge.config import Settings
+from shopbridge.runtime import jobs
+from shopbridge.runtime.errors import PermanentError
+from shopbridge.runtime.registry import JobContext, JobRegistry
+from shopbridge.runtime.worker import Worker
+from shopbridge.store.db import transaction
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("SHOPBRIDGE_DATABASE_URL", settings.effective_database_url)
+    assert settings.secret_key is not None
+    monkeypatch.setenv("SHOPBRIDGE_SECRET_KEY", settings.secret_key.get_secret_value())
+    monkeypatch.setenv("SHOPBRIDGE_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("SHOPBRIDGE_LOG_LEVEL", "error")
+    monkeypatch.setenv("COLUMNS", "200")
+    return settings
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["version"])
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"shopbridge {__version__}"
+
+
+def test_config_show_masks_secrets(env: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHOPBRIDGE_REDIS_URL", "redis://:topsecret@127.0.0.1:6379/0")
+    result = runner.invoke(app, ["config", "show", "--json"])
+    assert result.exit_code == 0, result.output
+    assert "topsecret" not in result.stdout
+    assert env.secret_key is not None and env.secret_key.get_secret_value() not in result.stdout
+    assert '"redis_url": "********"' in result.stdout
+
+
+def test_an_invalid_setting_stops_with_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHOPBRIDGE_WORKERS", "lots")
+    result = runner.invoke(app, ["config", "show"])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: SHOPBRIDGE_WORKERS: expected a valid integer, unable to parse string as an integer, got 'lots'"
+    ]
+
+
+def test_migrate_is_idempotent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHOPBRIDGE_DATA_DIR", str(tmp_path))
+    first = runner.invoke(app, ["migrate"])
+    assert first.exit_code == 0, first.output
+    assert "migrated from empty to" in first.stdout
+    again = runner.invoke(app, ["migrate"])
+    assert again.exit_code == 0
+    assert "already at revision" in again.stdout
+    assert (tmp_path / "secret.key").stat().st_mode & 0o777 == 0o600, "the embedded key is generated owner-only"
+
+
+def test_a_postgres_url_without_a_secret_key_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHOPBRIDGE_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    monkeypatch.delenv("SHOPBRIDGE_SECRET_KEY", raising=False)
+    result = runner.invoke(app, ["migrate"])
+    assert result.exit_code == 2
+    assert "SHOPBRIDGE_SECRET_KEY" in result.stderr
+
+
+def test_dead_letters_listed_shown_retried_and_replayed(env: Settings, hub: Hub, registry: JobRegistry) -> None:
+    def reject(ctx: JobContext) -> None:
+        raise PermanentError("unknown SKU TEE-XXL")
+
+    registry.register("tiktok.push_stock", reject)
+    with transaction(hub.sessions) as session:
+        job_id = jobs.enqueue(
+            session, "tiktok.push_stock", {"product_id": "1729"}, now=hub.clock.now(), identity_key="push:1729"
+        )
+    Worker(hub.sessions, registry, hub.clock, hub.worker_options(), name="w-cli").run_once()
+
+    listed = runner.invoke(app, ["jobs", "list"])
+    assert listed.exit_code == 0, listed.output
+    assert "tiktok.push_stock" in listed.stdout and "unknown SKU TEE-XXL" in listed.stdout
+
+    shown = runner.invoke(app, ["jobs", "show", str(job_id)])
+    assert shown.exit_code == 0, shown.output
+    assert '"product_id": "1729"' in shown.stdout
+    assert "permanent" in shown.stdout and "w-cli" in shown.stdout
+
+    replayed = runner.invoke(app, ["jobs", "replay", str(job_id)])
+    assert replayed.exit_code == 0, replayed.output
+    assert f"job {job_id} replayed as job {job_id + 1}" in replayed.stdout
+
+    retried = runner.invoke(app, ["jobs", "retry", str(job_id)])
+    assert retried.exit_code == 2
+    assert f"already queued as job {job_id + 1}" in retried.stderr
+
+    missing = runner.invoke(app, ["jobs", "show", "999999"])
+    assert missing.exit_code == 2
+    assert "job 999999 does not exist" in missing.stderr
+
+
+def test_an_unknown_state_filter_is_named(env: Settings) -> None:
+    result = runner.invoke(app, ["jobs", "list", "--state", "broken"])
+    assert result.exit_code == 2
+    assert "--state: expected pending, running, succeeded, dead or parked, got 'broken'" in result.stderr

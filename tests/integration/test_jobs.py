@@ -1,0 +1,299 @@
+"""The job engine's promises, with an injected clock: nothing doubled, retries on time, dead letters kept."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from shopbridge.bootstrap import Hub
+from shopbridge.domain.clock import ManualClock
+from shopbridge.runtime import jobs
+from shopbridge.runtime.errors import PermanentError, ReauthRequired, RetryableError
+from shopbridge.runtime.registry import JobContext, JobRegistry
+from shopbridge.runtime.worker import Worker
+from shopbridge.store.db import transaction
+from shopbridge.store.tables import AuditEntry, ChannelAccount, Job, JobAttempt, SyncIssue
+
+
+def enqueue(hub: Hub, kind: str, **options: object) -> int:
+    with transaction(hub.sessions) as session:
+        return jobs.enqueue(session, kind, now=hub.clock.now(), max_attempts=4, **options)  # type: ignore[arg-type]
+
+
+def job(hub: Hub, job_id: int) -> Job:
+    with hub.sessions() as session:
+        found = session.get(Job, job_id)
+        assert found is not None
+        return found
+
+
+def attempts(hub: Hub, job_id: int) -> list[JobAttempt]:
+    with hub.sessions() as session:
+        return list(session.scalars(select(JobAttempt).where(JobAttempt.job_id == job_id).order_by(JobAttempt.id)))
+
+
+def effects(hub: Hub) -> list[str]:
+    with hub.sessions() as session:
+        return list(session.scalars(select(AuditEntry.subject_id).order_by(AuditEntry.id)))
+
+
+def write_effect(ctx: JobContext) -> None:
+    ctx.session.add(AuditEntry(actor="test", action="ran", subject_type="job", subject_id=str(ctx.job_id)))
+
+
+def add_account(hub: Hub, external_id: str) -> int:
+    with transaction(hub.sessions) as session:
+        account = ChannelAccount(channel="tiktok", label=f"shop {external_id}", external_id=external_id)
+        session.add(account)
+        session.flush()
+        return account.id
+
+
+def test_two_enqueues_with_one_identity_key_give_one_pending_job(hub: Hub, registry: JobRegistry) -> None:
+    registry.register("stock.push", write_effect)
+    first = enqueue(hub, "stock.push", identity_key="push:product-1")
+    second = enqueue(hub, "stock.push", identity_key="push:product-1")
+    assert first == second
+    other = enqueue(hub, "stock.push", identity_key="push:product-2")
+    assert other != first
+    with hub.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Job)) == 2
+
+
+def test_a_running_job_does_not_absorb_new_work_with_its_identity(hub: Hub, registry: JobRegistry) -> None:
+    """The running job may have read old state already, so a new change needs a new pending job."""
+    registry.register("stock.push", write_effect)
+    first = enqueue(hub, "stock.push", identity_key="push:product-1")
+    with transaction(hub.sessions) as session:
+        assert [c.id for c in jobs.claim(session, "w", now=hub.clock.now(), lease_seconds=60, limit=10)] == [first]
+    second = enqueue(hub, "stock.push", identity_key="push:product-1")
+    assert second != first
+
+
+def test_enqueue_is_part_of_the_callers_transaction(hub: Hub) -> None:
+    with pytest.raises(RuntimeError), transaction(hub.sessions) as session:
+        jobs.enqueue(session, "orders.sync", now=hub.clock.now())
+        raise RuntimeError("the state change failed")
+    with hub.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Job)) == 0
+
+
+def test_handler_writes_commit_with_success_and_vanish_with_failure(hub: Hub, registry: JobRegistry) -> None:
+    def half_then_fail(ctx: JobContext) -> None:
+        write_effect(ctx)
+        ctx.session.flush()
+        raise RetryableError("the channel timed out")
+
+    registry.register("ok", write_effect)
+    registry.register("fails", half_then_fail)
+    good, bad = enqueue(hub, "ok"), enqueue(hub, "fails")
+    Worker(hub.sessions, registry, hub.clock, hub.worker_options(), name="w1").run_once()
+    assert effects(hub) == [str(good)]
+    assert job(hub, good).state == "succeeded"
+    assert job(hub, bad).state == "pending"
+
+
+def test_retryable_errors_back_off_exponentially_then_dead_letter(
+    hub: Hub, registry: JobRegistry, clock: ManualClock
+) -> None:
+    def flaky(ctx: JobContext) -> None:
+        raise RetryableError("HTTP 503 from the channel")
+
+    registry.register("flaky", flaky)
+    job_id = enqueue(hub, "flaky")
+    worker = Worker(hub.sessions, registry, clock, hub.worker_options(), name="w1")
+    for attempt, ceiling in [(1, 2.0), (2, 4.0), (3, 8.0)]:
+        assert worker.run_once() == 1
+        waiting = job(hub, job_id)
+        assert waiting.state == "pending"
+        wait = (waiting.due_at - clock.now()).total_seconds()
+        assert ceiling / 2 <= wait <= ceiling, f"attempt {attempt} waits {wait}"
+        clock.advance(wait - 0.01)
+        assert worker.run_once() == 0, "not due yet"
+        clock.advance(0.01)
+    assert worker.run_once() == 1
+    dead = job(hub, job_id)
+    assert dead.state == "dead"
+    assert dead.last_error == "RetryableError: HTTP 503 from the channel"
+    assert [a.outcome for a in attempts(hub, job_id)] == ["retry", "retry", "retry", "dead"]
+    assert {a.error_class for a in attempts(hub, job_id)} == {"retryable"}
+    with hub.sessions() as session:
+        issue = session.scalar(select(SyncIssue).where(SyncIssue.kind == "dead_letter"))
+        assert issue is not None
+        assert f"Job {job_id} (flaky) gave up after 4 attempt(s)" in issue.message
+
+
+def test_a_servers_retry_after_is_honoured(hub: Hub, registry: JobRegistry, clock: ManualClock) -> None:
+    def throttled(ctx: JobContext) -> None:
+        raise RetryableError("HTTP 429", retry_after=30.0)
+
+    registry.register("throttled", throttled)
+    job_id = enqueue(hub, "throttled")
+    Worker(hub.sessions, registry, clock, hub.worker_options()).run_once()
+    wait = (job(hub, job_id).due_at - clock.now()).total_seconds()
+    assert 30.0 <= wait <= 33.0
+
+
+def test_unclassified_exceptions_are_retried(hub: Hub, registry: JobRegistry) -> None:
+    def buggy(ctx: JobContext) -> None:
+        raise KeyError("order_id")
+
+    registry.register("buggy", buggy)
+    job_id = enqueue(hub, "buggy")
+    Worker(hub.sessions, registry, hub.clock, hub.worker_options()).run_once()
+    assert job(hub, job_id).state == "pending"
+    assert attempts(hub, job_id)[0].error_type == "KeyError"
+
+
+def test_permanent_errors_dead_letter_at_once(hub: Hub, registry: JobRegistry) -> None:
+    def rejected(ctx: JobContext) -> None:
+        raise PermanentError("12019028: every warehouse of the SKU is required")
+
+    registry.register("rejected", rejected)
+    job_id = enqueue(hub, "rejected")
+    Worker(hub.sessions, registry, hub.clock, hub.worker_options()).run_once()
+    assert job(hub, job_id).state == "dead"
+    [attempt] = attempts(hub, job_id)
+    assert (attempt.outcome, attempt.error_class) == ("dead", "permanent")
+    assert "12019028" in (attempt.error_message or "")
+
+
+def test_a_job_of_an_unknown_kind_is_a_permanent_error(hub: Hub, registry: JobRegistry) -> None:
+    job_id = enqueue(hub, "no.such.kind")
+    Worker(hub.sessions, registry, hub.clock, hub.worker_options()).run_once()
+    dead = job(hub, job_id)
+    assert dead.state == "dead"
+    assert "no handler is registered for job kind 'no.such.kind'" in (dead.last_error or "")
+
+
+def test_reauth_parks_the_accounts_jobs_and_flags_it(hub: Hub, registry: JobRegistry) -> None:
+    def expired(ctx: JobContext) -> None:
+        raise ReauthRequired("105002: access token expired and refresh failed")
+
+    registry.register("expired", expired)
+    registry.register("ok", write_effect)
+    shop, other_shop = add_account(hub, "7001"), add_account(hub, "7002")
+    failing = enqueue(hub, "expired", channel_account_id=shop, priority=1)
+    waiting = enqueue(hub, "ok", channel_account_id=shop, priority=5)
+    other = enqueue(hub, "ok", channel_account_id=other_shop, priority=5)
+    worker = Worker(hub.sessions, registry, hub.clock, hub.worker_options())
+    worker.options.batch_size = 1
+    worker.run_once()
+    assert job(hub, failing).state == "parked"
+    assert job(hub, waiting).state == "parked"
+    assert worker.run_once() == 1
+    assert job(hub, other).state == "succeeded"
+    assert worker.run_once() == 0
+    with hub.sessions() as session:
+        account = session.get(ChannelAccount, shop)
+        assert account is not None
+        assert account.status == "needs_reauth"
+        assert "105002" in (account.status_reason or "")
+        assert session.scalar(select(SyncIssue.severity).where(SyncIssue.kind == "needs_reauth")) == "critical"
+    with transaction(hub.sessions) as session:
+        assert jobs.resume_account(session, shop, now=hub.clock.now()) == 2
+    assert job(hub, waiting).state == "pending"
+
+
+def test_a_dead_job_can_be_retried_and_replayed(hub: Hub, registry: JobRegistry) -> None:
+    outcomes = iter([PermanentError("bad SKU"), None, None])
+
+    def sometimes(ctx: JobContext) -> None:
+        error = next(outcomes)
+        if error:
+            raise error
+        write_effect(ctx)
+
+    registry.register("sometimes", sometimes)
+    job_id = enqueue(hub, "sometimes", payload={"sku": "TEE-M"}, identity_key="sometimes:1")
+    worker = Worker(hub.sessions, registry, hub.clock, hub.worker_options())
+    worker.run_once()
+    assert job(hub, job_id).state == "dead"
+
+    with transaction(hub.sessions) as session:
+        jobs.retry_dead(session, job_id, now=hub.clock.now())
+    worker.run_once()
+    retried = job(hub, job_id)
+    assert (retried.state, retried.attempts) == ("succeeded", 1)
+    assert [a.outcome for a in attempts(hub, job_id)] == ["dead", "succeeded"]
+    with hub.sessions() as session:
+        assert session.scalar(select(SyncIssue.status).where(SyncIssue.kind == "dead_letter")) == "resolved"
+
+    with transaction(hub.sessions) as session:
+        copy = jobs.replay(session, job_id, now=hub.clock.now())
+    worker.run_once()
+    replayed = job(hub, copy)
+    assert (replayed.state, replayed.replay_of, replayed.payload) == ("succeeded", job_id, {"sku": "TEE-M"})
+    assert effects(hub) == [str(job_id), str(copy)]
+
+
+def test_retry_and_replay_refuse_what_does_not_fit(hub: Hub, registry: JobRegistry) -> None:
+    job_id = enqueue(hub, "anything")
+    with transaction(hub.sessions) as session:
+        with pytest.raises(jobs.JobStateError, match="only dead jobs can be retried"):
+            jobs.retry_dead(session, job_id, now=hub.clock.now())
+        with pytest.raises(jobs.JobStateError, match="only finished"):
+            jobs.replay(session, job_id, now=hub.clock.now())
+        with pytest.raises(jobs.JobStateError, match="does not exist"):
+            jobs.retry_dead(session, 999_999, now=hub.clock.now())
+
+
+def test_a_dead_workers_jobs_are_recovered_after_the_lease(hub: Hub, registry: JobRegistry, clock: ManualClock) -> None:
+    registry.register("ok", write_effect)
+    job_id = enqueue(hub, "ok")
+    with transaction(hub.sessions) as session:
+        [claimed] = jobs.claim(session, "crashed-worker", now=clock.now(), lease_seconds=60, limit=10)
+    clock.advance(59)
+    with transaction(hub.sessions) as session:
+        assert jobs.recover_expired_leases(session, now=clock.now(), policy=hub.retry_policy()) == 0
+    clock.advance(2)
+    with transaction(hub.sessions) as session:
+        assert jobs.recover_expired_leases(session, now=clock.now(), policy=hub.retry_policy()) == 1
+    assert job(hub, job_id).state == "pending"
+    assert attempts(hub, job_id)[0].outcome == "lease_expired"
+
+    survivor = Worker(hub.sessions, registry, clock, hub.worker_options(), name="survivor")
+    survivor.run_once()
+    # The crashed worker wakes up and tries to finish: its lease is gone, so its work must not count.
+    ghost = Worker(hub.sessions, registry, clock, hub.worker_options(), name="crashed-worker")
+    assert ghost.run_job(claimed) == "lease_lost"
+    assert effects(hub) == [str(job_id)]
+    assert job(hub, job_id).attempts == 2
+
+
+def test_a_failing_job_in_a_batch_affects_only_itself(hub: Hub, registry: JobRegistry) -> None:
+    def maybe(ctx: JobContext) -> None:
+        if ctx.payload["n"] == 3:
+            raise RetryableError("this one is unlucky")
+        write_effect(ctx)
+
+    registry.register("batched", maybe, batch=True)
+    ids = [enqueue(hub, "batched", payload={"n": n}) for n in range(6)]
+    Worker(hub.sessions, registry, hub.clock, hub.worker_options()).run_once()
+    assert [job(hub, i).state for i in ids] == ["succeeded"] * 3 + ["pending"] + ["succeeded"] * 2
+    assert sorted(effects(hub)) == sorted(str(i) for n, i in enumerate(ids) if n != 3)
+
+
+def test_a_batch_runs_in_one_pass_and_records_each_attempt(hub: Hub, registry: JobRegistry) -> None:
+    registry.register("batched", write_effect, batch=True)
+    ids = [enqueue(hub, "batched") for _ in range(20)]
+    assert Worker(hub.sessions, registry, hub.clock, hub.worker_options()).run_once() == 20
+    assert all(job(hub, i).state == "succeeded" for i in ids)
+    assert all([a.outcome for a in attempts(hub, i)] == ["succeeded"] for i in ids)
+
+
+def test_higher_priority_and_older_jobs_run_first(hub: Hub, registry: JobRegistry, clock: ManualClock) -> None:
+    ran: list[str] = []
+    registry.register("record", lambda ctx: ran.append(ctx.payload["name"]))
+    enqueue(hub, "record", payload={"name": "late"}, priority=100)
+    clock.advance(1)
+    enqueue(hub, "record", payload={"name": "urgent"}, priority=1)
+    enqueue(hub, "record", payload={"name": "later"}, priority=100)
+    enqueue(hub, "record", payload={"name": "future"}, due_at=clock.now() + timedelta(hours=1))
+    worker = Worker(hub.sessions, registry, clock, hub.worker_options())
+    worker.options.batch_size = 1
+    while worker.run_once():
+        pass
+    assert ran == ["urgent", "late", "later"]
