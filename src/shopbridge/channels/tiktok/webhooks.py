@@ -1,0 +1,75 @@
+"""TikTok webhook deliveries: the envelope, the event types we subscribe to, and their parsing (reference §9)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+ORDER_STATUS_CHANGE = 1
+RECIPIENT_ADDRESS_UPDATE = 3
+PACKAGE_UPDATE = 4
+PRODUCT_STATUS_CHANGE = 5
+SELLER_DEAUTHORIZATION = 6
+UPCOMING_AUTHORIZATION_EXPIRATION = 7
+CANCELLATION_STATUS_CHANGE = 11
+RETURN_STATUS_CHANGE = 12
+NEW_MESSAGE = 14
+PRODUCT_AUDIT_STATUS_CHANGE = 37
+
+# The topics shopbridge subscribes to when a shop is connected.
+SUBSCRIBED_TOPICS = (
+    "ORDER_STATUS_CHANGE",
+    "CANCELLATION_STATUS_CHANGE",
+    "RETURN_STATUS_CHANGE",
+    "PRODUCT_STATUS_CHANGE",
+    "PRODUCT_AUDIT_STATUS_CHANGE",
+    "NEW_MESSAGE",
+    "SELLER_DEAUTHORIZATION",
+    "UPCOMING_AUTHORIZATION_EXPIRATION",
+    "PACKAGE_UPDATE",
+    "RECIPIENT_ADDRESS_UPDATE",
+)
+
+
+class MalformedNotification(ValueError):
+    """A signed delivery whose body is not a TikTok notification; kept in the inbox as rejected."""
+
+
+@dataclass(frozen=True)
+class Notification:
+    type: int
+    notification_id: str
+    shop_id: str
+    timestamp: int
+    data: dict[str, Any]
+
+
+def notification_id(raw_body: bytes, envelope: dict[str, Any] | None) -> str:
+    """``tts_notification_id`` when present; older deliveries lack it, so a hash of the exact body stands in."""
+    if envelope is not None:
+        given = envelope.get("tts_notification_id")
+        if isinstance(given, (str, int)) and str(given):
+            return str(given)
+    return "sha256:" + hashlib.sha256(raw_body).hexdigest()
+
+
+def parse(raw_body: bytes) -> Notification:
+    try:
+        envelope = json.loads(raw_body)
+    except (ValueError, UnicodeDecodeError):
+        raise MalformedNotification("the body is not JSON") from None
+    if not isinstance(envelope, dict):
+        raise MalformedNotification("the body is not a JSON object")
+    kind, shop_id, data = envelope.get("type"), envelope.get("shop_id"), envelope.get("data")
+    if not isinstance(kind, int) or isinstance(kind, bool):
+        raise MalformedNotification(f"'type' must be an integer, got {kind!r}")
+    if not isinstance(shop_id, (str, int)) or isinstance(shop_id, bool) or not str(shop_id):
+        raise MalformedNotification(f"'shop_id' is missing or not an id, got {shop_id!r}")
+    if not isinstance(data, dict):
+        raise MalformedNotification("'data' must be an object")
+    timestamp = envelope.get("timestamp", 0)
+    if not isinstance(timestamp, int) or isinstance(timestamp, bool):
+        raise MalformedNotification(f"'timestamp' must be Unix seconds, got {timestamp!r}")
+    return Notification(kind, notification_id(raw_body, envelope), str(shop_id), timestamp, data)

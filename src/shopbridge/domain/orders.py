@@ -1,0 +1,147 @@
+"""The unified order: one shape for every channel, with the channel's own status kept verbatim beside ours."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from shopbridge.domain.money import Money
+
+
+class OrderStatus(StrEnum):
+    """The normalized status, spelled the same in the database, the API and the dashboard."""
+
+    UNPAID = "unpaid"
+    ON_HOLD = "on_hold"
+    AWAITING_SHIPMENT = "awaiting_shipment"
+    PARTIALLY_SHIPPED = "partially_shipped"
+    AWAITING_COLLECTION = "awaiting_collection"
+    IN_TRANSIT = "in_transit"
+    DELIVERED = "delivered"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+# TikTok's order API and its webhooks use different words for the same status (CANCELLED vs CANCEL).
+TIKTOK_STATUS = {
+    "UNPAID": OrderStatus.UNPAID,
+    "ON_HOLD": OrderStatus.ON_HOLD,
+    "AWAITING_SHIPMENT": OrderStatus.AWAITING_SHIPMENT,
+    "PARTIALLY_SHIPPING": OrderStatus.PARTIALLY_SHIPPED,
+    "AWAITING_COLLECTION": OrderStatus.AWAITING_COLLECTION,
+    "IN_TRANSIT": OrderStatus.IN_TRANSIT,
+    "DELIVERED": OrderStatus.DELIVERED,
+    "COMPLETED": OrderStatus.COMPLETED,
+    "CANCELLED": OrderStatus.CANCELLED,
+    "CANCEL": OrderStatus.CANCELLED,
+}
+
+# The order of progress, so an out-of-date read never moves an order backwards.
+_PROGRESS = {
+    OrderStatus.UNPAID: 0,
+    OrderStatus.ON_HOLD: 1,
+    OrderStatus.AWAITING_SHIPMENT: 2,
+    OrderStatus.PARTIALLY_SHIPPED: 3,
+    OrderStatus.AWAITING_COLLECTION: 4,
+    OrderStatus.IN_TRANSIT: 5,
+    OrderStatus.DELIVERED: 6,
+    OrderStatus.COMPLETED: 7,
+    OrderStatus.CANCELLED: 8,
+}
+
+RELEASABLE = frozenset(
+    {
+        OrderStatus.AWAITING_SHIPMENT,
+        OrderStatus.PARTIALLY_SHIPPED,
+        OrderStatus.AWAITING_COLLECTION,
+        OrderStatus.IN_TRANSIT,
+        OrderStatus.DELIVERED,
+        OrderStatus.COMPLETED,
+    }
+)
+
+
+class UnknownStatus(ValueError):
+    pass
+
+
+def normalize_tiktok_status(word: str) -> OrderStatus:
+    try:
+        return TIKTOK_STATUS[word]
+    except KeyError:
+        raise UnknownStatus(f"unknown TikTok order status {word!r}") from None
+
+
+def progress(status: OrderStatus) -> int:
+    return _PROGRESS[status]
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    """All units of one SKU in an order. TikTok sends one line item per unit; their ids are kept so a partial
+    cancellation or refund can name exactly which units."""
+
+    external_sku_id: str
+    seller_sku: str | None
+    title: str
+    quantity: int
+    unit_price: Money
+    line_item_ids: tuple[str, ...]
+    external_product_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Order:
+    channel: str
+    external_id: str
+    channel_status: str
+    status: OrderStatus
+    currency: str
+    total: Money
+    subtotal: Money | None
+    shipping: Money | None
+    tax: Money | None
+    lines: tuple[OrderLine, ...]
+    created_at: datetime
+    updated_at: datetime
+    payment_method: str | None = None
+    is_cod: bool = False
+    buyer: dict[str, Any] = field(default_factory=dict)
+    recipient: dict[str, Any] = field(default_factory=dict)
+    deadlines: dict[str, datetime] = field(default_factory=dict)
+    packages: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class ReleaseDecision:
+    release: bool
+    reason: str
+    not_before: datetime | None = None
+
+
+def release_decision(
+    status: OrderStatus,
+    *,
+    now: datetime,
+    reached_awaiting_at: datetime | None,
+    extra_hold: timedelta = timedelta(0),
+    blocked: bool = False,
+    already_released: bool = False,
+) -> ReleaseDecision:
+    """Whether an order may go to fulfilment now. Never while ON_HOLD (the buyer may still cancel for free),
+    never once cancelled, never while blocked, and only after the shop's optional extra hold."""
+    if already_released:
+        return ReleaseDecision(False, "already released")
+    if status is OrderStatus.CANCELLED:
+        return ReleaseDecision(False, "cancelled")
+    if status not in RELEASABLE:
+        return ReleaseDecision(False, f"{status.value}: not yet awaiting shipment")
+    if blocked:
+        return ReleaseDecision(False, "blocked")
+    since = reached_awaiting_at or now
+    not_before = since + extra_hold
+    if now < not_before:
+        return ReleaseDecision(False, "extra hold", not_before=not_before)
+    return ReleaseDecision(True, "awaiting shipment")
