@@ -3,25 +3,56 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
+import httpx
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from shopbridge.channels.tiktok.client import TikTokApp, TikTokClient
+from shopbridge.channels.tiktok.shop import TikTokContext
+from shopbridge.channels.tiktok.sync import SYNC_ORDERS
+from shopbridge.channels.tiktok.sync import register as register_tiktok
 from shopbridge.config import Settings
 from shopbridge.domain.clock import Clock, SystemClock
 from shopbridge.runtime.backoff import RetryPolicy
 from shopbridge.runtime.ratelimit import RateLimiter
-from shopbridge.runtime.registry import JobRegistry
+from shopbridge.runtime.registry import JobContext, JobRegistry
 from shopbridge.runtime.scheduler import Periodic, Scheduler
 from shopbridge.runtime.worker import Worker, WorkerOptions, WorkerPool
+from shopbridge.services.orders import RELEASE_DUE, release_due
 from shopbridge.store import migrations
 from shopbridge.store.db import create_database_engine, session_factory
 from shopbridge.store.secrets import SecretBox, SecretKeyMissing, load_or_create_key
 
 
 def default_registry() -> JobRegistry:
-    """Every job kind the hub runs; each channel and service registers its handlers here."""
-    return JobRegistry()
+    """The job kinds that need nothing but the database; channels add theirs in build_hub."""
+    registry = JobRegistry()
+    registry.register(RELEASE_DUE, _release_due)
+    return registry
+
+
+def _release_due(ctx: JobContext) -> None:
+    release_due(ctx.session, int(ctx.payload["order_id"]), now=ctx.now)
+
+
+def tiktok_context(
+    settings: Settings, sessions: sessionmaker[Session], secrets: SecretBox, limiter: RateLimiter
+) -> TikTokContext | None:
+    if not (settings.tiktok_app_key and settings.tiktok_app_secret):
+        return None
+    app = TikTokApp(
+        app_key=settings.tiktok_app_key,
+        app_secret=settings.tiktok_app_secret.get_secret_value(),
+        service_id=settings.tiktok_service_id or "",
+        api_base_url=settings.tiktok_api_base_url.rstrip("/"),
+        auth_base_url=settings.tiktok_auth_base_url.rstrip("/"),
+        authorize_base_url=settings.tiktok_authorize_base_url.rstrip("/"),
+    )
+    http = httpx.Client(timeout=httpx.Timeout(15.0, connect=5.0))
+    client = TikTokClient(app, http, limiter=limiter)
+    return TikTokContext(app=app, http=http, sessions=sessions, secrets=secrets, client=client)
 
 
 @dataclass
@@ -35,6 +66,12 @@ class Hub:
     rate_limiter: RateLimiter
     periodics: list[Periodic] = field(default_factory=list)
     pool: WorkerPool | None = None
+    tiktok: TikTokContext | None = None
+
+    @property
+    def resync_kinds(self) -> dict[str, str]:
+        """Per channel, the job kind that re-reads one order (used by an order's retry)."""
+        return {"tiktok": SYNC_ORDERS}
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(
@@ -67,6 +104,8 @@ class Hub:
     def close(self) -> None:
         if self.pool is not None:
             self.pool.stop()
+        if self.tiktok is not None:
+            self.tiktok.http.close()
         self.engine.dispose()
 
 
@@ -81,15 +120,40 @@ def secret_box(settings: Settings) -> SecretBox:
     )
 
 
-def build_hub(settings: Settings, *, clock: Clock | None = None, registry: JobRegistry | None = None) -> Hub:
+def build_hub(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    registry: JobRegistry | None = None,
+    http: httpx.Client | None = None,
+) -> Hub:
+    """Wire the hub. ``registry`` replaces every job kind (tests of the engine); ``http`` replaces the TikTok
+    client's transport (tests that talk to the sandbox in-process)."""
     engine = create_database_engine(settings.effective_database_url, pool_size=max(5, settings.workers + 5))
     storage = settings.redis_url.get_secret_value() if settings.redis_url else "memory://"
+    sessions = session_factory(engine)
+    secrets = secret_box(settings)
+    limiter = RateLimiter(storage, default=settings.tiktok_rate_limit)
+    tiktok = tiktok_context(settings, sessions, secrets, limiter)
+    if tiktok is not None and http is not None:
+        tiktok.http.close()
+        tiktok = TikTokContext(tiktok.app, http, sessions, secrets, TikTokClient(tiktok.app, http, limiter=limiter))
+    if registry is None:
+        registry = default_registry()
+        if tiktok is not None:
+            register_tiktok(
+                registry, tiktok,
+                poll_overlap=timedelta(seconds=settings.tiktok_poll_overlap_seconds),
+                initial_lookback=timedelta(hours=settings.tiktok_initial_lookback_hours),
+                refresh_before=timedelta(hours=settings.tiktok_refresh_before_hours),
+            )  # fmt: skip
     return Hub(
         settings=settings,
         engine=engine,
-        sessions=session_factory(engine),
-        registry=registry or default_registry(),
+        sessions=sessions,
+        registry=registry,
         clock=clock or SystemClock(),
-        secrets=secret_box(settings),
-        rate_limiter=RateLimiter(storage),
+        secrets=secrets,
+        rate_limiter=limiter,
+        tiktok=tiktok,
     )

@@ -27,7 +27,15 @@ app = typer.Typer(help="shopbridge: TikTok Shop, your store and your POS in lock
 config_app = typer.Typer(help="Inspect the effective configuration.", no_args_is_help=True)
 jobs_app = typer.Typer(help="Inspect jobs; retry and replay dead letters.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks (results as a table and as JSON).", no_args_is_help=True)
+connect_app = typer.Typer(help="Connect a channel account.", no_args_is_help=True)
+orders_app = typer.Typer(help="The order queue: list, show, blocked orders, retry.", no_args_is_help=True)
+users_app = typer.Typer(help="Users and their roles.", no_args_is_help=True)
+tokens_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+app.add_typer(connect_app, name="connect")
+app.add_typer(orders_app, name="orders")
+app.add_typer(users_app, name="users")
+app.add_typer(tokens_app, name="tokens")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(bench_app, name="bench")
 app.add_typer(sandbox_app, name="sandbox")
@@ -233,6 +241,132 @@ def jobs_replay(job_id: int) -> None:
     except job_queue.JobStateError as error:
         fail(str(error))
     console.print(f"job {job_id} replayed as job {new_id}")
+
+
+# --- channels --------------------------------------------------------------------------------------------
+
+
+@connect_app.command("tiktok")
+def connect_tiktok() -> None:
+    """Print the link a seller opens to authorize the app; TikTok then calls back /connect/tiktok/callback."""
+    from shopbridge.channels.tiktok import connect
+
+    built = ready_hub()
+    if built.tiktok is None:
+        fail("no TikTok app configured: set SHOPBRIDGE_TIKTOK_APP_KEY, SHOPBRIDGE_TIKTOK_APP_SECRET and "
+             "SHOPBRIDGE_TIKTOK_SERVICE_ID")  # fmt: skip
+    if not built.settings.public_url:
+        errors.print("warning: SHOPBRIDGE_PUBLIC_URL is not set, so no webhooks will be subscribed (poll only)")
+    console.print("Open this link as the seller (valid 30 minutes):")
+    console.print(connect.start(built.tiktok), soft_wrap=True)
+
+
+# --- orders ----------------------------------------------------------------------------------------------
+
+
+def _orders_table(title: str, orders: list[dict[str, object]]) -> Table:
+    table = Table("id", "channel", "external id", "status", "channel status", "total", "blocked", "released",
+                  title=title)  # fmt: skip
+    for order in orders:
+        blocked = order["blocked"]
+        table.add_row(
+            str(order["id"]), str(order["channel_label"]), str(order["external_id"]), str(order["status"]),
+            str(order["channel_status"]), f"{order['total']} {order['currency']}",
+            f"{blocked['reason']}: {blocked['message']}" if isinstance(blocked, dict) else "",
+            "yes" if order["released_at"] else "",
+        )  # fmt: skip
+    return table
+
+
+@orders_app.command("list")
+def orders_list(
+    status: Annotated[str | None, typer.Option(help="Normalized status, e.g. awaiting_shipment.")] = None,
+    channel: Annotated[str | None, typer.Option(help="tiktok, shopify, pos, manual ...")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 50,
+) -> None:
+    """The newest orders across channels."""
+    from shopbridge.services import order_views
+
+    built = ready_hub()
+    with built.sessions() as session:
+        orders = order_views.recent_orders(
+            session, order_views.OrderFilter(channel=channel, status=status), limit=limit
+        )
+    console.print(_orders_table("orders, newest first", orders))
+
+
+@orders_app.command("blocked")
+def orders_blocked() -> None:
+    """Orders that cannot be synced, with the reason to fix before `orders retry`."""
+    from shopbridge.services import order_views
+
+    built = ready_hub()
+    with built.sessions() as session:
+        orders = order_views.recent_orders(session, order_views.OrderFilter(blocked=True), limit=500)
+    console.print(_orders_table("blocked orders", orders))
+
+
+@orders_app.command("show")
+def orders_show(order_id: int) -> None:
+    """One order with its lines and status history."""
+    from shopbridge.services import order_views
+
+    built = ready_hub()
+    with built.sessions() as session:
+        try:
+            detail = order_views.order_detail(session, order_id)
+        except order_views.OrderNotFound as error:
+            fail(str(error))
+    console.print_json(json.dumps(detail))
+
+
+@orders_app.command("retry")
+def orders_retry(order_id: int) -> None:
+    """Re-run an order's sync after fixing what blocked it."""
+    from shopbridge.services import order_views
+
+    built = ready_hub()
+    try:
+        with transaction(built.sessions) as session:
+            job_id = order_views.retry_order(session, order_id, built.resync_kinds, now=built.clock.now())
+    except order_views.OrderNotFound as error:
+        fail(str(error))
+    console.print(f"order {order_id} will be re-synced by job {job_id}")
+
+
+# --- access ----------------------------------------------------------------------------------------------
+
+
+@users_app.command("add")
+def users_add(
+    email: str,
+    role: Annotated[str, typer.Option(help="owner, ops, finance, support or viewer.")] = "viewer",
+    name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+) -> None:
+    """Add a user."""
+    from shopbridge.services.access import AccessError, add_user
+
+    built = ready_hub()
+    try:
+        with transaction(built.sessions) as session:
+            add_user(session, email, role, display_name=name, now=built.clock.now())
+    except AccessError as error:
+        fail(str(error))
+    console.print(f"user {email} added as {role}")
+
+
+@tokens_app.command("create")
+def tokens_create(email: str, name: Annotated[str, typer.Option(help="What the token is for.")] = "cli") -> None:
+    """Issue an API token for a user; it is printed once and stored only as a hash."""
+    from shopbridge.services.access import AccessError, issue_token
+
+    built = ready_hub()
+    try:
+        with transaction(built.sessions) as session:
+            token = issue_token(session, email, name, now=built.clock.now())
+    except AccessError as error:
+        fail(str(error))
+    console.print(token, soft_wrap=True)
 
 
 # --- benchmarks ----------------------------------------------------------------------------------------

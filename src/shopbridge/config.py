@@ -60,6 +60,19 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     currency: str = Field(default="USD", description="The hub's ISO 4217 currency.")
     timezone: str = Field(default="UTC", description="The hub's IANA timezone.")
+    tiktok_app_key: str | None = Field(default=None, description="Partner Center app key.")
+    tiktok_app_secret: SecretStr | None = Field(default=None, description="Partner Center app secret.")
+    tiktok_service_id: str | None = Field(default=None, description="Partner Center service id (authorization link).")
+    tiktok_api_base_url: str = "https://open-api.tiktokglobalshop.com"
+    tiktok_auth_base_url: str = "https://auth.tiktok-shops.com"
+    tiktok_authorize_base_url: str = "https://services.tiktokshop.com"
+    tiktok_poll_seconds: float = Field(default=60.0, gt=0, description="Order poll backstop interval per shop.")
+    tiktok_poll_overlap_seconds: float = Field(default=300.0, ge=0, description="Re-read window behind the watermark.")
+    tiktok_initial_lookback_hours: float = Field(default=72.0, ge=0, description="History read on first connect.")
+    tiktok_refresh_before_hours: float = Field(
+        default=48.0, gt=0, description="Refresh tokens this long before expiry."
+    )
+    tiktok_rate_limit: str = Field(default="40/second", description="Calls per shop (limits syntax).")
     job_max_attempts: int = Field(default=8, ge=1, le=100)
     job_backoff_base_seconds: float = Field(default=2.0, gt=0)
     job_backoff_max_seconds: float = Field(default=3600.0, gt=0)

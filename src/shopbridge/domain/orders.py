@@ -112,6 +112,7 @@ class Order:
     recipient: dict[str, Any] = field(default_factory=dict)
     deadlines: dict[str, datetime] = field(default_factory=dict)
     packages: tuple[dict[str, Any], ...] = ()
+    warehouse_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,15 @@ def enqueue(
     return int(waiting)
 
 
+def append_to_pending(session: Session, job_id: int, key: str, values: list[Any]) -> bool:
+    """Add to a list in a still-pending job's payload (coalescing more work into it); False once it was claimed."""
+    job = session.scalar(select(Job).where(Job.id == job_id, Job.state == "pending").with_for_update())
+    if job is None:
+        return False
+    job.payload = {**job.payload, key: [*job.payload.get(key, []), *values]}
+    return True
+
+
 def enqueue_many(
     session: Session, kind: str, payloads: Iterable[dict[str, Any]], *, now: datetime, max_attempts: int = 8
 ) -> int:

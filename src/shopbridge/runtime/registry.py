@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,7 @@ class JobContext:
     channel_account_id: int | None
     session: Session
     now: datetime
+    sessions: sessionmaker[Session] | None = None  # for reads outside the unit of work (store.db.reading)
 
 
 Handler = Callable[[JobContext], None]

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from shopbridge.runtime.jobs import enqueue
@@ -40,6 +40,7 @@ class Scheduler:
                         kind=periodic.kind,
                         interval_seconds=periodic.interval_seconds,
                         payload=periodic.payload,
+                        channel_account_id=periodic.channel_account_id,
                         next_run_at=now,
                     )
                 )
@@ -54,11 +55,12 @@ class Scheduler:
         """Enqueue each due schedule once; returns the names enqueued by this call."""
         enqueued = []
         due = session.execute(
-            select(Schedule.name, Schedule.next_run_at, Schedule.interval_seconds).where(
-                Schedule.next_run_at <= now, Schedule.name.in_(list(self.periodics))
-            )
-        ).all()
-        for name, next_run_at, interval in due:
+            select(
+                Schedule.name, Schedule.next_run_at, Schedule.interval_seconds, Schedule.kind, Schedule.payload,
+                Schedule.channel_account_id,
+            ).where(Schedule.next_run_at <= now)
+        ).all()  # fmt: skip
+        for name, next_run_at, interval, kind, payload, channel_account_id in due:
             taken = session.execute(
                 update(Schedule)
                 .where(Schedule.name == name, Schedule.next_run_at == next_run_at)
@@ -67,15 +69,33 @@ class Scheduler:
             )
             if taken.rowcount != 1:  # type: ignore[attr-defined]
                 continue  # another process took this run
-            periodic = self.periodics[name]
             enqueue(
                 session,
-                periodic.kind,
-                periodic.payload,
+                kind,
+                payload,
                 now=now,
                 identity_key=f"schedule:{name}",
-                channel_account_id=periodic.channel_account_id,
+                channel_account_id=channel_account_id,
                 max_attempts=self.max_attempts,
             )
             enqueued.append(name)
         return enqueued
+
+
+def ensure_schedule(session: Session, periodic: Periodic, *, now: datetime) -> None:
+    """Add or update a schedule that belongs to data (a shop's order poll), not to the code's static list."""
+    row = session.get(Schedule, periodic.name)
+    if row is None:
+        session.add(
+            Schedule(
+                name=periodic.name, kind=periodic.kind, interval_seconds=periodic.interval_seconds,
+                payload=periodic.payload, channel_account_id=periodic.channel_account_id, next_run_at=now,
+            )
+        )  # fmt: skip
+        return
+    row.kind, row.payload, row.interval_seconds = periodic.kind, periodic.payload, periodic.interval_seconds
+    row.channel_account_id = periodic.channel_account_id
+
+
+def drop_schedules(session: Session, channel_account_id: int) -> None:
+    session.execute(delete(Schedule).where(Schedule.channel_account_id == channel_account_id))

@@ -49,11 +49,24 @@ def _use_single_writer_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin_immediate(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+READ_ONLY = "shopbridge_read_only"
+
+
+@contextmanager
+def reading(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """A session for reads only. On SQLite it does not queue for the write lock, so a handler can read what it
+    needs, call out over the network, and only then write in its unit of work."""
+    bind = sessions.kw["bind"]
+    with Session(bind=bind.execution_options(**{READ_ONLY: True}), expire_on_commit=False) as session:
+        yield session
 
 
 @contextmanager

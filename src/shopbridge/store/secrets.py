@@ -31,9 +31,10 @@ class SecretBox:
     def seal(self, secrets: dict[str, Any]) -> bytes:
         return self._fernet.encrypt(json.dumps(secrets, sort_keys=True).encode())
 
-    def open(self, token: bytes) -> dict[str, Any]:
+    def open(self, token: bytes, *, ttl: int | None = None) -> dict[str, Any]:
+        """Decrypt; with ``ttl`` a token older than that many seconds is refused like a forged one."""
         try:
-            opened: dict[str, Any] = json.loads(self._fernet.decrypt(token))
+            opened: dict[str, Any] = json.loads(self._fernet.decrypt(token, ttl=ttl))
         except InvalidToken:
             raise SecretKeyMissing(
                 "credentials cannot be decrypted with the configured SHOPBRIDGE_SECRET_KEY"

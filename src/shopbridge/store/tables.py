@@ -255,6 +255,7 @@ class Order(Base):
     packages: Mapped[dict[str, Any]] = mapped_column(default=dict)
     blocked_reason: Mapped[str | None] = mapped_column(String(50))
     blocked_message: Mapped[str | None] = mapped_column(Text)
+    awaiting_shipment_at: Mapped[datetime | None] = mapped_column(doc="When it first reached AWAITING_SHIPMENT.")
     released_at: Mapped[datetime | None]
     channel_created_at: Mapped[datetime]
     channel_updated_at: Mapped[datetime]
@@ -272,6 +273,7 @@ class OrderLine(Base):
     variant_id: Mapped[int | None] = mapped_column(ForeignKey("variants.id"))
     sku: Mapped[str | None] = mapped_column(String(100))
     external_sku_id: Mapped[str | None] = mapped_column(String(100))
+    external_product_id: Mapped[str | None] = mapped_column(String(100))
     title: Mapped[str] = mapped_column(String(500))
     quantity: Mapped[int]
     unit_price_minor: Mapped[int]
@@ -289,6 +291,21 @@ class OrderStatusChange(Base):
     source: Mapped[str] = mapped_column(String(30), doc="webhook, poll, manual, ...")
     occurred_at: Mapped[datetime]
     recorded_at: Mapped[datetime] = _created()
+
+
+class OrderEvent(Base):
+    """What happened to an order that other connectors act on (released to fulfilment, cancelled after release).
+    Consumers read it in id order; it is written in the same transaction as the change it reports."""
+
+    __tablename__ = "order_events"
+    __table_args__ = (UniqueConstraint("order_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    channel_account_id: Mapped[int] = mapped_column(ForeignKey("channel_accounts.id"))
+    kind: Mapped[str] = mapped_column(String(50))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
 
 
 # --- the work engine -----------------------------------------------------------------------------------
@@ -385,8 +402,22 @@ class Schedule(Base):
     kind: Mapped[str] = mapped_column(String(100))
     interval_seconds: Mapped[float]
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    channel_account_id: Mapped[int | None] = mapped_column(ForeignKey("channel_accounts.id", ondelete="CASCADE"))
     last_run_at: Mapped[datetime | None]
     next_run_at: Mapped[datetime]
+
+
+class SyncWatermark(Base):
+    """How far a poll has read a channel's stream: the largest update time seen, never "now"."""
+
+    __tablename__ = "sync_watermarks"
+
+    channel_account_id: Mapped[int] = mapped_column(
+        ForeignKey("channel_accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    stream: Mapped[str] = mapped_column(String(50), primary_key=True)
+    value: Mapped[datetime]
+    updated_at: Mapped[datetime]
 
 
 class WorkerHeartbeat(Base):

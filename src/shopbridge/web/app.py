@@ -12,7 +12,7 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from sqlalchemy import func, select, text
 from starlette.routing import Match
 
@@ -21,6 +21,7 @@ from shopbridge.bootstrap import Hub
 from shopbridge.logs import get_logger
 from shopbridge.store import migrations
 from shopbridge.store.tables import WorkerHeartbeat
+from shopbridge.web import orders, tiktok
 from shopbridge.web.metrics import WORKER_STALE_SECONDS, HttpMetrics, WorkEngineCollector
 
 log = get_logger("shopbridge.web")
@@ -50,6 +51,12 @@ def create_app(hub: Hub, *, workers: int = 0) -> FastAPI:
     registry = CollectorRegistry()
     registry.register(WorkEngineCollector(hub.sessions, hub.clock))
     http = HttpMetrics(registry)
+    webhooks = Counter(
+        "shopbridge_webhooks", "Webhook deliveries by outcome (forged ones are never processed).",
+        ["channel", "outcome"], registry=registry,
+    )  # fmt: skip
+    app.include_router(tiktok.router(hub, webhooks))
+    app.include_router(orders.router(hub))
 
     @app.middleware("http")
     async def request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

@@ -96,6 +96,7 @@ def map_order(order: dict[str, Any]) -> Order:
         recipient=recipient if isinstance(recipient, dict) else {},
         deadlines=deadlines,
         packages=packages,
+        warehouse_id=str(order["warehouse_id"]) if order.get("warehouse_id") else None,
     )
 
 

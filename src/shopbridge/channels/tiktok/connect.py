@@ -1,0 +1,143 @@
+"""Connecting a TikTok shop: the authorization link, then the callback that exchanges the code, stores the tokens
+encrypted, discovers the shops and their ciphers, checks currency and timezone, subscribes the webhooks and
+schedules the poll and the token refresh."""
+
+from __future__ import annotations
+
+import secrets as random_tokens
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from shopbridge.channels.tiktok.auth import TokenSet, authorization_url, exchange_code
+from shopbridge.channels.tiktok.errors import TikTokError
+from shopbridge.channels.tiktok.shop import Shop, TikTokContext, seal_credentials
+from shopbridge.channels.tiktok.sync import POLL_ORDERS, REFRESH_TOKENS
+from shopbridge.channels.tiktok.webhooks import SUBSCRIBED_TOPICS
+from shopbridge.runtime.jobs import resume_account
+from shopbridge.runtime.scheduler import Periodic, ensure_schedule
+from shopbridge.store.db import transaction
+from shopbridge.store.secrets import SecretKeyMissing
+from shopbridge.store.sync_issues import resolve_issue
+from shopbridge.store.tables import ChannelAccount, Location
+
+STATE_TTL_SECONDS = 30 * 60  # TikTok's authorization code lives 30 minutes; the state no longer
+SHOPS_PATH = "/authorization/202309/shops"
+WEBHOOKS_PATH = "/event/202309/webhooks"
+
+# TikTok's shops endpoint gives a region, not a currency or timezone: these are each market's.
+REGIONS = {
+    "US": ("USD", "America/Los_Angeles"), "GB": ("GBP", "Europe/London"), "ID": ("IDR", "Asia/Jakarta"),
+    "MY": ("MYR", "Asia/Kuala_Lumpur"), "TH": ("THB", "Asia/Bangkok"), "VN": ("VND", "Asia/Ho_Chi_Minh"),
+    "PH": ("PHP", "Asia/Manila"), "SG": ("SGD", "Asia/Singapore"), "MX": ("MXN", "America/Mexico_City"),
+    "ES": ("EUR", "Europe/Madrid"), "DE": ("EUR", "Europe/Berlin"), "FR": ("EUR", "Europe/Paris"),
+    "IT": ("EUR", "Europe/Rome"), "IE": ("EUR", "Europe/Dublin"), "JP": ("JPY", "Asia/Tokyo"),
+    "BR": ("BRL", "America/Sao_Paulo"),
+}  # fmt: skip
+
+
+class SetupError(Exception):
+    """A connection that must not go ahead; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class HubSettings:
+    currency: str
+    timezone: str
+    public_url: str | None
+    poll_seconds: float
+    refresh_check_seconds: float = 3600.0
+
+
+@dataclass(frozen=True)
+class ConnectedShop:
+    account_id: int
+    shop_id: str
+    name: str
+    region: str
+    webhooks_subscribed: int
+
+
+def start(context: TikTokContext) -> str:
+    """The link a seller opens to authorize the app; the state proves the callback is the answer to it."""
+    state = context.secrets.seal({"nonce": random_tokens.token_urlsafe(16)}).decode()
+    return authorization_url(context.app, state)
+
+
+def check_state(context: TikTokContext, state: str) -> None:
+    try:
+        context.secrets.open(state.encode(), ttl=STATE_TTL_SECONDS)
+    except (SecretKeyMissing, ValueError) as error:
+        raise SetupError("the authorization state is invalid or older than 30 minutes: start again") from error
+
+
+def complete(context: TikTokContext, hub: HubSettings, *, code: str, state: str, now: datetime) -> list[ConnectedShop]:
+    """The callback's work. Every shop the seller authorized is checked before any is stored."""
+    check_state(context, state)
+    if not code:
+        raise SetupError("TikTok sent no authorization code (did the seller decline?)")
+    try:
+        tokens = exchange_code(context.http, context.app, code)
+        shops = context.client.call("GET", SHOPS_PATH, access_token=tokens.access_token).get("shops") or []
+    except TikTokError as error:
+        raise SetupError(f"TikTok refused the authorization: {error}") from error
+    if not shops:
+        raise SetupError("the authorization covers no shop")
+    problems = []
+    for shop in shops:
+        currency, timezone = REGIONS.get(str(shop.get("region")), (None, None))
+        if currency is None:
+            problems.append(f"shop {shop.get('name')} is in region {shop.get('region')!r}, which the hub does not know")
+        elif currency != hub.currency:
+            problems.append(f"shop {shop.get('name')} sells in {currency} but the hub's currency is {hub.currency} "
+                            f"(set SHOPBRIDGE_CURRENCY={currency})")  # fmt: skip
+        elif timezone != hub.timezone:
+            problems.append(f"shop {shop.get('name')} runs on {timezone} but the hub's timezone is {hub.timezone} "
+                            f"(set SHOPBRIDGE_TIMEZONE={timezone})")  # fmt: skip
+    if problems:
+        raise SetupError("; ".join(problems))
+    return [_store(context, hub, tokens, shop, now) for shop in shops]
+
+
+def _store(
+    context: TikTokContext, hub: HubSettings, tokens: TokenSet, shop: dict[str, str], now: datetime
+) -> ConnectedShop:
+    currency, timezone = REGIONS[str(shop["region"])]
+    with transaction(context.sessions) as session:
+        account = session.scalar(
+            select(ChannelAccount).where(
+                ChannelAccount.channel == "tiktok", ChannelAccount.external_id == str(shop["id"])
+            )
+        )
+        if account is None:
+            account = ChannelAccount(channel="tiktok", external_id=str(shop["id"]), created_at=now)
+            session.add(account)
+        account.label = f"TikTok Shop {shop.get('name') or shop['id']}"
+        account.status, account.status_reason = "active", None
+        account.currency, account.timezone = currency, timezone
+        account.credentials = seal_credentials(context.secrets, tokens, str(shop["cipher"]))
+        account.credentials_expire_at = tokens.access_token_expires_at
+        account.settings = {**(account.settings or {}), "region": shop.get("region"), "shop_code": shop.get("code")}
+        account.updated_at = now
+        session.flush()
+        resume_account(session, account.id, now=now)
+        resolve_issue(session, f"needs_reauth:{account.id}", now)
+        ensure_schedule(session, Periodic(f"{POLL_ORDERS}:{account.id}", POLL_ORDERS, hub.poll_seconds,
+                                          channel_account_id=account.id), now=now)  # fmt: skip
+        ensure_schedule(session, Periodic(f"{REFRESH_TOKENS}:{account.id}", REFRESH_TOKENS, hub.refresh_check_seconds,
+                                          channel_account_id=account.id), now=now + timedelta(minutes=5))  # fmt: skip
+        if session.scalar(select(Location.id).limit(1)) is None:
+            session.add(Location(code="MAIN", name="Main location", timezone=timezone, created_at=now))
+        account_id = account.id
+    subscribed = subscribe_webhooks(context, account_id, hub.public_url) if hub.public_url else 0
+    return ConnectedShop(account_id, str(shop["id"]), str(shop.get("name") or ""), str(shop["region"]), subscribed)
+
+
+def subscribe_webhooks(context: TikTokContext, account_id: int, public_url: str) -> int:
+    """Point every topic the hub acts on at our receiver; returns how many were subscribed."""
+    shop = Shop(context, account_id)
+    address = public_url.rstrip("/") + "/hooks/tiktok"
+    for topic in SUBSCRIBED_TOPICS:
+        shop.call("PUT", WEBHOOKS_PATH, body={"address": address, "event_type": topic})
+    return len(SUBSCRIBED_TOPICS)

@@ -1,0 +1,94 @@
+"""What happens to a signed TikTok delivery: one inbox insert and, in the same transaction, the job that acts on it.
+The HTTP route verifies the signature before calling this, and acknowledges once this has committed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shopbridge.channels.tiktok import webhooks
+from shopbridge.channels.tiktok.sync import AUTHORIZATION_EXPIRING, DEAUTHORIZED, SYNC_ORDERS
+from shopbridge.runtime import inbox, jobs
+from shopbridge.store.tables import ChannelAccount
+
+SOURCE = "tiktok"
+ORDER_TYPES = {
+    webhooks.ORDER_STATUS_CHANGE,
+    webhooks.RECIPIENT_ADDRESS_UPDATE,
+    webhooks.CANCELLATION_STATUS_CHANGE,
+    webhooks.RETURN_STATUS_CHANGE,
+}
+
+
+@dataclass(frozen=True)
+class Receipt:
+    outcome: str  # accepted, duplicate, malformed, unknown_shop
+    status_code: int
+    message: str
+
+
+def _order_ids(notification: webhooks.Notification) -> list[str]:
+    data = notification.data
+    if notification.type == webhooks.PACKAGE_UPDATE:
+        return [
+            str(order_id)
+            for package in data.get("package_list") or []
+            for order_id in package.get("order_id_list") or []
+        ]
+    order_id = data.get("order_id")
+    return [str(order_id)] if order_id else []
+
+
+def receive(session: Session, raw_body: bytes, *, now: datetime) -> Receipt:
+    """Record a verified delivery (the caller commits, then acknowledges)."""
+    text = raw_body.decode("utf-8", errors="replace")
+    try:
+        notification = webhooks.parse(raw_body)
+    except webhooks.MalformedNotification as error:
+        inbox.record(session, source=SOURCE, event_id=webhooks.notification_id(raw_body, None), payload=text, now=now,
+                     status="rejected", error=str(error))  # fmt: skip
+        return Receipt("malformed", 400, f"malformed notification: {error}")
+    account = session.scalar(
+        select(ChannelAccount).where(
+            ChannelAccount.channel == "tiktok", ChannelAccount.external_id == notification.shop_id
+        )
+    )
+    if account is None:
+        inbox.record(session, source=SOURCE, event_id=notification.notification_id, payload=text, now=now,
+                     event_type=str(notification.type), status="rejected",
+                     error=f"shop {notification.shop_id} is not connected to this hub")  # fmt: skip
+        return Receipt("unknown_shop", 200, f"shop {notification.shop_id} is not connected; kept for inspection")
+    recorded = inbox.record(session, source=SOURCE, event_id=notification.notification_id, payload=text, now=now,
+                            event_type=str(notification.type), channel_account_id=account.id)  # fmt: skip
+    if not recorded.created:
+        return Receipt("duplicate", 200, "already received")
+    _dispatch(session, account, notification, recorded.id, now)
+    return Receipt("accepted", 200, "accepted")
+
+
+def _dispatch(
+    session: Session, account: ChannelAccount, notification: webhooks.Notification, event_id: int, now: datetime
+) -> None:
+    kind = notification.type
+    if kind in ORDER_TYPES or kind == webhooks.PACKAGE_UPDATE:
+        for order_id in _order_ids(notification):
+            # A sync already waiting for this order absorbs the event: the re-read will see the newest state.
+            job_id = jobs.enqueue(
+                session, SYNC_ORDERS, {"order_ids": [order_id], "source": "webhook"}, now=now,
+                channel_account_id=account.id, identity_key=f"{SYNC_ORDERS}:{account.id}:{order_id}", priority=10,
+            )  # fmt: skip
+            jobs.append_to_pending(session, job_id, "inbox_event_ids", [event_id])
+        return
+    if kind == webhooks.SELLER_DEAUTHORIZATION:
+        jobs.enqueue(session, DEAUTHORIZED, {"message": notification.data.get("message")}, now=now,
+                     channel_account_id=account.id, priority=1)  # fmt: skip
+    elif kind == webhooks.UPCOMING_AUTHORIZATION_EXPIRATION:
+        jobs.enqueue(
+            session, AUTHORIZATION_EXPIRING, {"expiration_time": notification.data.get("expiration_time")}, now=now,
+            channel_account_id=account.id, identity_key=f"{AUTHORIZATION_EXPIRING}:{account.id}",
+        )  # fmt: skip
+    # Product, message and other events are kept in the inbox for the flows that will act on them.
+    inbox.mark(session, event_id, status="processed", now=now)

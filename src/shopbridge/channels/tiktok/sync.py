@@ -1,0 +1,148 @@
+"""TikTok's sync routines as jobs: re-read orders named by webhooks, the update_time poll backstop, token refresh,
+and what deauthorization and expiry warnings do to an account."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from shopbridge.channels.tiktok.orders import OrderPayloadError, map_order
+from shopbridge.channels.tiktok.shop import Shop, TikTokContext
+from shopbridge.runtime import inbox
+from shopbridge.runtime.errors import PermanentError
+from shopbridge.runtime.jobs import park_account
+from shopbridge.runtime.registry import JobContext, JobRegistry
+from shopbridge.services.orders import block_unreadable, upsert_order
+from shopbridge.store.db import dialect_insert
+from shopbridge.store.sync_issues import raise_issue
+from shopbridge.store.tables import ChannelAccount, SyncWatermark
+
+SYNC_ORDERS = "tiktok.sync_orders"
+POLL_ORDERS = "tiktok.poll_orders"
+REFRESH_TOKENS = "tiktok.refresh_tokens"
+DEAUTHORIZED = "tiktok.deauthorized"
+AUTHORIZATION_EXPIRING = "tiktok.authorization_expiring"
+ORDER_DETAIL_PATH = "/order/202309/orders"
+ORDER_SEARCH_PATH = "/order/202309/orders/search"
+DETAIL_BATCH = 50
+
+
+def _account(ctx: JobContext) -> ChannelAccount:
+    if ctx.channel_account_id is None:
+        raise PermanentError(f"{ctx.kind} job {ctx.job_id} names no channel account")
+    account = ctx.session.get(ChannelAccount, ctx.channel_account_id)
+    if account is None:
+        raise PermanentError(f"channel account {ctx.channel_account_id} no longer exists")
+    return account
+
+
+def _store(ctx: JobContext, account: ChannelAccount, orders: list[dict[str, Any]], source: str) -> list[datetime]:
+    """Upsert each order read from TikTok; an unreadable one is kept Blocked, naming the bad field."""
+    seen = []
+    for payload in orders:
+        try:
+            order = map_order(payload)
+        except OrderPayloadError as error:
+            block_unreadable(ctx.session, account, str(payload.get("id", "?")), payload.get("status"), str(error),
+                             now=ctx.now)  # fmt: skip
+            continue
+        upsert_order(ctx.session, account, order, source=source, now=ctx.now)
+        seen.append(order.updated_at)
+    return seen
+
+
+def make_handlers(context: TikTokContext, *, poll_overlap: timedelta, initial_lookback: timedelta,
+                  refresh_before: timedelta) -> dict[str, Any]:  # fmt: skip
+    def sync_orders(ctx: JobContext) -> None:
+        """Re-read the orders a webhook named (webhook status words differ from the API's) and upsert them."""
+        order_ids: list[str] = [str(order_id) for order_id in ctx.payload.get("order_ids", [])]
+        if not order_ids:
+            raise PermanentError("no order_ids in the payload")
+        shop = Shop(context, _ctx_account_id(ctx))  # network first, writes after: no lock held across calls
+        fetched: list[dict[str, Any]] = []
+        for start in range(0, len(order_ids), DETAIL_BATCH):
+            data = shop.call("GET", ORDER_DETAIL_PATH, query={"ids": order_ids[start : start + DETAIL_BATCH]})
+            fetched += data.get("orders") or []
+        account = _account(ctx)
+        _store(ctx, account, fetched, ctx.payload.get("source", "webhook"))
+        for event_id in ctx.payload.get("inbox_event_ids", []):
+            inbox.mark(ctx.session, int(event_id), status="processed", now=ctx.now)
+
+    def poll_orders(ctx: JobContext) -> None:
+        """The backstop: every order updated since the watermark, minus an overlap, sorted by update time. The
+        watermark only ever becomes the largest update_time seen, never "now", so a late write is not skipped."""
+        account_id = _ctx_account_id(ctx)
+        with_watermark = ctx.session.get(SyncWatermark, (account_id, "orders"))
+        since = with_watermark.value - poll_overlap if with_watermark else ctx.now - initial_lookback
+        shop = Shop(context, account_id)
+        orders = list(
+            shop.pages("POST", ORDER_SEARCH_PATH, "orders",
+                       query={"sort_field": "update_time", "sort_order": "ASC"},
+                       body={"update_time_ge": int(since.timestamp())})
+        )  # fmt: skip
+        account = _account(ctx)
+        seen = _store(ctx, account, orders, "poll")
+        if seen:
+            newest = max(seen)
+            if with_watermark is None or newest > with_watermark.value:
+                ctx.session.execute(
+                    dialect_insert(ctx.session)(SyncWatermark)
+                    .values(channel_account_id=account_id, stream="orders", value=newest, updated_at=ctx.now)
+                    .on_conflict_do_update(
+                        index_elements=["channel_account_id", "stream"], set_={"value": newest, "updated_at": ctx.now}
+                    )
+                )
+
+    def refresh(ctx: JobContext) -> None:
+        """Refresh well before expiry, so no call ever meets an expired token in the normal course."""
+        account = _account(ctx)
+        if account.status != "active":
+            return
+        expires = account.credentials_expire_at
+        if expires is not None and expires - ctx.now > refresh_before:
+            return
+        Shop(context, account.id).refresh(now=ctx.now)
+
+    def deauthorized(ctx: JobContext) -> None:
+        account = _account(ctx)
+        message = str(ctx.payload.get("message") or "the seller removed the app's authorization")
+        park_account(ctx.session, account.id, reason=f"deauthorized by TikTok: {message}", now=ctx.now)
+
+    def authorization_expiring(ctx: JobContext) -> None:
+        account = _account(ctx)
+        expires_at = _unix(ctx.payload.get("expiration_time"))
+        days = max(0, (expires_at - ctx.now).days) if expires_at else None
+        left = f"in {days} day(s)" if days is not None else "soon"
+        raise_issue(
+            ctx.session, kind="authorization_expiring", severity="warning",
+            fingerprint=f"authorization_expiring:{account.id}",
+            message=f"TikTok authorization of {account.label} expires {left}; ask the seller to re-authorize",
+            now=ctx.now, channel_account_id=account.id, subject_type="channel_account", subject_id=str(account.id),
+            details={"expires_at": expires_at.isoformat() if expires_at else None, "days_left": days},
+        )  # fmt: skip
+
+    return {
+        SYNC_ORDERS: sync_orders,
+        POLL_ORDERS: poll_orders,
+        REFRESH_TOKENS: refresh,
+        DEAUTHORIZED: deauthorized,
+        AUTHORIZATION_EXPIRING: authorization_expiring,
+    }
+
+
+def _ctx_account_id(ctx: JobContext) -> int:
+    if ctx.channel_account_id is None:
+        raise PermanentError(f"{ctx.kind} job {ctx.job_id} names no channel account")
+    return ctx.channel_account_id
+
+
+def _unix(value: Any) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(int(value), UTC)
+    except (TypeError, ValueError):
+        return None
+
+
+def register(registry: JobRegistry, context: TikTokContext, **options: timedelta) -> None:
+    for kind, handler in make_handlers(context, **options).items():
+        registry.register(kind, handler, priority=10 if kind == SYNC_ORDERS else 100)

@@ -1,0 +1,170 @@
+"""Reading the order queue (API and CLI) and retrying a blocked order."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from shopbridge.domain.money import Money
+from shopbridge.runtime.jobs import enqueue
+from shopbridge.store.tables import ChannelAccount, Order, OrderEvent, OrderLine, OrderStatusChange
+
+
+class OrderNotFound(LookupError):
+    pass
+
+
+class BadCursor(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class OrderFilter:
+    channel: str | None = None
+    status: str | None = None
+    blocked: bool | None = None
+    updated_since: datetime | None = None
+
+
+def _money(minor: int | None, currency: str) -> str | None:
+    return None if minor is None else str(Money.from_minor(minor, currency).amount)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def summary(order: Order, account: ChannelAccount) -> dict[str, Any]:
+    return {
+        "id": order.id,
+        "channel": account.channel,
+        "channel_label": account.label,
+        "channel_account_id": account.id,
+        "external_id": order.external_id,
+        "channel_status": order.channel_status,
+        "status": order.status,
+        "currency": order.currency,
+        "total": _money(order.total_minor, order.currency),
+        "blocked": {"reason": order.blocked_reason, "message": order.blocked_message} if order.blocked_reason else None,
+        "released_at": _iso(order.released_at),
+        "channel_created_at": _iso(order.channel_created_at),
+        "channel_updated_at": _iso(order.channel_updated_at),
+        "updated_at": _iso(order.updated_at),
+    }
+
+
+def encode_cursor(order: Order) -> str:
+    raw = json.dumps([order.updated_at.isoformat(), order.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        moment, order_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return datetime.fromisoformat(moment).astimezone(UTC), int(order_id)
+    except (ValueError, TypeError) as error:
+        raise BadCursor(f"cursor {cursor!r} is not one this API gave out") from error
+
+
+def _filtered(filters: OrderFilter) -> Any:
+    query = select(Order, ChannelAccount).join(ChannelAccount, ChannelAccount.id == Order.channel_account_id)
+    if filters.channel:
+        query = query.where(ChannelAccount.channel == filters.channel)
+    if filters.status:
+        query = query.where(Order.status == filters.status)
+    if filters.blocked is not None:
+        query = query.where(Order.blocked_reason.is_not(None) if filters.blocked else Order.blocked_reason.is_(None))
+    if filters.updated_since:
+        query = query.where(Order.updated_at >= filters.updated_since)
+    return query
+
+
+def recent_orders(session: Session, filters: OrderFilter, *, limit: int = 50) -> list[dict[str, Any]]:
+    """The most recently changed orders, newest first (for people; clients follow list_orders)."""
+    rows = session.execute(_filtered(filters).order_by(Order.updated_at.desc(), Order.id.desc()).limit(limit))
+    return [summary(row.Order, row.ChannelAccount) for row in rows]
+
+
+def list_orders(
+    session: Session, filters: OrderFilter, *, limit: int = 50, cursor: str | None = None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Orders in the order they last changed in the hub (oldest first), so a client can follow the queue."""
+    query = _filtered(filters)
+    if cursor:
+        after, after_id = decode_cursor(cursor)
+        query = query.where(or_(Order.updated_at > after, and_(Order.updated_at == after, Order.id > after_id)))
+    rows = session.execute(query.order_by(Order.updated_at, Order.id).limit(limit + 1)).all()
+    page = rows[:limit]
+    next_cursor = encode_cursor(page[-1].Order) if len(rows) > limit else None
+    return [summary(row.Order, row.ChannelAccount) for row in page], next_cursor
+
+
+def order_detail(session: Session, order_id: int) -> dict[str, Any]:
+    order = session.get(Order, order_id)
+    if order is None:
+        raise OrderNotFound(f"order {order_id} does not exist")
+    account = session.get(ChannelAccount, order.channel_account_id)
+    assert account is not None
+    lines = session.scalars(select(OrderLine).where(OrderLine.order_id == order_id).order_by(OrderLine.id))
+    history = session.scalars(
+        select(OrderStatusChange).where(OrderStatusChange.order_id == order_id).order_by(OrderStatusChange.id)
+    )
+    events = session.scalars(select(OrderEvent).where(OrderEvent.order_id == order_id).order_by(OrderEvent.id))
+    return {
+        **summary(order, account),
+        "subtotal": _money(order.subtotal_minor, order.currency),
+        "shipping": _money(order.shipping_minor, order.currency),
+        "tax": _money(order.tax_minor, order.currency),
+        "payment_method": order.payment_method,
+        "is_cod": order.is_cod,
+        "buyer": order.buyer,
+        "recipient": order.recipient,
+        "deadlines": {key: datetime.fromtimestamp(value, UTC).isoformat() for key, value in order.deadlines.items()},
+        "packages": (order.packages or {}).get("packages", []),
+        "lines": [_line(line) for line in lines],
+        "history": [
+            {
+                "channel_status": change.channel_status,
+                "status": change.status,
+                "source": change.source,
+                "occurred_at": _iso(change.occurred_at),
+                "recorded_at": _iso(change.recorded_at),
+            }
+            for change in history
+        ],
+        "events": [{"kind": event.kind, "at": _iso(event.created_at)} for event in events],
+    }
+
+
+def _line(line: OrderLine) -> dict[str, Any]:
+    return {
+        "sku": line.sku,
+        "external_sku_id": line.external_sku_id,
+        "variant_id": line.variant_id,
+        "title": line.title,
+        "quantity": line.quantity,
+        "unit_price": _money(line.unit_price_minor, line.currency),
+        "line_item_ids": (line.line_item_ids or {}).get("ids", []),
+    }
+
+
+def retry_order(session: Session, order_id: int, resync_kinds: dict[str, str], *, now: datetime) -> int:
+    """Re-run the order's sync (after its cause was fixed); returns the job id."""
+    order = session.get(Order, order_id)
+    if order is None:
+        raise OrderNotFound(f"order {order_id} does not exist")
+    account = session.get(ChannelAccount, order.channel_account_id)
+    assert account is not None
+    kind = resync_kinds.get(account.channel)
+    if kind is None:
+        raise OrderNotFound(f"orders of channel {account.channel} cannot be re-synced")
+    return enqueue(
+        session, kind, {"order_ids": [order.external_id], "source": "retry"}, now=now, channel_account_id=account.id,
+        identity_key=f"{kind}:{account.id}:{order.external_id}", priority=10,
+    )  # fmt: skip

@@ -1,0 +1,254 @@
+"""Order intake: the idempotent upsert every channel converges on, SKU matching, blocking, and the release gate.
+
+Webhook and poll both end here, keyed on (channel account, external id); an older read never overwrites a newer
+one, so duplicated and reordered events are harmless.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from shopbridge.domain.money import Money
+from shopbridge.domain.orders import Order, OrderStatus, progress, release_decision
+from shopbridge.runtime.jobs import enqueue
+from shopbridge.services.stock import fulfilment_location, record_movement
+from shopbridge.store.sync_issues import raise_issue, resolve_issue
+from shopbridge.store.tables import (
+    ChannelAccount,
+    ChannelListing,
+    OrderEvent,
+    OrderLine,
+    OrderStatusChange,
+    Product,
+    Variant,
+)
+from shopbridge.store.tables import Order as OrderRow
+
+RELEASE_DUE = "orders.release_due"
+
+
+class BlockReason:
+    UNLINKED_SKU = "unlinked_sku"
+    DELETED_PRODUCT = "deleted_product"
+    MISSING_FIELD = "missing_field"
+    CURRENCY_MISMATCH = "currency_mismatch"
+
+
+@dataclass(frozen=True)
+class Intake:
+    order_id: int
+    created: bool
+    status_changed: bool
+    stale: bool
+    released: bool
+    blocked_reason: str | None
+
+
+@dataclass(frozen=True)
+class Match:
+    variant_id: int | None
+    problem: tuple[str, str] | None  # (reason code, sentence)
+
+
+def match_line(session: Session, account_id: int, external_sku_id: str, seller_sku: str | None, title: str) -> Match:
+    """Linked listing first, then the seller SKU; otherwise unmatched with the reason a person can act on."""
+    variant_id = session.scalar(
+        select(ChannelListing.variant_id).where(
+            ChannelListing.channel_account_id == account_id,
+            ChannelListing.external_sku_id == external_sku_id,
+            ChannelListing.variant_id.is_not(None),
+        )
+    )
+    if variant_id is None and seller_sku:
+        variant_id = session.scalar(select(Variant.id).where(Variant.sku == seller_sku))
+    label = seller_sku or f"sku_id {external_sku_id}"
+    if variant_id is None:
+        return Match(None, (BlockReason.UNLINKED_SKU, f"SKU {label} ({title}) is not linked to a product in the hub"))
+    product_status = session.scalar(
+        select(Product.status).join(Variant, Variant.product_id == Product.id).where(Variant.id == variant_id)
+    )
+    if product_status == "deleted":
+        return Match(variant_id, (BlockReason.DELETED_PRODUCT, f"SKU {label} belongs to a deleted product"))
+    return Match(variant_id, None)
+
+
+def _minor(money: Money | None) -> int | None:
+    return None if money is None else money.to_minor()
+
+
+def _history(session: Session, row: OrderRow, source: str, now: datetime) -> None:
+    session.add(OrderStatusChange(order_id=row.id, channel_status=row.channel_status, status=row.status,
+                                  source=source, occurred_at=row.channel_updated_at, recorded_at=now))  # fmt: skip
+
+
+def upsert_order(session: Session, account: ChannelAccount, order: Order, *, source: str, now: datetime) -> Intake:
+    """Create or update the hub's copy of a channel order, then apply the release gate."""
+    row = session.scalar(
+        select(OrderRow)
+        .where(OrderRow.channel_account_id == account.id, OrderRow.external_id == order.external_id)
+        .with_for_update()
+    )
+    created = row is None
+    if row is not None:
+        stored = (row.channel_updated_at, progress(OrderStatus(row.status)))
+        if (order.updated_at, progress(order.status)) < stored:
+            return Intake(row.id, False, False, True, False, row.blocked_reason)
+    if row is None:
+        row = OrderRow(channel_account_id=account.id, external_id=order.external_id, created_at=now)
+        session.add(row)
+    status_changed = created or row.status != order.status.value or row.channel_status != order.channel_status
+    row.channel_status, row.status = order.channel_status, order.status.value
+    row.currency, row.total_minor = order.currency, order.total.to_minor()
+    row.subtotal_minor, row.shipping_minor, row.tax_minor = (
+        _minor(order.subtotal), _minor(order.shipping), _minor(order.tax),
+    )  # fmt: skip
+    row.payment_method, row.is_cod = order.payment_method, order.is_cod
+    row.buyer, row.recipient = dict(order.buyer), dict(order.recipient)
+    row.deadlines = {key: int(value.timestamp()) for key, value in order.deadlines.items()}
+    row.packages = {"packages": list(order.packages), "warehouse_id": order.warehouse_id}
+    row.channel_created_at, row.channel_updated_at, row.updated_at = order.created_at, order.updated_at, now
+    if order.status is not OrderStatus.CANCELLED and progress(order.status) >= progress(OrderStatus.AWAITING_SHIPMENT):
+        row.awaiting_shipment_at = row.awaiting_shipment_at or now
+    session.flush()
+
+    problems: list[tuple[str, str]] = []
+    if account.currency and order.currency != account.currency:
+        problems.append((BlockReason.CURRENCY_MISMATCH,
+                         f"order currency {order.currency} differs from the shop's {account.currency}"))  # fmt: skip
+    session.execute(delete(OrderLine).where(OrderLine.order_id == row.id))
+    for line in order.lines:
+        match = match_line(session, account.id, line.external_sku_id, line.seller_sku, line.title)
+        if match.problem:
+            problems.append(match.problem)
+        session.add(
+            OrderLine(
+                order_id=row.id, variant_id=match.variant_id, sku=line.seller_sku,
+                external_sku_id=line.external_sku_id, external_product_id=line.external_product_id, title=line.title,
+                quantity=line.quantity, unit_price_minor=line.unit_price.to_minor(), currency=line.unit_price.currency,
+                line_item_ids={"ids": list(line.line_item_ids)},
+            )
+        )  # fmt: skip
+    _set_blocked(session, account, row, problems[0] if problems else None, now)
+    if status_changed:
+        _history(session, row, source, now)
+    session.flush()
+    released = apply_release_gate(session, account, row, now=now)
+    return Intake(row.id, created, status_changed, False, released, row.blocked_reason)
+
+
+def block_unreadable(
+    session: Session,
+    account: ChannelAccount,
+    external_id: str,
+    channel_status: str | None,
+    problem: str,
+    *,
+    now: datetime,
+) -> int:
+    """An order whose payload cannot be read is still kept, as Blocked with the field named, so it is never lost."""
+    row = session.scalar(
+        select(OrderRow).where(OrderRow.channel_account_id == account.id, OrderRow.external_id == external_id)
+    )
+    if row is None:
+        status = OrderStatus.UNPAID.value
+        row = OrderRow(
+            channel_account_id=account.id, external_id=external_id, channel_status=channel_status or "UNKNOWN",
+            status=status, currency=account.currency or "USD", total_minor=0, channel_created_at=now,
+            channel_updated_at=now, created_at=now, updated_at=now,
+        )  # fmt: skip
+        session.add(row)
+        session.flush()
+    _set_blocked(session, account, row, (BlockReason.MISSING_FIELD, problem), now)
+    return row.id
+
+
+def _set_blocked(
+    session: Session, account: ChannelAccount, row: OrderRow, problem: tuple[str, str] | None, now: datetime
+) -> None:
+    fingerprint = f"order_blocked:{row.id}"
+    if problem is None:
+        if row.blocked_reason is not None:
+            resolve_issue(session, fingerprint, now)
+        row.blocked_reason = row.blocked_message = None
+        return
+    row.blocked_reason, row.blocked_message = problem
+    raise_issue(
+        session, kind="order_blocked", severity="error", fingerprint=fingerprint,
+        message=f"{account.label} order {row.external_id} is blocked: {problem[1]}", now=now,
+        channel_account_id=account.id, subject_type="order", subject_id=str(row.id), details={"reason": problem[0]},
+    )  # fmt: skip
+
+
+def extra_hold(account: ChannelAccount) -> timedelta:
+    return timedelta(seconds=float((account.settings or {}).get("extra_hold_seconds", 0)))
+
+
+def apply_release_gate(session: Session, account: ChannelAccount, row: OrderRow, *, now: datetime) -> bool:
+    """Release to fulfilment when the gate allows; returns True if this call released the order."""
+    status = OrderStatus(row.status)
+    if status is OrderStatus.CANCELLED and row.released_at is not None:
+        _cancel_after_release(session, account, row, now)
+        return False
+    decision = release_decision(
+        status, now=now, reached_awaiting_at=row.awaiting_shipment_at, extra_hold=extra_hold(account),
+        blocked=row.blocked_reason is not None, already_released=row.released_at is not None,
+    )  # fmt: skip
+    if decision.not_before is not None:
+        enqueue(session, RELEASE_DUE, {"order_id": row.id}, now=now, due_at=decision.not_before,
+                identity_key=f"release:{row.id}", channel_account_id=account.id)  # fmt: skip
+    if not decision.release:
+        return False
+    row.released_at = now
+    lines = session.scalars(select(OrderLine).where(OrderLine.order_id == row.id)).all()
+    _emit(session, account, row, "released", now, {"lines": [_line_payload(line) for line in lines]})
+    location = fulfilment_location(session, account.id, _warehouse(row))
+    for line in lines:
+        if line.variant_id is not None and location is not None:
+            record_movement(session, variant_id=line.variant_id, location_id=location, kind="reservation",
+                            idempotency_key=f"reserve:{row.id}:{line.variant_id}", source=account.channel,
+                            now=now, reserved_delta=line.quantity, reference=f"order:{row.id}")  # fmt: skip
+    return True
+
+
+def _cancel_after_release(session: Session, account: ChannelAccount, row: OrderRow, now: datetime) -> None:
+    if session.scalar(select(OrderEvent.id).where(OrderEvent.order_id == row.id, OrderEvent.kind == "cancelled")):
+        return
+    _emit(session, account, row, "cancelled", now, {"after_release": True})
+    location = fulfilment_location(session, account.id, _warehouse(row))
+    for line in session.scalars(select(OrderLine).where(OrderLine.order_id == row.id)):
+        if line.variant_id is not None and location is not None:
+            record_movement(session, variant_id=line.variant_id, location_id=location, kind="release",
+                            idempotency_key=f"unreserve:{row.id}:{line.variant_id}", source=account.channel,
+                            now=now, reserved_delta=-line.quantity, reference=f"order:{row.id}")  # fmt: skip
+
+
+def _warehouse(row: OrderRow) -> str | None:
+    warehouse = (row.packages or {}).get("warehouse_id")
+    return str(warehouse) if warehouse else None
+
+
+def _line_payload(line: OrderLine) -> dict[str, Any]:
+    return {"variant_id": line.variant_id, "sku": line.sku, "quantity": line.quantity,
+            "line_item_ids": (line.line_item_ids or {}).get("ids", [])}  # fmt: skip
+
+
+def _emit(
+    session: Session, account: ChannelAccount, row: OrderRow, kind: str, now: datetime, payload: dict[str, Any]
+) -> None:
+    payload = {"external_id": row.external_id, "channel": account.channel, **payload}
+    session.add(OrderEvent(order_id=row.id, channel_account_id=account.id, kind=kind, created_at=now, payload=payload))
+
+
+def release_due(session: Session, order_id: int, *, now: datetime) -> bool:
+    """The delayed re-check after a shop's extra hold."""
+    row = session.get(OrderRow, order_id)
+    if row is None:
+        return False
+    account = session.get(ChannelAccount, row.channel_account_id)
+    assert account is not None
+    return apply_release_gate(session, account, row, now=now)
