@@ -1,0 +1,224 @@
+"""The TikTok sandbox and the hub, each served on its own loopback port and connected through the real OAuth
+flow. Nothing is faked between them: the hub signs its calls and the sandbox checks them; the sandbox signs its
+webhooks and POSTs them to the hub's receiver. Used by `shopbridge demo`, the benchmarks and the tests."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from shopbridge.bootstrap import Hub, build_hub
+from shopbridge.channels.tiktok import connect
+from shopbridge.channels.tiktok.signing import webhook_signature
+from shopbridge.config import Settings
+from shopbridge.sandbox.tiktok import SandboxClock, SandboxConfig, create_app
+from shopbridge.services.access import add_user, issue_token
+from shopbridge.store.db import transaction
+from shopbridge.store.secrets import SecretBox
+from shopbridge.store.tables import Product, User, Variant
+from shopbridge.web.app import create_app as create_hub_app
+
+APP_KEY = "demo_app_key"
+APP_SECRET = "demo_app_secret"  # noqa: S105 - the bundled sandbox app, never a real TikTok app
+SERVICE_ID = "7000000000000000042"
+OWNER = "owner@example.com"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def serving(app: FastAPI, port: int, host: str = "127.0.0.1") -> Iterator[str]:
+    """Serve ``app`` with uvicorn in a thread until the block ends (its lifespan runs, so workers start)."""
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="error", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True, name=f"uvicorn-{port}")
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError(f"the server on port {port} did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(15)
+
+
+def wait_until(condition: Callable[[], Any], *, timeout: float = 30.0, message: str = "condition") -> Any:
+    """Poll until ``condition()`` is truthy, or fail naming ``message``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for: {message}")
+        time.sleep(0.05)
+
+
+@dataclass
+class World:
+    hub: Hub
+    hub_url: str
+    sandbox_url: str
+    api: httpx.Client  # the hub's REST API with the owner's token
+    control: httpx.Client  # the sandbox's /_sandbox control API
+    shop_id: str
+    sku_ids: dict[str, str]  # seller SKU -> TikTok sku_id
+    api_token: str = field(repr=False, default="")
+
+    # --- the sandbox side ----------------------------------------------------------------------------------
+
+    def place_order(self, items: dict[str, int], **extra: Any) -> str:
+        lines = [{"sku_id": self.sku_ids[sku], "quantity": quantity} for sku, quantity in items.items()]
+        response = self.control.post("/_sandbox/orders", json={"shop_id": self.shop_id, "items": lines, **extra})
+        if response.status_code != 201:
+            raise RuntimeError(f"the sandbox refused the order: {response.text}")
+        return str(response.json()["id"])
+
+    def sandbox_order(self, order_id: str) -> dict[str, Any]:
+        response = self.control.get(f"/_sandbox/orders/{order_id}")
+        response.raise_for_status()
+        return dict(response.json())
+
+    def advance(self, seconds: float) -> None:
+        self.control.post("/_sandbox/clock/advance", json={"seconds": seconds}).raise_for_status()
+
+    def buyer_cancel(self, order_id: str) -> None:
+        self.control.post(
+            f"/_sandbox/orders/{order_id}/buyer_cancel", json={"reason": "Changed my mind"}
+        ).raise_for_status()
+
+    def webhook_faults(self, **fault: float) -> None:
+        self.control.put("/_sandbox/faults/webhooks", json={"event_type": "*", **fault}).raise_for_status()
+
+    # --- the hub side --------------------------------------------------------------------------------------
+
+    def hub_orders(self, **filters: Any) -> list[dict[str, Any]]:
+        orders: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            params = {**filters, "limit": 500, **({"cursor": cursor} if cursor else {})}
+            page = self.api.get("/api/v1/orders", params=params)
+            page.raise_for_status()
+            orders += page.json()["orders"]
+            cursor = page.json()["next_cursor"]
+            if not cursor:
+                return orders
+
+    def hub_order(self, external_id: str) -> dict[str, Any] | None:
+        for order in self.hub_orders():
+            if order["external_id"] == external_id:
+                detail = self.api.get(f"/api/v1/orders/{order['id']}")
+                detail.raise_for_status()
+                return dict(detail.json())
+        return None
+
+    def send_webhook(self, payload: dict[str, Any], *, signature: str | None = None) -> httpx.Response:
+        raw = json.dumps(payload, separators=(",", ":")).encode()
+        header = signature if signature is not None else webhook_signature(APP_KEY, APP_SECRET, raw)
+        return httpx.post(f"{self.hub_url}/hooks/tiktok", content=raw, headers={"authorization": header})
+
+
+def _seed_shop(control: httpx.Client, skus: dict[str, str] | None) -> tuple[str, dict[str, str]]:
+    """A shop to sell from: the seeded demo shop, or a new one with ``skus`` (seller SKU -> price)."""
+    if skus is None:
+        sellers = control.get("/_sandbox/sellers").json()
+        shop_id = str(sellers[0]["shops"][0]["id"])
+    else:
+        seller = control.post("/_sandbox/sellers", json={"name": "Maomao"}).json()
+        shop = control.post("/_sandbox/shops", json={"seller_id": seller["id"], "name": "Maomao beauty"}).json()
+        shop_id = str(shop["id"])
+        product = control.post("/_sandbox/products", json={
+            "shop_id": shop_id, "title": "Everyday cotton tee and mug",
+            "skus": [{"seller_sku": sku, "price": price, "quantity": 5000} for sku, price in skus.items()],
+        })  # fmt: skip
+        if product.status_code != 201:
+            raise RuntimeError(f"the sandbox refused the product: {product.text}")
+    stock = control.get("/_sandbox/truth/stock", params={"shop_id": shop_id}).json()
+    return shop_id, {str(row["seller_sku"]): str(row["sku_id"]) for row in stock}
+
+
+@contextmanager
+def running_world(
+    database_url: str | None,
+    data_dir: Path,
+    *,
+    skus: dict[str, str] | None = None,
+    sandbox_seed: str | None = None,
+    sandbox_state: Path | None = None,
+    clock_speed: float = 1.0,
+    poll_seconds: float = 3600.0,
+    hub_port: int | None = None,
+    sandbox_port: int | None = None,
+    workers: int = 2,
+    sandbox_options: dict[str, Any] | None = None,
+    **hub_settings: Any,
+) -> Iterator[World]:
+    """Start both, connect the sandbox's shop to the hub through OAuth, and mirror its SKUs in the hub's
+    catalogue (as the merchant's own store would have them)."""
+    hub_port = hub_port or free_port()
+    sandbox_port = sandbox_port or free_port()
+    hub_base = f"http://127.0.0.1:{hub_port}"
+    sandbox_app = create_app(
+        SandboxConfig(
+            app_key=APP_KEY, app_secret=APP_SECRET, service_id=SERVICE_ID,
+            redirect_url=f"{hub_base}/connect/tiktok/callback", state_path=sandbox_state, seed=sandbox_seed,
+            clock=SandboxClock(speed=clock_speed), random_seed=11, dispatcher_interval=0.05,
+            **(sandbox_options or {}),
+        )
+    )  # fmt: skip
+    with serving(sandbox_app, sandbox_port) as sandbox_url, httpx.Client(base_url=sandbox_url, timeout=30) as control:
+        shop_id, sku_ids = _seed_shop(control, skus if sandbox_seed is None else None)
+        settings = Settings(
+            data_dir=data_dir, database_url=database_url, secret_key=SecretBox.generate_key() if database_url else None,
+            workers=workers, worker_poll_seconds=0.05, public_url=hub_base, currency="USD",
+            timezone="America/Los_Angeles", tiktok_app_key=APP_KEY, tiktok_app_secret=APP_SECRET,
+            tiktok_service_id=SERVICE_ID, tiktok_api_base_url=sandbox_url, tiktok_auth_base_url=sandbox_url,
+            tiktok_authorize_base_url=sandbox_url, tiktok_poll_seconds=poll_seconds,
+            **{"log_level": "warning", "log_format": "console", **hub_settings},
+        )  # fmt: skip
+        hub = build_hub(settings)
+        hub.migrate()
+        token = _catalogue_and_owner(hub, sku_ids)
+        try:
+            with serving(create_hub_app(hub, workers=workers), hub_port) as hub_url:
+                assert hub.tiktok is not None
+                authorized = httpx.get(connect.start(hub.tiktok), follow_redirects=True, timeout=30)
+                if authorized.status_code != 200 or "Connected" not in authorized.text:
+                    raise RuntimeError(f"connecting the sandbox shop failed: {authorized.text}")
+                with httpx.Client(base_url=hub_url, headers={"authorization": f"Bearer {token}"}, timeout=30) as api:
+                    yield World(hub, hub_url, sandbox_url, api, control, shop_id, sku_ids, token)
+        finally:
+            hub.close()
+
+
+def _catalogue_and_owner(hub: Hub, sku_ids: dict[str, str]) -> str:
+    """Mirror the shop's SKUs as the merchant's catalogue (idempotent) and issue an owner API token."""
+    with transaction(hub.sessions) as session:
+        known = set(session.scalars(select(Variant.sku)))
+        missing = [sku for sku in sku_ids if sku not in known]
+        if missing:
+            catalogue = Product(title="Catalogue mirrored from the sandbox shop")
+            session.add(catalogue)
+            session.flush()
+            session.add_all(Variant(product_id=catalogue.id, sku=sku) for sku in missing)
+        if session.scalar(select(User.id).where(User.email == OWNER)) is None:
+            add_user(session, OWNER, "owner", now=hub.clock.now())
+        return issue_token(session, OWNER, "demo", now=hub.clock.now())
