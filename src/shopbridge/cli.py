@@ -148,19 +148,35 @@ def worker(
     pool.stop()
 
 
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 @app.command()
 def demo(
     port: Annotated[int, typer.Option(help="Port for the hub.")] = 8000,
+    sandbox_port: Annotated[int, typer.Option(help="Port for the TikTok sandbox.")] = 8101,
+    duration: Annotated[
+        float | None, typer.Option(help="Stop after this many seconds (default: until Ctrl-C).")
+    ] = None,
+    rate: Annotated[float, typer.Option(min=0.01, max=50, help="Buyer orders per second.")] = 0.5,
 ) -> None:
-    """Migrate and serve on the embedded default (SQLite), and print where to look."""
-    loaded = settings(port=port)
-    built = ready_hub(loaded)
-    base = f"http://{loaded.host}:{loaded.port}"
-    console.print(f"[bold]shopbridge demo[/bold] on the embedded database {loaded.effective_database_url}")
-    for label, path in (("health", "/healthz"), ("ready", "/readyz"), ("metrics", "/metrics"), ("API", "/api/docs")):
-        console.print(f"  {label:8} {base}{path}")
-    console.print("Ctrl-C stops it.")
-    _serve(built, loaded.host, loaded.port, max(1, loaded.workers))
+    """The seeded TikTok sandbox and the hub on the embedded database, connected, with buyers placing orders."""
+    from shopbridge.demo.run import run_demo
+
+    loaded = settings()
+    for name, value in (("--port", port), ("--sandbox-port", sandbox_port)):
+        if not _port_free(value):
+            fail(f"{name}: port {value} is already in use on 127.0.0.1; pass another one")
+    run_demo(data_dir=loaded.data_dir, hub_port=port, sandbox_port=sandbox_port, duration=duration, console=console,
+             orders_per_second=rate)  # fmt: skip
 
 
 # --- jobs ----------------------------------------------------------------------------------------------

@@ -168,11 +168,13 @@ def running_world(
     hub_port: int | None = None,
     sandbox_port: int | None = None,
     workers: int = 2,
+    unlinked_skus: int = 0,
     sandbox_options: dict[str, Any] | None = None,
     **hub_settings: Any,
 ) -> Iterator[World]:
     """Start both, connect the sandbox's shop to the hub through OAuth, and mirror its SKUs in the hub's
-    catalogue (as the merchant's own store would have them)."""
+    catalogue (as the merchant's own store would have them), all but ``unlinked_skus`` of them, so that orders
+    for those are Blocked as they would be in a real shop."""
     hub_port = hub_port or free_port()
     sandbox_port = sandbox_port or free_port()
     hub_base = f"http://127.0.0.1:{hub_port}"
@@ -196,7 +198,8 @@ def running_world(
         )  # fmt: skip
         hub = build_hub(settings)
         hub.migrate()
-        token = _catalogue_and_owner(hub, sku_ids)
+        mirrored = dict(sorted(sku_ids.items())[: len(sku_ids) - unlinked_skus])
+        token = _catalogue_and_owner(hub, mirrored)
         try:
             with serving(create_hub_app(hub, workers=workers), hub_port) as hub_url:
                 assert hub.tiktok is not None

@@ -51,16 +51,9 @@ _PROGRESS = {
     OrderStatus.CANCELLED: 8,
 }
 
-RELEASABLE = frozenset(
-    {
-        OrderStatus.AWAITING_SHIPMENT,
-        OrderStatus.PARTIALLY_SHIPPED,
-        OrderStatus.AWAITING_COLLECTION,
-        OrderStatus.IN_TRANSIT,
-        OrderStatus.DELIVERED,
-        OrderStatus.COMPLETED,
-    }
-)
+# Only orders still waiting to be shipped go to fulfilment. One first seen later in its life (shipped from Seller
+# Center, or history read on first connect) was fulfilled elsewhere: releasing it would ship it twice.
+RELEASABLE = frozenset({OrderStatus.AWAITING_SHIPMENT, OrderStatus.PARTIALLY_SHIPPED})
 
 
 class UnknownStatus(ValueError):
@@ -137,8 +130,10 @@ def release_decision(
         return ReleaseDecision(False, "already released")
     if status is OrderStatus.CANCELLED:
         return ReleaseDecision(False, "cancelled")
-    if status not in RELEASABLE:
+    if progress(status) < progress(OrderStatus.AWAITING_SHIPMENT):
         return ReleaseDecision(False, f"{status.value}: not yet awaiting shipment")
+    if status not in RELEASABLE:
+        return ReleaseDecision(False, f"{status.value}: already shipped outside the hub")
     if blocked:
         return ReleaseDecision(False, "blocked")
     since = reached_awaiting_at or now
