@@ -188,13 +188,15 @@ def running_world(
     )  # fmt: skip
     with serving(sandbox_app, sandbox_port) as sandbox_url, httpx.Client(base_url=sandbox_url, timeout=30) as control:
         shop_id, sku_ids = _seed_shop(control, skus if sandbox_seed is None else None)
+        defaults: dict[str, Any] = {
+            "workers": workers, "worker_poll_seconds": 0.05, "public_url": hub_base, "currency": "USD",
+            "timezone": "America/Los_Angeles", "log_level": "warning", "log_format": "console",
+        }  # fmt: skip
         settings = Settings(
             data_dir=data_dir, database_url=database_url, secret_key=SecretBox.generate_key() if database_url else None,
-            workers=workers, worker_poll_seconds=0.05, public_url=hub_base, currency="USD",
-            timezone="America/Los_Angeles", tiktok_app_key=APP_KEY, tiktok_app_secret=APP_SECRET,
-            tiktok_service_id=SERVICE_ID, tiktok_api_base_url=sandbox_url, tiktok_auth_base_url=sandbox_url,
-            tiktok_authorize_base_url=sandbox_url, tiktok_poll_seconds=poll_seconds,
-            **{"log_level": "warning", "log_format": "console", **hub_settings},
+            tiktok_app_key=APP_KEY, tiktok_app_secret=APP_SECRET, tiktok_service_id=SERVICE_ID,
+            tiktok_api_base_url=sandbox_url, tiktok_auth_base_url=sandbox_url, tiktok_authorize_base_url=sandbox_url,
+            tiktok_poll_seconds=poll_seconds, **{**defaults, **hub_settings},
         )  # fmt: skip
         hub = build_hub(settings)
         hub.migrate()

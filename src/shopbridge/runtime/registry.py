@@ -13,7 +13,10 @@ from sqlalchemy.orm import Session, sessionmaker
 @dataclass(frozen=True)
 class JobContext:
     """What a handler is given. Its writes through ``session`` commit atomically with the job's success, so a
-    crash mid-handler leaves no half-done work and the retried job starts clean."""
+    crash mid-handler leaves no half-done work and the retried job starts clean.
+
+    On SQLite ``session`` holds the write lock from its first statement until the job ends: read through
+    ``store.db.reading(sessions)`` and make network calls (and any transaction of their own) before using it."""
 
     job_id: int
     kind: str

@@ -23,8 +23,10 @@ def test_an_unlinked_sku_blocks_the_order_until_it_is_linked_and_retried(databas
             lambda: (o := world.hub_order(order_id)) and o["status"] == "awaiting_shipment" and o,
             message="the order past its hold",
         )
-        assert blocked["blocked"] == {"reason": "unlinked_sku", "message": "SKU MUG (Everyday cotton tee and mug / Default) "
-                                      "is not linked to a product in the hub"}  # fmt: skip
+        assert blocked["blocked"] == {
+            "reason": "unlinked_sku",
+            "message": "SKU MUG (Everyday cotton tee and mug / Default) is not linked to a product in the hub",
+        }
         assert blocked["released_at"] is None, "a blocked order is not released"
         listed = world.api.get("/api/v1/orders", params={"blocked": "true"}).json()["orders"]
         assert [o["external_id"] for o in listed] == [order_id]

@@ -13,7 +13,7 @@ from shopbridge.runtime.errors import PermanentError
 from shopbridge.runtime.jobs import park_account
 from shopbridge.runtime.registry import JobContext, JobRegistry
 from shopbridge.services.orders import block_unreadable, upsert_order
-from shopbridge.store.db import dialect_insert
+from shopbridge.store.db import dialect_insert, reading
 from shopbridge.store.sync_issues import raise_issue
 from shopbridge.store.tables import ChannelAccount, SyncWatermark
 
@@ -51,6 +51,10 @@ def _store(ctx: JobContext, account: ChannelAccount, orders: list[dict[str, Any]
     return seen
 
 
+# Every handler here calls TikTok before it first touches ctx.session: on SQLite the job's unit of work holds the
+# write lock from its first statement, and a token refresh (its own transaction) must be able to commit meanwhile.
+
+
 def make_handlers(context: TikTokContext, *, poll_overlap: timedelta, initial_lookback: timedelta,
                   refresh_before: timedelta) -> dict[str, Any]:  # fmt: skip
     def sync_orders(ctx: JobContext) -> None:
@@ -72,7 +76,8 @@ def make_handlers(context: TikTokContext, *, poll_overlap: timedelta, initial_lo
         """The backstop: every order updated since the watermark, minus an overlap, sorted by update time. The
         watermark only ever becomes the largest update_time seen, never "now", so a late write is not skipped."""
         account_id = _ctx_account_id(ctx)
-        with_watermark = ctx.session.get(SyncWatermark, (account_id, "orders"))
+        with reading(context.sessions) as session:  # ctx.session must stay unused until the calls are done
+            with_watermark = session.get(SyncWatermark, (account_id, "orders"))
         since = with_watermark.value - poll_overlap if with_watermark else ctx.now - initial_lookback
         shop = Shop(context, account_id)
         orders = list(
@@ -95,8 +100,9 @@ def make_handlers(context: TikTokContext, *, poll_overlap: timedelta, initial_lo
 
     def refresh(ctx: JobContext) -> None:
         """Refresh well before expiry, so no call ever meets an expired token in the normal course."""
-        account = _account(ctx)
-        if account.status != "active":
+        with reading(context.sessions) as session:
+            account = session.get(ChannelAccount, _ctx_account_id(ctx))
+        if account is None or account.status != "active":
             return
         expires = account.credentials_expire_at
         if expires is not None and expires - ctx.now > refresh_before:
