@@ -17,6 +17,7 @@ from shopbridge.domain.money import Money
 from shopbridge.domain.orders import Order, OrderStatus, progress, release_decision
 from shopbridge.runtime.jobs import enqueue
 from shopbridge.services.stock import fulfilment_location, record_movement
+from shopbridge.store.db import dialect_insert
 from shopbridge.store.sync_issues import raise_issue, resolve_issue
 from shopbridge.store.tables import (
     ChannelAccount,
@@ -88,19 +89,33 @@ def _history(session: Session, row: OrderRow, source: str, now: datetime) -> Non
 
 def upsert_order(session: Session, account: ChannelAccount, order: Order, *, source: str, now: datetime) -> Intake:
     """Create or update the hub's copy of a channel order, then apply the release gate."""
+    # Create the row if it is missing, then lock it: two jobs upserting one new order serialize on the lock
+    # instead of racing to insert (which would fail one of them on PostgreSQL).
+    created = (
+        session.execute(
+            dialect_insert(session)(OrderRow)
+            .values(
+                channel_account_id=account.id, external_id=order.external_id, channel_status=order.channel_status,
+                status=order.status.value, currency=order.currency, total_minor=order.total.to_minor(),
+                channel_created_at=order.created_at, channel_updated_at=order.updated_at, created_at=now,
+                updated_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["channel_account_id", "external_id"])
+            .returning(OrderRow.id)
+        ).scalar_one_or_none()
+        is not None
+    )  # fmt: skip
     row = session.scalar(
         select(OrderRow)
         .where(OrderRow.channel_account_id == account.id, OrderRow.external_id == order.external_id)
         .with_for_update()
+        .execution_options(populate_existing=True)
     )
-    created = row is None
-    if row is not None:
+    assert row is not None
+    if not created:
         stored = (row.channel_updated_at, progress(OrderStatus(row.status)))
         if (order.updated_at, progress(order.status)) < stored:
             return Intake(row.id, False, False, True, False, row.blocked_reason)
-    if row is None:
-        row = OrderRow(channel_account_id=account.id, external_id=order.external_id, created_at=now)
-        session.add(row)
     status_changed = created or row.status != order.status.value or row.channel_status != order.channel_status
     row.channel_status, row.status = order.channel_status, order.status.value
     row.currency, row.total_minor = order.currency, order.total.to_minor()

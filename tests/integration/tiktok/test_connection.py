@@ -80,6 +80,10 @@ def test_a_failed_refresh_flags_the_shop_and_parks_its_work(database_url: str, t
         with world.hub.sessions() as session:
             issue = session.scalar(select(SyncIssue).where(SyncIssue.kind == "needs_reauth"))
             assert issue is not None and issue.severity == "critical"
-            parked = session.scalars(select(Job.state).where(Job.kind == "tiktok.sync_orders")).all()
-        assert parked and set(parked) == {"parked"}
+
+        def sync_states() -> set[str]:
+            with world.hub.sessions() as session:
+                return set(session.scalars(select(Job.state).where(Job.kind == "tiktok.sync_orders")))
+
+        wait_until(lambda: sync_states() == {"parked"}, message="every sync job of the shop parked")
         assert datetime.now(UTC) < flagged.updated_at + timedelta(minutes=5)
