@@ -297,3 +297,58 @@ def test_higher_priority_and_older_jobs_run_first(hub: Hub, registry: JobRegistr
     while worker.run_once():
         pass
     assert ran == ["urgent", "late", "later"]
+
+
+def test_a_failed_job_whose_work_is_queued_again_is_superseded(hub: Hub, registry: JobRegistry) -> None:
+    """A change arrived while the job ran, so its work is pending again: retrying it as well would double it."""
+    calls: list[int] = []
+
+    def push(ctx: JobContext) -> None:
+        calls.append(ctx.job_id)
+        if len(calls) == 1:
+            enqueue(hub, "stock.push", identity_key="push:1")  # a newer change, queued while this one runs
+            raise RetryableError("HTTP 503")
+        write_effect(ctx)
+
+    registry.register("stock.push", push)
+    first = enqueue(hub, "stock.push", identity_key="push:1")
+    worker = Worker(hub.sessions, registry, hub.clock, hub.worker_options())
+    worker.run_once()
+    superseded = job(hub, first)
+    assert superseded.state == "superseded"
+    assert "superseded by job" in (superseded.last_error or "")
+    assert [a.outcome for a in attempts(hub, first)] == ["superseded"]
+    worker.run_once()
+    assert len(calls) == 2 and len(effects(hub)) == 1
+
+
+def test_reauth_with_a_waiting_successor_supersedes_and_parks(hub: Hub, registry: JobRegistry) -> None:
+    shop = add_account(hub, "7003")
+
+    def expired(ctx: JobContext) -> None:
+        enqueue(hub, "orders.sync", identity_key="sync:1", channel_account_id=shop)
+        raise ReauthRequired("refresh failed")
+
+    registry.register("orders.sync", expired)
+    first = enqueue(hub, "orders.sync", identity_key="sync:1", channel_account_id=shop)
+    Worker(hub.sessions, registry, hub.clock, hub.worker_options()).run_once()
+    assert job(hub, first).state == "superseded"
+    with hub.sessions() as session:
+        states = set(session.scalars(select(Job.state).where(Job.id != first)))
+        account = session.get(ChannelAccount, shop)
+    assert states == {"parked"}
+    assert account is not None and account.status == "needs_reauth"
+
+
+def test_a_dead_workers_job_with_a_waiting_successor_is_superseded(
+    hub: Hub, registry: JobRegistry, clock: ManualClock
+) -> None:
+    first = enqueue(hub, "stock.push", identity_key="push:9")
+    with transaction(hub.sessions) as session:
+        jobs.claim(session, "crashed", now=clock.now(), lease_seconds=10, limit=1)
+    second = enqueue(hub, "stock.push", identity_key="push:9")
+    clock.advance(11)
+    with transaction(hub.sessions) as session:
+        assert jobs.recover_expired_leases(session, now=clock.now(), policy=hub.retry_policy()) == 1
+    assert job(hub, first).state == "superseded"
+    assert job(hub, second).state == "pending"

@@ -32,6 +32,7 @@ class ClaimedJob:
     max_attempts: int
     channel_account_id: int | None
     started_at: datetime
+    identity_key: str | None = None
 
 
 class JobStateError(Exception):
@@ -129,13 +130,16 @@ def claim(session: Session, worker: str, *, now: datetime, lease_seconds: float,
             started_at=now,
             attempts=Job.attempts + 1,
         )
-        .returning(Job.id, Job.kind, Job.payload, Job.attempts, Job.max_attempts, Job.channel_account_id)
+        .returning(
+            Job.id, Job.kind, Job.payload, Job.attempts, Job.max_attempts, Job.channel_account_id, Job.identity_key
+        )
         .execution_options(synchronize_session=False)
     )
     claimed = [
-        ClaimedJob(row.id, row.kind, row.payload, row.attempts, row.max_attempts, row.channel_account_id, now)
+        ClaimedJob(row.id, row.kind, row.payload, row.attempts, row.max_attempts, row.channel_account_id, now,
+                   row.identity_key)
         for row in session.execute(statement)
-    ]
+    ]  # fmt: skip
     claimed.sort(key=lambda job: job.id)
     return claimed
 
@@ -219,7 +223,17 @@ def fail(
 ) -> str:
     """Apply the one handling path of the error's class; returns the outcome recorded."""
     message = f"{type(error).__name__}: {error}"
-    if error_class == "reauth" and job.channel_account_id is not None:
+    successor = _waiting_successor(session, job)
+    if successor is not None and (
+        error_class == "reauth" or (error_class == "retryable" and job.attempt < job.max_attempts)
+    ):
+        # The same work is already queued again (with fresher state): going back to the queue would double it.
+        outcome = "superseded"
+        _finish(session, job, worker, {"state": "superseded", "finished_at": now,
+                                       "last_error": f"{message} (superseded by job {successor})"})  # fmt: skip
+        if error_class == "reauth" and job.channel_account_id is not None:
+            park_account(session, job.channel_account_id, reason=str(error), now=now)
+    elif error_class == "reauth" and job.channel_account_id is not None:
         outcome = "reauth"
         if _finish(session, job, worker, {"state": "parked", "last_error": message}):
             park_account(session, job.channel_account_id, reason=str(error), now=now)
@@ -240,6 +254,17 @@ def fail(
             _dead_letter_issue(session, job, message, now)
     _record_attempt(session, job, worker, now=now, outcome=outcome, error=error, error_class=error_class)
     return outcome
+
+
+def _waiting_successor(session: Session, job: ClaimedJob | Job) -> int | None:
+    """Another pending or parked job with this job's identity key, if there is one."""
+    if job.identity_key is None:
+        return None
+    return session.scalar(
+        select(Job.id).where(
+            Job.identity_key == job.identity_key, Job.state.in_(("pending", "parked")), Job.id != job.id
+        )
+    )
 
 
 def _dead_letter_issue(session: Session, job: ClaimedJob, message: str, now: datetime) -> None:
@@ -309,7 +334,7 @@ def recover_expired_leases(session: Session, *, now: datetime, policy: RetryPoli
     for row in jobs:
         job = ClaimedJob(
             row.id, row.kind, row.payload, row.attempts, row.max_attempts, row.channel_account_id,
-            row.started_at or now,
+            row.started_at or now, row.identity_key,
         )  # fmt: skip
         error = TimeoutError(f"lease held by {row.lease_owner} expired; its worker stopped or hung")
         _record_attempt(session, job, row.lease_owner or "?", now=now, outcome="lease_expired", error=error,
@@ -317,7 +342,12 @@ def recover_expired_leases(session: Session, *, now: datetime, policy: RetryPoli
         row.lease_owner = None
         row.lease_expires_at = None
         row.last_error = f"TimeoutError: {error}"
-        if row.attempts < row.max_attempts:
+        successor = _waiting_successor(session, row)
+        if successor is not None:
+            row.state = "superseded"
+            row.finished_at = now
+            row.last_error += f" (superseded by job {successor})"
+        elif row.attempts < row.max_attempts:
             row.state = "pending"
             row.due_at = now
         else:

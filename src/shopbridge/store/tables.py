@@ -333,15 +333,16 @@ class InboundEvent(Base):
     processed_at: Mapped[datetime | None]
 
 
-JOB_STATES = ("pending", "running", "succeeded", "dead", "parked")
+JOB_STATES = ("pending", "running", "succeeded", "dead", "parked", "superseded")
 
 
 class Job(Base):
-    """Durable work. ``identity_key`` is unique among pending and parked jobs, so the same work is queued once."""
+    """Durable work. ``identity_key`` is unique among pending and parked jobs, so the same work is queued once.
+    A failed job whose work is meanwhile queued again is ``superseded`` by that job instead of being retried."""
 
     __tablename__ = "jobs"
     __table_args__ = (
-        CheckConstraint("state IN ('pending', 'running', 'succeeded', 'dead', 'parked')", name="state"),
+        CheckConstraint("state IN ('pending', 'running', 'succeeded', 'dead', 'parked', 'superseded')", name="state"),
         Index("ix_jobs_claim", "state", "due_at", "priority"),
         Index("ix_jobs_channel_account_id_state", "channel_account_id", "state"),
         Index(
@@ -376,7 +377,7 @@ class JobAttempt(Base):
     __tablename__ = "job_attempts"
     __table_args__ = (
         CheckConstraint(
-            "outcome IN ('succeeded', 'retry', 'reauth', 'dead', 'lease_expired')",
+            "outcome IN ('succeeded', 'retry', 'reauth', 'dead', 'lease_expired', 'superseded')",
             name="outcome",
         ),
     )
