@@ -1,0 +1,54 @@
+"""`shopbridge sandbox ...`: run the outside world locally."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+sandbox_app = typer.Typer(help="Run local emulators of the outside world (TikTok Shop).", no_args_is_help=True)
+
+
+@sandbox_app.callback()
+def sandbox() -> None:
+    """Run local emulators of the outside world."""
+    # An explicit callback keeps `tiktok` a subcommand even while it is the only one.
+
+
+@sandbox_app.command("tiktok")
+def tiktok(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port for the Partner API, OAuth and /_sandbox/.")] = 8101,
+    app_key: Annotated[str, typer.Option(help="The app key registered with the sandbox.")] = "sandbox_app_key",
+    app_secret: Annotated[str, typer.Option(help="The app secret.")] = "sandbox_app_secret",  # noqa: S107
+    service_id: Annotated[str, typer.Option(help="The service id used by /open/authorize.")] = "7000000000000000001",
+    redirect_url: Annotated[
+        str, typer.Option(help="Where /open/authorize redirects with the auth code.")
+    ] = "http://127.0.0.1:8000/tiktok/oauth/callback",
+    state: Annotated[Path | None, typer.Option(help="SQLite state file (default: in memory).")] = None,
+    seed: Annotated[str | None, typer.Option(help="'demo' seeds a shop with ~200 SKUs and some orders.")] = None,
+    clock_speed: Annotated[float, typer.Option(help="Sandbox clock multiplier; 1.0 = real time.")] = 1.0,
+    random_seed: Annotated[int | None, typer.Option(help="Make ids, audits and faults reproducible.")] = None,
+) -> None:
+    """Serve the TikTok Shop sandbox."""
+    import uvicorn
+
+    from .tiktok import SandboxClock, SandboxConfig, create_app
+
+    config = SandboxConfig(
+        app_key=app_key,
+        app_secret=app_secret,
+        service_id=service_id,
+        redirect_url=redirect_url,
+        state_path=state,
+        seed=seed,
+        clock=SandboxClock(speed=clock_speed),
+        random_seed=random_seed,
+    )
+    typer.echo(f"TikTok Shop sandbox on http://{host}:{port}  (control API: http://{host}:{port}/docs)")
+    uvicorn.run(create_app(config), host=host, port=port, log_level="info")
+
+
+if __name__ == "__main__":
+    sandbox_app()

@@ -1,0 +1,87 @@
+"""One running sandbox: its world, clock, randomness, webhook outbox and the background dispatcher."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+
+from .config import SandboxConfig
+from .gateway import real_sleep
+from .ids import IdFactory
+from .ratelimit import RateLimiter
+from .state import Store, World
+from .timeline import Timeline
+from .webhooks import Webhooks
+
+log = logging.getLogger(__name__)
+
+
+class TikTokSandbox:
+    def __init__(self, config: SandboxConfig) -> None:
+        self.config = config
+        self.clock = config.clock
+        self.world = World(Store(config.state_path))
+        seed = config.random_seed
+        if seed is not None:
+            # A restarted world must not hand out the ids it already used: the seed moves on with its size.
+            seed = seed * 1_000_003 + self.world.size()
+        self.ids = IdFactory(seed)
+        self.rng: random.Random = random.Random(seed + 1) if seed is not None else random.Random()
+        self.limiter = RateLimiter()
+        self.webhooks = Webhooks(self)
+        self.timeline = Timeline(self)
+        for record in self.world.records():
+            self.timeline.schedule(record)
+        self.world.on_save = self.timeline.schedule
+        # Results of writes that carried an idempotency_key, so a retried create returns the first result.
+        self.idempotent: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.sleep: Callable[[float], Awaitable[None]] = real_sleep
+        self._task: asyncio.Task[None] | None = None
+        self._client: httpx.AsyncClient | None = None
+
+    def tick(self) -> None:
+        """Apply every time-driven transition that is due at the current sandbox time."""
+        self.timeline.run_due()
+        self.world.commit()
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                transport=self.config.webhook_transport, timeout=self.config.webhook_timeout
+            )
+        return self._client
+
+    async def run_once(self) -> int:
+        """One dispatcher pass: due transitions, then due webhook deliveries. Tests call this directly."""
+        self.tick()
+        return await self.webhooks.dispatch_due(self._http())
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("sandbox dispatcher pass failed")
+            await asyncio.sleep(self.config.dispatcher_interval)
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="tiktok-sandbox-dispatcher")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+        self.world.commit()
+        self.world.store.close()
