@@ -25,7 +25,7 @@ def tiktok(
     service_id: Annotated[str, typer.Option(help="The service id used by /open/authorize.")] = "7000000000000000001",
     redirect_url: Annotated[
         str, typer.Option(help="Where /open/authorize redirects with the auth code.")
-    ] = "http://127.0.0.1:8000/tiktok/oauth/callback",
+    ] = "http://127.0.0.1:8000/connect/tiktok/callback",
     state: Annotated[Path | None, typer.Option(help="SQLite state file (default: in memory).")] = None,
     seed: Annotated[str | None, typer.Option(help="'demo' seeds a shop with ~200 SKUs and some orders.")] = None,
     clock_speed: Annotated[float, typer.Option(help="Sandbox clock multiplier; 1.0 = real time.")] = 1.0,

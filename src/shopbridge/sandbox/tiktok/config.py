@@ -16,7 +16,7 @@ class SandboxConfig:
     # A well-known sandbox credential, not a secret: real apps pass their own.
     app_secret: str = "sandbox_app_secret"  # noqa: S105
     service_id: str = "7000000000000000001"
-    redirect_url: str = "http://127.0.0.1:8000/tiktok/oauth/callback"
+    redirect_url: str = "http://127.0.0.1:8000/connect/tiktok/callback"
     # The SQLite state file; None keeps the world in memory (tests).
     state_path: Path | None = None
     seed: str | None = None
