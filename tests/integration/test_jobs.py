@@ -352,3 +352,43 @@ def test_a_dead_workers_job_with_a_waiting_successor_is_superseded(
         assert jobs.recover_expired_leases(session, now=clock.now(), policy=hub.retry_policy()) == 1
     assert job(hub, first).state == "superseded"
     assert job(hub, second).state == "pending"
+
+
+def test_extending_coalesces_into_the_waiting_job_and_never_into_a_claimed_one(hub: Hub, clock: ManualClock) -> None:
+    def extend(order_id: str) -> int:
+        with transaction(hub.sessions) as session:
+            return jobs.enqueue_or_extend(
+                session, "orders.sync", {"order_ids": [order_id]}, now=clock.now(), identity_key="sync:shop"
+            )
+
+    first = extend("A")
+    assert extend("B") == first and extend("A") == first
+    assert job(hub, first).payload == {"order_ids": ["A", "B"]}
+    with transaction(hub.sessions) as session:
+        jobs.claim(session, "w", now=clock.now(), lease_seconds=60, limit=1)
+    second = extend("C")
+    assert second != first, "the claimed job has read its payload already"
+    assert job(hub, second).payload == {"order_ids": ["C"]}
+    assert job(hub, first).payload == {"order_ids": ["A", "B"]}
+
+
+def test_a_superseded_coalescing_job_hands_its_items_to_its_successor(hub: Hub, registry: JobRegistry) -> None:
+    """A per-shop sync gathers order ids; if it fails while a newer one waits, the newer one must take its ids."""
+
+    def sync(ctx: JobContext) -> None:
+        if ctx.payload["order_ids"] == ["A", "B"]:
+            with transaction(hub.sessions) as session:
+                jobs.enqueue_or_extend(session, "orders.sync", {"order_ids": ["C"]}, now=hub.clock.now(),
+                                       identity_key="sync:shop")  # fmt: skip
+            raise RetryableError("deadlock detected")
+
+    registry.register("orders.sync", sync)
+    with transaction(hub.sessions) as session:
+        first = jobs.enqueue_or_extend(session, "orders.sync", {"order_ids": ["A", "B"]}, now=hub.clock.now(),
+                                       identity_key="sync:shop")  # fmt: skip
+    Worker(hub.sessions, registry, hub.clock, hub.worker_options()).run_once()
+    assert job(hub, first).state == "superseded"
+    with hub.sessions() as session:
+        successor = session.scalar(select(Job).where(Job.state == "pending"))
+    assert successor is not None
+    assert successor.payload["order_ids"] == ["C", "A", "B"]

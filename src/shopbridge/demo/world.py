@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -136,6 +138,45 @@ class World:
         return httpx.post(f"{self.hub_url}/hooks/tiktok", content=raw, headers={"authorization": header})
 
 
+@contextmanager
+def sandbox_subprocess(
+    port: int, redirect_url: str, state: Path | None, seed: str | None, clock_speed: float
+) -> Iterator[str]:
+    """The sandbox in a process of its own, as TikTok is a system of its own: it does not share the hub's
+    interpreter (its lock) or its cores' time slices with the hub."""
+    command = [
+        sys.executable, "-m", "shopbridge.sandbox.cli", "tiktok", "--port", str(port), "--app-key", APP_KEY,
+        "--app-secret", APP_SECRET, "--service-id", SERVICE_ID, "--redirect-url", redirect_url,
+        "--clock-speed", str(clock_speed), "--random-seed", "11", "--dispatcher-interval", "0.05", "--quiet",
+    ]  # fmt: skip
+    if state is not None:
+        command += ["--state", str(state)]
+    if seed is not None:
+        command += ["--seed", seed]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)  # noqa: S603 - our own CLI, fixed arguments
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"the sandbox exited with code {process.returncode} before it was ready")
+            try:
+                if httpx.get(f"{url}/_sandbox/clock", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the sandbox did not answer on port {port} within 60 s")
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
 def _seed_shop(control: httpx.Client, skus: dict[str, str] | None) -> tuple[str, dict[str, str]]:
     """A shop to sell from: the seeded demo shop, or a new one with ``skus`` (seller SKU -> price)."""
     if skus is None:
@@ -169,6 +210,7 @@ def running_world(
     sandbox_port: int | None = None,
     workers: int = 2,
     unlinked_skus: int = 0,
+    sandbox_process: bool = False,
     sandbox_options: dict[str, Any] | None = None,
     **hub_settings: Any,
 ) -> Iterator[World]:
@@ -178,15 +220,19 @@ def running_world(
     hub_port = hub_port or free_port()
     sandbox_port = sandbox_port or free_port()
     hub_base = f"http://127.0.0.1:{hub_port}"
-    sandbox_app = create_app(
-        SandboxConfig(
-            app_key=APP_KEY, app_secret=APP_SECRET, service_id=SERVICE_ID,
-            redirect_url=f"{hub_base}/connect/tiktok/callback", state_path=sandbox_state, seed=sandbox_seed,
-            clock=SandboxClock(speed=clock_speed), random_seed=11, dispatcher_interval=0.05,
-            **(sandbox_options or {}),
-        )
-    )  # fmt: skip
-    with serving(sandbox_app, sandbox_port) as sandbox_url, httpx.Client(base_url=sandbox_url, timeout=30) as control:
+    redirect = f"{hub_base}/connect/tiktok/callback"
+    if sandbox_process:
+        sandbox = sandbox_subprocess(sandbox_port, redirect, sandbox_state, sandbox_seed, clock_speed)
+    else:
+        sandbox_app = create_app(
+            SandboxConfig(
+                app_key=APP_KEY, app_secret=APP_SECRET, service_id=SERVICE_ID, redirect_url=redirect,
+                state_path=sandbox_state, seed=sandbox_seed, clock=SandboxClock(speed=clock_speed), random_seed=11,
+                dispatcher_interval=0.05, **(sandbox_options or {}),
+            )
+        )  # fmt: skip
+        sandbox = serving(sandbox_app, sandbox_port)
+    with sandbox as sandbox_url, httpx.Client(base_url=sandbox_url, timeout=30) as control:
         shop_id, sku_ids = _seed_shop(control, skus if sandbox_seed is None else None)
         defaults: dict[str, Any] = {
             "workers": workers, "worker_poll_seconds": 0.05, "public_url": hub_base, "currency": "USD",

@@ -70,21 +70,51 @@ def enqueue(
     statement = dialect_insert(session)(Job).values(**values)
     if identity_key is not None:
         statement = statement.on_conflict_do_nothing(index_elements=["identity_key"], index_where=WAITING)
-    new_id = session.execute(statement.returning(Job.id)).scalar_one_or_none()
-    if new_id is not None:
-        return int(new_id)
-    waiting = session.execute(
-        select(Job.id).where(Job.identity_key == identity_key, Job.state.in_(("pending", "parked")))
-    ).scalar_one()
-    return int(waiting)
+    for _ in range(10):
+        new_id = session.execute(statement.returning(Job.id)).scalar_one_or_none()
+        if new_id is not None:
+            return int(new_id)
+        waiting = session.scalar(
+            select(Job.id).where(Job.identity_key == identity_key, Job.state.in_(("pending", "parked")))
+        )
+        if waiting is not None:
+            return int(waiting)
+        # On PostgreSQL the waiting job can be claimed between our insert and this read: insert again.
+    raise RuntimeError(f"could not enqueue {kind} with identity {identity_key!r}: it kept being claimed")
+
+
+def enqueue_or_extend(
+    session: Session,
+    kind: str,
+    extend: dict[str, list[Any]],
+    *,
+    now: datetime,
+    identity_key: str,
+    payload: dict[str, Any] | None = None,
+    **options: Any,
+) -> int:
+    """Add ``extend``'s values to the lists of the waiting job with this identity, creating the job if none waits.
+    A job claimed meanwhile has already read its payload, so the values then go to a new waiting job."""
+    for _ in range(10):
+        job_id = enqueue(session, kind, payload, now=now, identity_key=identity_key, **options)
+        if all(append_to_pending(session, job_id, key, values) for key, values in extend.items()):
+            return job_id
+    raise RuntimeError(f"could not extend {kind} with identity {identity_key!r}: it kept being claimed")
 
 
 def append_to_pending(session: Session, job_id: int, key: str, values: list[Any]) -> bool:
     """Add to a list in a still-pending job's payload (coalescing more work into it); False once it was claimed."""
-    job = session.scalar(select(Job).where(Job.id == job_id, Job.state == "pending").with_for_update())
+    job = session.scalar(
+        select(Job)
+        .where(Job.id == job_id, Job.state == "pending")
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     if job is None:
         return False
-    job.payload = {**job.payload, key: [*job.payload.get(key, []), *values]}
+    existing = list(job.payload.get(key, []))
+    present = set(existing)
+    job.payload = {**job.payload, key: existing + [value for value in values if value not in present]}
     return True
 
 
@@ -227,8 +257,10 @@ def fail(
     if successor is not None and (
         error_class == "reauth" or (error_class == "retryable" and job.attempt < job.max_attempts)
     ):
-        # The same work is already queued again (with fresher state): going back to the queue would double it.
+        # The same work is already queued again: going back to the queue would double it. A coalescing job's
+        # successor may hold other items, so this job's items move over to it first.
         outcome = "superseded"
+        _hand_over(session, job, successor)
         _finish(session, job, worker, {"state": "superseded", "finished_at": now,
                                        "last_error": f"{message} (superseded by job {successor})"})  # fmt: skip
         if error_class == "reauth" and job.channel_account_id is not None:
@@ -254,6 +286,13 @@ def fail(
             _dead_letter_issue(session, job, message, now)
     _record_attempt(session, job, worker, now=now, outcome=outcome, error=error, error_class=error_class)
     return outcome
+
+
+def _hand_over(session: Session, job: ClaimedJob | Job, successor_id: int) -> None:
+    """Give the waiting successor every list item of this job's payload it does not have yet."""
+    for key, values in job.payload.items():
+        if isinstance(values, list) and values:
+            append_to_pending(session, successor_id, key, values)
 
 
 def _waiting_successor(session: Session, job: ClaimedJob | Job) -> int | None:
@@ -344,6 +383,7 @@ def recover_expired_leases(session: Session, *, now: datetime, policy: RetryPoli
         row.last_error = f"TimeoutError: {error}"
         successor = _waiting_successor(session, row)
         if successor is not None:
+            _hand_over(session, row, successor)
             row.state = "superseded"
             row.finished_at = now
             row.last_error += f" (superseded by job {successor})"

@@ -9,6 +9,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from shopbridge.domain.clock import Clock
+
 
 @dataclass(frozen=True)
 class JobContext:
@@ -16,7 +18,9 @@ class JobContext:
     crash mid-handler leaves no half-done work and the retried job starts clean.
 
     On SQLite ``session`` holds the write lock from its first statement until the job ends: read through
-    ``store.db.reading(sessions)`` and make network calls (and any transaction of their own) before using it."""
+    ``store.db.reading(sessions)`` and make network calls (and any transaction of their own) before using it.
+    Never open another connection after ``session`` has started: other threads may hold every pooled connection
+    while they wait for that lock."""
 
     job_id: int
     kind: str
@@ -26,6 +30,11 @@ class JobContext:
     session: Session
     now: datetime
     sessions: sessionmaker[Session] | None = None  # for reads outside the unit of work (store.db.reading)
+    clock: Clock | None = None  # for stamping writes made after slow calls; ``now`` is when the job started
+
+    def write_time(self) -> datetime:
+        """The time to stamp on rows written now (``now`` may be seconds old after network calls)."""
+        return self.clock.now() if self.clock is not None else self.now
 
 
 Handler = Callable[[JobContext], None]

@@ -104,7 +104,7 @@ class Worker:
                 for job in batch:
                     handler = self.registry.get(job.kind).handler
                     handler(JobContext(job.id, job.kind, job.payload, job.attempt, job.channel_account_id, session,
-                                       self.clock.now(), self.sessions))  # fmt: skip
+                                       self.clock.now(), self.sessions, self.clock))  # fmt: skip
                 if not jobs.complete_batch(session, batch, self.name, now=self.clock.now()):
                     raise LeaseLost(f"a job of the batch {batch[0].id}..{batch[-1].id}")
             return True
@@ -124,7 +124,7 @@ class Worker:
                     raise PermanentError(f"no handler is registered for job kind {job.kind!r}") from None
                 kind.handler(
                     JobContext(job.id, job.kind, job.payload, job.attempt, job.channel_account_id, session,
-                               self.clock.now(), self.sessions)
+                               self.clock.now(), self.sessions, self.clock)
                 )  # fmt: skip
                 if not jobs.complete(session, job, self.name, now=self.clock.now()):
                     raise LeaseLost(f"job {job.id}")

@@ -30,6 +30,11 @@ def tiktok(
     seed: Annotated[str | None, typer.Option(help="'demo' seeds a shop with ~200 SKUs and some orders.")] = None,
     clock_speed: Annotated[float, typer.Option(help="Sandbox clock multiplier; 1.0 = real time.")] = 1.0,
     random_seed: Annotated[int | None, typer.Option(help="Make ids, audits and faults reproducible.")] = None,
+    dispatcher_interval: Annotated[
+        float, typer.Option(min=0.01, help="Seconds between passes sending due webhooks and transitions.")
+    ] = 0.2,
+    webhook_concurrency: Annotated[int, typer.Option(min=1, help="Webhook deliveries in flight at once.")] = 16,
+    quiet: Annotated[bool, typer.Option(help="Log warnings only.")] = False,
 ) -> None:
     """Serve the TikTok Shop sandbox."""
     import uvicorn
@@ -45,9 +50,12 @@ def tiktok(
         seed=seed,
         clock=SandboxClock(speed=clock_speed),
         random_seed=random_seed,
+        dispatcher_interval=dispatcher_interval,
+        webhook_concurrency=webhook_concurrency,
     )
     typer.echo(f"TikTok Shop sandbox on http://{host}:{port}  (control API: http://{host}:{port}/docs)")
-    uvicorn.run(create_app(config), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(config), host=host, port=port, log_level="warning" if quiet else "info",
+                access_log=not quiet)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from shopbridge.store.tables import ApiToken, User
@@ -54,11 +54,21 @@ def issue_token(session: Session, email: str, name: str, *, now: datetime) -> st
     return token
 
 
-def authenticate(session: Session, token: str, *, now: datetime) -> Caller | None:
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def authenticate(session: Session, token: str, *, now: datetime) -> tuple[Caller, int | None] | None:
+    """The caller a token belongs to, and the token's id when its last-used time is due for an update (kept to a
+    minute's resolution, so a client polling the API does not turn every read into a write)."""
     row = session.execute(
         select(ApiToken, User).join(User, User.id == ApiToken.user_id).where(ApiToken.token_hash == token_hash(token))
     ).first()
     if row is None or row.User.disabled:
         return None
-    row.ApiToken.last_used_at = now
-    return Caller(row.User.id, row.User.email, row.User.role)
+    last_used = row.ApiToken.last_used_at
+    stale = last_used is None or now - last_used >= LAST_USED_RESOLUTION
+    return Caller(row.User.id, row.User.email, row.User.role), row.ApiToken.id if stale else None
+
+
+def mark_used(session: Session, token_id: int, *, now: datetime) -> None:
+    session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))

@@ -166,5 +166,5 @@ def retry_order(session: Session, order_id: int, resync_kinds: dict[str, str], *
         raise OrderNotFound(f"orders of channel {account.channel} cannot be re-synced")
     return enqueue(
         session, kind, {"order_ids": [order.external_id], "source": "retry"}, now=now, channel_account_id=account.id,
-        identity_key=f"{kind}:{account.id}:{order.external_id}", priority=10,
+        identity_key=f"{kind}:{account.id}:retry:{order.external_id}", priority=10,
     )  # fmt: skip

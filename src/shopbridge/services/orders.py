@@ -87,8 +87,11 @@ def _history(session: Session, row: OrderRow, source: str, now: datetime) -> Non
                                   source=source, occurred_at=row.channel_updated_at, recorded_at=now))  # fmt: skip
 
 
-def upsert_order(session: Session, account: ChannelAccount, order: Order, *, source: str, now: datetime) -> Intake:
-    """Create or update the hub's copy of a channel order, then apply the release gate."""
+def upsert_order(
+    session: Session, account: ChannelAccount, order: Order, *, source: str, now: datetime, force: bool = False
+) -> Intake:
+    """Create or update the hub's copy of a channel order, then apply the release gate. A read that is not newer
+    than the hub's copy changes nothing (and writes nothing), unless ``force`` asks to re-run matching after a fix."""
     # Create the row if it is missing, then lock it: two jobs upserting one new order serialize on the lock
     # instead of racing to insert (which would fail one of them on PostgreSQL).
     created = (
@@ -114,8 +117,9 @@ def upsert_order(session: Session, account: ChannelAccount, order: Order, *, sou
     assert row is not None
     if not created:
         stored = (row.channel_updated_at, progress(OrderStatus(row.status)))
-        if (order.updated_at, progress(order.status)) < stored:
-            return Intake(row.id, False, False, True, False, row.blocked_reason)
+        read = (order.updated_at, progress(order.status))
+        if read < stored or (read == stored and row.channel_status == order.channel_status and not force):
+            return Intake(row.id, False, False, read < stored, False, row.blocked_reason)
     status_changed = created or row.status != order.status.value or row.channel_status != order.channel_status
     row.channel_status, row.status = order.channel_status, order.status.value
     row.currency, row.total_minor = order.currency, order.total.to_minor()
@@ -219,7 +223,9 @@ def apply_release_gate(session: Session, account: ChannelAccount, row: OrderRow,
     if not decision.release:
         return False
     row.released_at = now
-    lines = session.scalars(select(OrderLine).where(OrderLine.order_id == row.id)).all()
+    # Stock rows are locked in variant order, so concurrent jobs reserving overlapping SKUs queue instead of
+    # deadlocking (PostgreSQL); a deadlock that still happens is a retryable error.
+    lines = session.scalars(select(OrderLine).where(OrderLine.order_id == row.id).order_by(OrderLine.variant_id)).all()
     _emit(session, account, row, "released", now, {"lines": [_line_payload(line) for line in lines]})
     location = fulfilment_location(session, account.id, _warehouse(row))
     for line in lines:
@@ -235,7 +241,7 @@ def _cancel_after_release(session: Session, account: ChannelAccount, row: OrderR
         return
     _emit(session, account, row, "cancelled", now, {"after_release": True})
     location = fulfilment_location(session, account.id, _warehouse(row))
-    for line in session.scalars(select(OrderLine).where(OrderLine.order_id == row.id)):
+    for line in session.scalars(select(OrderLine).where(OrderLine.order_id == row.id).order_by(OrderLine.variant_id)):
         if line.variant_id is not None and location is not None:
             record_movement(session, variant_id=line.variant_id, location_id=location, kind="release",
                             idempotency_key=f"unreserve:{row.id}:{line.variant_id}", source=account.channel,

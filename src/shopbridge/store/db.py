@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,17 +26,31 @@ def create_database_engine(url: str, *, pool_size: int = 10) -> Engine:
 
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    # Connections to a file are cheap, and a thread waiting for the write lock holds one: keep plenty.
     engine = create_engine(
-        url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=pool_size, max_overflow=0
+        url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=pool_size + 10, max_overflow=30
     )
     _use_single_writer_sqlite(engine)
     return engine
 
 
+WRITER_WAIT_SECONDS = 30.0
+
+
+class WriterLockTimeout(RuntimeError):
+    pass
+
+
 def _use_single_writer_sqlite(engine: Engine) -> None:
     """SQLite allows one writer at a time. Every transaction starts with BEGIN IMMEDIATE, so it takes the write
-    lock up front and waits for it (busy_timeout) instead of failing half-way when a read turns into a write;
-    claims, completions and inbox inserts from any thread or process are thereby serialized safely."""
+    lock up front instead of failing half-way when a read turns into a write; claims, completions and inbox
+    inserts from any thread or process are thereby serialized safely.
+
+    Within this process writers also queue on a lock of ours. SQLite's own wait (busy_timeout) polls with sleeps
+    that grow to 100 ms, so under contention a writer slept long after the lock was free; our lock wakes the next
+    writer as soon as the previous one commits. Other processes on the same file still wait through busy_timeout.
+    """
+    writer = threading.Lock()
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
@@ -47,10 +62,38 @@ def _use_single_writer_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
+    def release(dbapi_connection: Any) -> None:
+        info = dbapi_connection.info if hasattr(dbapi_connection, "info") else None
+        if info is not None and info.pop("shopbridge_writer", False):
+            writer.release()
+
     @event.listens_for(engine, "begin")
     def _begin_immediate(connection: Connection) -> None:
-        read_only = connection.get_execution_options().get(READ_ONLY, False)
-        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        if connection.get_execution_options().get(READ_ONLY, False):
+            connection.exec_driver_sql("BEGIN")
+            return
+        if not writer.acquire(timeout=WRITER_WAIT_SECONDS):
+            raise WriterLockTimeout(f"no write access to the SQLite database within {WRITER_WAIT_SECONDS:.0f} s")
+        connection.connection.info["shopbridge_writer"] = True
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except Exception:
+            release(connection.connection)
+            raise
+
+    @event.listens_for(engine, "commit")
+    def _committing(connection: Connection) -> None:
+        # Fired just before COMMIT: the next writer may start its BEGIN IMMEDIATE while this COMMIT finishes,
+        # which in WAL mode takes microseconds (busy_timeout covers that moment).
+        release(connection.connection)
+
+    @event.listens_for(engine, "rollback")
+    def _rolling_back(connection: Connection) -> None:
+        release(connection.connection)
+
+    @event.listens_for(engine.pool, "reset")
+    def _reset(dbapi_connection: Any, connection_record: Any, reset_state: Any) -> None:
+        release(connection_record)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -18,8 +18,11 @@ from starlette.routing import Match
 
 from shopbridge import __version__
 from shopbridge.bootstrap import Hub
+from shopbridge.channels.tiktok.receiver import Receipt, receive
 from shopbridge.logs import get_logger
+from shopbridge.runtime.group_commit import GroupCommitter
 from shopbridge.store import migrations
+from shopbridge.store.db import reading
 from shopbridge.store.tables import WorkerHeartbeat
 from shopbridge.web import orders, tiktok
 from shopbridge.web.metrics import WORKER_STALE_SECONDS, HttpMetrics, WorkEngineCollector
@@ -37,6 +40,7 @@ def create_app(hub: Hub, *, workers: int = 0) -> FastAPI:
         try:
             yield
         finally:
+            app.state.tiktok_intake.stop()
             if hub.pool is not None:
                 hub.pool.stop()
 
@@ -55,7 +59,11 @@ def create_app(hub: Hub, *, workers: int = 0) -> FastAPI:
         "shopbridge_webhooks", "Webhook deliveries by outcome (forged ones are never processed).",
         ["channel", "outcome"], registry=registry,
     )  # fmt: skip
-    app.include_router(tiktok.router(hub, webhooks))
+    tiktok_intake: GroupCommitter[bytes, Receipt] = GroupCommitter(
+        hub.sessions, lambda session, raw: receive(session, raw, now=hub.clock.now()), name="tiktok-intake"
+    )
+    app.state.tiktok_intake = tiktok_intake
+    app.include_router(tiktok.router(hub, webhooks, tiktok_intake))
     app.include_router(orders.router(hub))
 
     @app.middleware("http")
@@ -118,7 +126,7 @@ def readiness(hub: Hub) -> dict[str, dict[str, Any]]:
     if hub.pool is not None:
         checks["workers"] = {"ok": hub.pool.alive(), "embedded": len(hub.pool.workers)}
     else:
-        with hub.sessions() as session:
+        with reading(hub.sessions) as session:
             recent = session.scalar(
                 select(func.count()).where(
                     WorkerHeartbeat.last_seen_at >= hub.clock.now() - timedelta(seconds=WORKER_STALE_SECONDS)

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from shopbridge.domain.clock import Clock
+from shopbridge.store.db import reading
 from shopbridge.store.tables import InboundEvent, Job, JobAttempt, WorkerHeartbeat
 
 WORKER_STALE_SECONDS = 15.0
@@ -29,7 +30,7 @@ class WorkEngineCollector(Collector):
         jobs = GaugeMetricFamily("shopbridge_jobs", "Jobs by state and kind.", labels=["state", "kind"])
         attempts = CounterMetricFamily("shopbridge_job_attempts", "Job attempts by outcome.", labels=["outcome"])
         inbox = GaugeMetricFamily("shopbridge_inbox_events", "Inbound events by status.", labels=["status"])
-        with self.sessions() as session:
+        with reading(self.sessions) as session:
             dead = 0
             for state, kind, count in session.execute(
                 select(Job.state, Job.kind, func.count()).group_by(Job.state, Job.kind)

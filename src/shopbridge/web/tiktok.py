@@ -2,27 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from prometheus_client import Counter
-from starlette.concurrency import run_in_threadpool
 
 from shopbridge.bootstrap import Hub
 from shopbridge.channels.tiktok import connect
-from shopbridge.channels.tiktok.receiver import Receipt, receive
+from shopbridge.channels.tiktok.receiver import Receipt
 from shopbridge.channels.tiktok.signing import verify_webhook
 from shopbridge.logs import get_logger
-from shopbridge.store.db import transaction
+from shopbridge.runtime.group_commit import GroupCommitter
 
 log = get_logger("shopbridge.web.tiktok")
 
 
-def router(hub: Hub, webhooks: Counter) -> APIRouter:
+def router(hub: Hub, webhooks: Counter, intake: GroupCommitter[bytes, Receipt]) -> APIRouter:
     routes = APIRouter(tags=["tiktok"])
-
-    def accept(raw: bytes) -> Receipt:
-        with transaction(hub.sessions) as session:
-            return receive(session, raw, now=hub.clock.now())
 
     @routes.post("/hooks/tiktok", summary="TikTok Shop webhook deliveries (signed).")
     async def tiktok_webhook(request: Request) -> JSONResponse:
@@ -34,7 +31,7 @@ def router(hub: Hub, webhooks: Counter) -> APIRouter:
             webhooks.labels("tiktok", "forged").inc()
             log.warning("webhook.forged", channel="tiktok", bytes=len(raw))
             return JSONResponse({"error": "the Authorization signature does not match the body"}, status_code=401)
-        receipt = await run_in_threadpool(accept, raw)  # committed before we answer
+        receipt = await asyncio.wrap_future(intake.submit(raw))  # committed (with its batch) before we answer
         webhooks.labels("tiktok", receipt.outcome).inc()
         if receipt.status_code >= 400:
             return JSONResponse({"error": receipt.message}, status_code=receipt.status_code)

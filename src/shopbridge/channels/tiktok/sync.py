@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
+
 from shopbridge.channels.tiktok.orders import OrderPayloadError, map_order
 from shopbridge.channels.tiktok.shop import Shop, TikTokContext
 from shopbridge.runtime import inbox
@@ -13,9 +15,10 @@ from shopbridge.runtime.errors import PermanentError
 from shopbridge.runtime.jobs import park_account
 from shopbridge.runtime.registry import JobContext, JobRegistry
 from shopbridge.services.orders import block_unreadable, upsert_order
-from shopbridge.store.db import dialect_insert, reading
+from shopbridge.store.db import dialect_insert, is_sqlite, reading, transaction
 from shopbridge.store.sync_issues import raise_issue
 from shopbridge.store.tables import ChannelAccount, SyncWatermark
+from shopbridge.store.tables import Order as OrderRow
 
 SYNC_ORDERS = "tiktok.sync_orders"
 POLL_ORDERS = "tiktok.poll_orders"
@@ -36,30 +39,76 @@ def _account(ctx: JobContext) -> ChannelAccount:
     return account
 
 
-def _store(ctx: JobContext, account: ChannelAccount, orders: list[dict[str, Any]], source: str) -> list[datetime]:
-    """Upsert each order read from TikTok; an unreadable one is kept Blocked, naming the bad field."""
+def _write_chunk(context: TikTokContext) -> int:
+    """Orders per transaction. SQLite has one writer: ten keep each hold short without a transaction per order.
+    PostgreSQL locks rows: one order per transaction, so no transaction holds stock rows of several orders
+    (which could deadlock with another job taking them in another order)."""
+    return 10 if is_sqlite(context.sessions.kw["bind"]) else 1
+
+
+def _store(
+    context: TikTokContext, ctx: JobContext, account: ChannelAccount, orders: list[dict[str, Any]], source: str
+) -> list[datetime]:
+    """Upsert each order read from TikTok, a few per transaction (see _write_chunk); an unreadable one is kept
+    Blocked, naming the bad field. The upsert is idempotent, so a crash between chunks only means a re-read."""
     seen = []
-    for payload in orders:
-        try:
-            order = map_order(payload)
-        except OrderPayloadError as error:
-            block_unreadable(ctx.session, account, str(payload.get("id", "?")), payload.get("status"), str(error),
-                             now=ctx.now)  # fmt: skip
-            continue
-        upsert_order(ctx.session, account, order, source=source, now=ctx.now)
-        seen.append(order.updated_at)
+    chunk = _write_chunk(context)
+    for start in range(0, len(orders), chunk):
+        with transaction(context.sessions) as session:
+            now = ctx.write_time()
+            for payload in orders[start : start + chunk]:
+                try:
+                    order = map_order(payload)
+                except OrderPayloadError as error:
+                    block_unreadable(session, account, str(payload.get("id", "?")), payload.get("status"), str(error),
+                                     now=now)  # fmt: skip
+                    continue
+                upsert_order(session, account, order, source=source, now=now, force=source == "retry")
+                seen.append(order.updated_at)
     return seen
 
 
-# Every handler here calls TikTok before it first touches ctx.session: on SQLite the job's unit of work holds the
-# write lock from its first statement, and a token refresh (its own transaction) must be able to commit meanwhile.
+def _read_account(context: TikTokContext, ctx: JobContext) -> ChannelAccount:
+    with reading(context.sessions) as session:
+        account = session.get(ChannelAccount, _ctx_account_id(ctx))
+    if account is None:
+        raise PermanentError(f"channel account {ctx.channel_account_id} no longer exists")
+    return account
+
+
+def _changed(sessions: Any, account_id: int, orders: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The orders whose update time is newer than the hub's copy (read without the write lock), so a poll's
+    overlap window costs the write transaction nothing for orders it already has."""
+    ids = [str(order.get("id")) for order in orders]
+    known: dict[str, int] = {}
+    with reading(sessions) as session:
+        for start in range(0, len(ids), 500):
+            rows = session.execute(
+                select(OrderRow.external_id, OrderRow.channel_updated_at).where(
+                    OrderRow.channel_account_id == account_id, OrderRow.external_id.in_(ids[start : start + 500])
+                )
+            )
+            known.update({external_id: int(updated.timestamp()) for external_id, updated in rows})
+    return [
+        order for order in orders if str(order.get("id")) not in known or _unix_int(order) > known[str(order["id"])]
+    ]
+
+
+def _unix_int(order: dict[str, Any]) -> int:
+    value = order.get("update_time")
+    return int(value) if isinstance(value, int) or (isinstance(value, str) and value.isdigit()) else 1 << 62
+
+
+# Every handler here calls TikTok, and writes orders in transactions of their own, before it first touches
+# ctx.session: on SQLite the job's unit of work holds the write lock from its first statement, and a token refresh
+# or a chunk of orders (their own transactions) must be able to commit meanwhile.
 
 
 def make_handlers(context: TikTokContext, *, poll_overlap: timedelta, initial_lookback: timedelta,
                   refresh_before: timedelta) -> dict[str, Any]:  # fmt: skip
     def sync_orders(ctx: JobContext) -> None:
         """Re-read the orders a webhook named (webhook status words differ from the API's) and upsert them."""
-        order_ids: list[str] = [str(order_id) for order_id in ctx.payload.get("order_ids", [])]
+        order_ids = list(dict.fromkeys(str(order_id) for order_id in ctx.payload.get("order_ids", [])))
         if not order_ids:
             raise PermanentError("no order_ids in the payload")
         shop = Shop(context, _ctx_account_id(ctx))  # network first, writes after: no lock held across calls
@@ -67,10 +116,10 @@ def make_handlers(context: TikTokContext, *, poll_overlap: timedelta, initial_lo
         for start in range(0, len(order_ids), DETAIL_BATCH):
             data = shop.call("GET", ORDER_DETAIL_PATH, query={"ids": order_ids[start : start + DETAIL_BATCH]})
             fetched += data.get("orders") or []
-        account = _account(ctx)
-        _store(ctx, account, fetched, ctx.payload.get("source", "webhook"))
+        account = _read_account(context, ctx)
+        _store(context, ctx, account, fetched, ctx.payload.get("source", "webhook"))
         for event_id in ctx.payload.get("inbox_event_ids", []):
-            inbox.mark(ctx.session, int(event_id), status="processed", now=ctx.now)
+            inbox.mark(ctx.session, int(event_id), status="processed", now=ctx.write_time())
 
     def poll_orders(ctx: JobContext) -> None:
         """The backstop: every order updated since the watermark, minus an overlap, sorted by update time. The
@@ -85,8 +134,10 @@ def make_handlers(context: TikTokContext, *, poll_overlap: timedelta, initial_lo
                        query={"sort_field": "update_time", "sort_order": "ASC"},
                        body={"update_time_ge": int(since.timestamp())})
         )  # fmt: skip
-        account = _account(ctx)
-        seen = _store(ctx, account, orders, "poll")
+        changed = _changed(context.sessions, account_id, orders)
+        account = _read_account(context, ctx)
+        seen = _store(context, ctx, account, changed, "poll")
+        seen += [datetime.fromtimestamp(_unix_int(order), UTC) for order in orders if _unix_int(order) < 1 << 62]
         if seen:
             newest = max(seen)
             if with_watermark is None or newest > with_watermark.value:

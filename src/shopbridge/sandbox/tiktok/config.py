@@ -28,3 +28,5 @@ class SandboxConfig:
     # Tests route webhook deliveries through an httpx transport (e.g. MockTransport) instead of the network.
     webhook_transport: httpx.AsyncBaseTransport | None = None
     webhook_timeout: float = 5.0
+    # Deliveries in flight at once; TikTok does not wait for one answer before sending the next.
+    webhook_concurrency: int = 16

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -105,24 +107,15 @@ class Webhooks:
         return sorted((d for d in pending if d.next_attempt_at <= now), key=lambda d: (d.next_attempt_at, d.seq))
 
     async def dispatch_due(self, client: httpx.AsyncClient) -> int:
-        """Attempt every delivery that is due; returns how many were attempted."""
+        """Attempt every delivery that is due, up to ``webhook_concurrency`` at once (a real platform does not
+        wait for one receiver's answer before sending the next); returns how many were attempted."""
+        due = self.due()
+        if not due:
+            return 0
+        gate = asyncio.Semaphore(self.sb.config.webhook_concurrency)
+        results = await asyncio.gather(*(self._attempt(client, delivery, gate) for delivery in due))
         sb = self.sb
-        attempted = 0
-        for delivery in self.due():
-            raw = delivery.body.encode()
-            headers = {
-                "Authorization": webhook_signature(sb.config.app_key, sb.config.app_secret, raw),
-                "Content-Type": "application/json",
-            }
-            outcome: dict[str, Any] = {"at": sb.clock.now(), "wall": sb.clock.wall()}
-            try:
-                response = await client.post(delivery.address, content=raw, headers=headers)
-                outcome["status_code"] = response.status_code
-                ok = 200 <= response.status_code < 300
-            except httpx.HTTPError as exc:
-                outcome["error"] = type(exc).__name__
-                ok = False
-            attempted += 1
+        for delivery, ok, outcome in results:
             delivery.attempts += 1
             delivery.history.append(outcome)
             if ok:
@@ -135,7 +128,30 @@ class Webhooks:
                 delivery.next_attempt_at = sb.clock.now() + RETRY_SCHEDULE[delivery.attempts - 1]
             sb.world.save(delivery)
         sb.world.commit()
-        return attempted
+        return len(results)
+
+    async def _attempt(
+        self, client: httpx.AsyncClient, delivery: Delivery, gate: asyncio.Semaphore
+    ) -> tuple[Delivery, bool, dict[str, Any]]:
+        sb = self.sb
+        raw = delivery.body.encode()
+        headers = {
+            "Authorization": webhook_signature(sb.config.app_key, sb.config.app_secret, raw),
+            "Content-Type": "application/json",
+        }
+        async with gate:
+            outcome: dict[str, Any] = {"at": sb.clock.now(), "wall": sb.clock.wall()}
+            started = time.perf_counter()
+            try:
+                response = await client.post(delivery.address, content=raw, headers=headers)
+                outcome["status_code"] = response.status_code
+                ok = 200 <= response.status_code < 300
+            except httpx.HTTPError as exc:
+                outcome["error"] = type(exc).__name__
+                ok = False
+            # How long the receiver took to answer, as the sender saw it.
+            outcome["response_ms"] = round((time.perf_counter() - started) * 1000, 3)
+        return delivery, ok, outcome
 
 
 # --- subscription endpoints -------------------------------------------------------------------------------
