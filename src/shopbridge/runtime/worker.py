@@ -85,15 +85,20 @@ class Worker:
                 limit=self.options.batch_size,
             )
         batchable = [job for job in claimed if (kind := self.registry.find(job.kind)) is not None and kind.batch]
+        single = claimed
         if len(batchable) > 1 and self.run_batch(batchable):
-            claimed = [job for job in claimed if job not in batchable]
+            single = [job for job in claimed if job not in batchable]
             self.processed += len(batchable)
-        for job in claimed:
+        for job in single:
             if self.stop_event.is_set():
                 break  # the rest go back to the queue when their lease expires
             self.run_job(job)
             self.processed += 1
-        return len(claimed) + len(batchable)
+        return len(claimed)
+
+    def _context(self, job: jobs.ClaimedJob, session: Session) -> JobContext:
+        return JobContext(job.id, job.kind, job.payload, job.attempt, job.channel_account_id, session,
+                          self.clock.now(), self.sessions, self.clock)  # fmt: skip
 
     def run_batch(self, batch: list[jobs.ClaimedJob]) -> bool:
         """Run database-only jobs in one transaction with their completion. Any failure rolls the whole batch
@@ -102,9 +107,7 @@ class Worker:
         try:
             with session.begin():
                 for job in batch:
-                    handler = self.registry.get(job.kind).handler
-                    handler(JobContext(job.id, job.kind, job.payload, job.attempt, job.channel_account_id, session,
-                                       self.clock.now(), self.sessions, self.clock))  # fmt: skip
+                    self.registry.get(job.kind).handler(self._context(job, session))
                 if not jobs.complete_batch(session, batch, self.name, now=self.clock.now()):
                     raise LeaseLost(f"a job of the batch {batch[0].id}..{batch[-1].id}")
             return True
@@ -122,10 +125,7 @@ class Worker:
                     kind = self.registry.get(job.kind)
                 except UnknownJobKind:
                     raise PermanentError(f"no handler is registered for job kind {job.kind!r}") from None
-                kind.handler(
-                    JobContext(job.id, job.kind, job.payload, job.attempt, job.channel_account_id, session,
-                               self.clock.now(), self.sessions, self.clock)
-                )  # fmt: skip
+                kind.handler(self._context(job, session))
                 if not jobs.complete(session, job, self.name, now=self.clock.now()):
                     raise LeaseLost(f"job {job.id}")
             return "succeeded"
