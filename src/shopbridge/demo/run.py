@@ -43,7 +43,7 @@ def run_demo(
     with running_world(
         None, data_dir, sandbox_seed="demo", sandbox_state=data_dir / "sandbox-tiktok.db", clock_speed=CLOCK_SPEED,
         poll_seconds=60.0, hub_port=hub_port, sandbox_port=sandbox_port, log_level="warning",
-        unlinked_skus=3,
+        unlinked_skus=3, sandbox_process=True,
     ) as world:  # fmt: skip
         hub, sandbox = world.hub_url, world.sandbox_url
         console.print(f"Connected the sandbox shop through OAuth; the hub's database is {data_dir / 'shopbridge.db'}")
