@@ -1,0 +1,59 @@
+"""Available to sell: what a channel may offer of a SKU, from the stock truth, the reservations and the channel's
+buffer. Pure arithmetic; the ledger that feeds it lives in services/stock.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_CEILING, Decimal
+
+TIKTOK_MAX_QUANTITY = 99_999
+
+
+class InvalidStockRule(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class StockRule:
+    """How much of the truth a channel is shown. Per channel account, with per-SKU overrides.
+
+    ``buffer_units`` and ``buffer_percent`` hold stock back (both apply; the percent of on-hand is rounded up, so a
+    buffer never rounds to nothing); at or below ``out_of_stock_threshold`` the channel sees zero; the result is
+    capped at ``channel_max``. ``continue_selling`` offers ``channel_max`` whatever the truth (made-to-order goods).
+    ``protect_units`` is the flash-sale guard: extra units held back until ``protect_until``.
+    """
+
+    buffer_units: int = 0
+    buffer_percent: Decimal = Decimal(0)
+    out_of_stock_threshold: int = 0
+    channel_max: int = TIKTOK_MAX_QUANTITY
+    continue_selling: bool = False
+    protect_units: int = 0
+    protect_until: datetime | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("buffer_units", "out_of_stock_threshold", "protect_units"):
+            if getattr(self, name) < 0:
+                raise InvalidStockRule(f"{name} must not be negative, got {getattr(self, name)}")
+        if not Decimal(0) <= self.buffer_percent < Decimal(100):
+            raise InvalidStockRule(f"buffer_percent must be in [0, 100), got {self.buffer_percent}")
+        if self.channel_max < 0:
+            raise InvalidStockRule(f"channel_max must not be negative, got {self.channel_max}")
+
+
+def held_back(on_hand: int, rule: StockRule, now: datetime) -> int:
+    """Units the rule keeps off the channel on top of reservations."""
+    percent = (Decimal(max(on_hand, 0)) * rule.buffer_percent / 100).to_integral_value(rounding=ROUND_CEILING)
+    protect = rule.protect_units if rule.protect_until is not None and now < rule.protect_until else 0
+    return rule.buffer_units + int(percent) + protect
+
+
+def available_to_sell(on_hand: int, reserved: int, rule: StockRule, now: datetime) -> int:
+    """On-hand minus reserved minus the buffer; zero at or below the threshold; capped; never negative."""
+    if rule.continue_selling:
+        return rule.channel_max
+    free = on_hand - reserved - held_back(on_hand, rule, now)
+    if free <= rule.out_of_stock_threshold:
+        return 0
+    return min(free, rule.channel_max)

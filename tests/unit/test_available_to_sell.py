@@ -1,0 +1,63 @@
+"""Available to sell: never negative, never above the channel's maximum, buffers and protection honoured."""
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from shopbridge.domain.stock import InvalidStockRule, StockRule, available_to_sell, held_back
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+rules = st.builds(
+    StockRule,
+    buffer_units=st.integers(0, 50),
+    buffer_percent=st.decimals(0, 99, places=1),
+    out_of_stock_threshold=st.integers(0, 20),
+    channel_max=st.integers(0, 99_999),
+    protect_units=st.integers(0, 50),
+    protect_until=st.sampled_from([None, NOW - timedelta(minutes=1), NOW + timedelta(minutes=1)]),
+)
+
+
+@given(st.integers(-1000, 200_000), st.integers(0, 200_000), rules)
+def test_never_negative_and_never_above_the_channel_maximum(on_hand: int, reserved: int, rule: StockRule) -> None:
+    offered = available_to_sell(on_hand, reserved, rule, NOW)
+    assert 0 <= offered <= rule.channel_max
+    if offered:
+        assert offered <= on_hand - reserved - held_back(on_hand, rule, NOW)
+        assert offered > rule.out_of_stock_threshold or offered == rule.channel_max
+
+
+def test_buffers_add_up_and_the_percent_rounds_up() -> None:
+    rule = StockRule(buffer_units=2, buffer_percent=Decimal("5"))
+    assert held_back(100, rule, NOW) == 2 + 5
+    assert held_back(10, rule, NOW) == 2 + 1, "5% of 10 is half a unit: one unit is held back"
+    assert available_to_sell(100, 10, rule, NOW) == 100 - 10 - 7
+
+
+def test_the_threshold_zeroes_the_last_units() -> None:
+    assert available_to_sell(5, 0, StockRule(out_of_stock_threshold=5), NOW) == 0
+    assert available_to_sell(6, 0, StockRule(out_of_stock_threshold=5), NOW) == 6
+
+
+def test_flash_sale_protection_holds_back_until_it_expires() -> None:
+    rule = StockRule(protect_units=10, protect_until=NOW + timedelta(hours=1))
+    assert available_to_sell(50, 0, rule, NOW) == 40
+    assert available_to_sell(50, 0, rule, NOW + timedelta(hours=1)) == 50
+
+
+def test_capped_at_tiktoks_maximum_and_continue_selling() -> None:
+    assert available_to_sell(250_000, 0, StockRule(), NOW) == 99_999
+    assert available_to_sell(0, 0, StockRule(continue_selling=True), NOW) == 99_999
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("buffer_units", -1), ("out_of_stock_threshold", -1), ("protect_units", -3), ("buffer_percent", Decimal(100))],
+)
+def test_a_nonsense_rule_is_refused_naming_the_field(field: str, value: object) -> None:
+    with pytest.raises(InvalidStockRule, match=field):
+        StockRule(**{field: value})  # type: ignore[arg-type]
