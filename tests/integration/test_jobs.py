@@ -392,3 +392,18 @@ def test_a_superseded_coalescing_job_hands_its_items_to_its_successor(hub: Hub, 
         successor = session.scalar(select(Job).where(Job.state == "pending"))
     assert successor is not None
     assert successor.payload["order_ids"] == ["C", "A", "B"]
+
+
+def test_a_parked_job_still_gathers_work_until_its_shop_is_reconnected(hub: Hub, clock: ManualClock) -> None:
+    """A shop waiting for re-authorization keeps receiving webhooks: they must join its parked work, not fail."""
+    shop = add_account(hub, "7004")
+    with transaction(hub.sessions) as session:
+        first = jobs.enqueue_or_extend(session, "orders.sync", {"order_ids": ["A"]}, now=clock.now(),
+                                       identity_key="sync:7004", channel_account_id=shop)  # fmt: skip
+        jobs.park_account(session, shop, reason="deauthorized", now=clock.now())
+    with transaction(hub.sessions) as session:
+        again = jobs.enqueue_or_extend(session, "orders.sync", {"order_ids": ["B"]}, now=clock.now(),
+                                       identity_key="sync:7004", channel_account_id=shop)  # fmt: skip
+    assert again == first
+    parked = job(hub, first)
+    assert (parked.state, parked.payload) == ("parked", {"order_ids": ["A", "B"]})

@@ -91,31 +91,44 @@ def enqueue_or_extend(
     now: datetime,
     identity_key: str,
     payload: dict[str, Any] | None = None,
-    **options: Any,
+    priority: int = 100,
+    channel_account_id: int | None = None,
+    max_attempts: int = 8,
 ) -> int:
-    """Add ``extend``'s values to the lists of the waiting job with this identity, creating the job if none waits.
-    A job claimed meanwhile has already read its payload, so the values then go to a new waiting job."""
+    """Add ``extend``'s values to the lists of the job waiting under this identity (pending, or parked until its
+    shop is reconnected: neither has run yet), creating the job if none waits. A job claimed meanwhile has read
+    its payload, so the values then go to a new waiting job. One locked read and one write in the common case."""
     for _ in range(10):
-        job_id = enqueue(session, kind, payload, now=now, identity_key=identity_key, **options)
-        if all(append_to_pending(session, job_id, key, values) for key, values in extend.items()):
-            return job_id
-    raise RuntimeError(f"could not extend {kind} with identity {identity_key!r}: it kept being claimed")
+        waiting = session.scalar(
+            select(Job)
+            .where(Job.identity_key == identity_key, Job.state.in_(("pending", "parked")))
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        if waiting is not None:
+            waiting.payload = _merged(waiting.payload, extend)
+            return waiting.id
+        created = dialect_insert(session)(Job).values(
+            kind=kind, payload=_merged(payload or {}, extend), state="pending", priority=priority, due_at=now,
+            channel_account_id=channel_account_id, identity_key=identity_key, attempts=0, max_attempts=max_attempts,
+            created_at=now,
+        )  # fmt: skip
+        new_id = session.execute(
+            created.on_conflict_do_nothing(index_elements=["identity_key"], index_where=WAITING).returning(Job.id)
+        ).scalar_one_or_none()
+        if new_id is not None:
+            return int(new_id)
+        # Another transaction created it between our read and our insert: read it again.
+    raise RuntimeError(f"could not extend {kind} with identity {identity_key!r}: it kept changing")
 
 
-def append_to_pending(session: Session, job_id: int, key: str, values: list[Any]) -> bool:
-    """Add to a list in a still-pending job's payload (coalescing more work into it); False once it was claimed."""
-    job = session.scalar(
-        select(Job)
-        .where(Job.id == job_id, Job.state == "pending")
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if job is None:
-        return False
-    existing = list(job.payload.get(key, []))
-    present = set(existing)
-    job.payload = {**job.payload, key: existing + [value for value in values if value not in present]}
-    return True
+def _merged(payload: dict[str, Any], extend: dict[str, list[Any]]) -> dict[str, Any]:
+    merged = dict(payload)
+    for key, values in extend.items():
+        existing = list(merged.get(key, []))
+        present = set(existing)
+        merged[key] = existing + [value for value in values if value not in present]
+    return merged
 
 
 def enqueue_many(
@@ -290,9 +303,10 @@ def fail(
 
 def _hand_over(session: Session, job: ClaimedJob | Job, successor_id: int) -> None:
     """Give the waiting successor every list item of this job's payload it does not have yet."""
-    for key, values in job.payload.items():
-        if isinstance(values, list) and values:
-            append_to_pending(session, successor_id, key, values)
+    successor = session.scalar(select(Job).where(Job.id == successor_id).with_for_update())
+    if successor is not None:
+        lists = {key: values for key, values in job.payload.items() if isinstance(values, list) and values}
+        successor.payload = _merged(successor.payload, lists)
 
 
 def _waiting_successor(session: Session, job: ClaimedJob | Job) -> int | None:
