@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from shopbridge.store.db import dialect_insert
-from shopbridge.store.tables import ChannelWarehouse, Location, StockLevel, StockMovement
+from shopbridge.store.sync_issues import raise_issue
+from shopbridge.store.tables import ChannelWarehouse, Location, StockLevel, StockMovement, Variant
 
 
 def record_movement(
@@ -67,3 +69,90 @@ def fulfilment_location(session: Session, channel_account_id: int, warehouse_id:
         if mapped is not None:
             return mapped
     return session.scalar(select(Location.id).where(Location.active.is_(True)).order_by(Location.id).limit(1))
+
+
+class StockError(ValueError):
+    """A stock write that cannot be applied; the message names what was wrong."""
+
+
+class UnknownSku(StockError):
+    pass
+
+
+class StockSourceConflict(StockError):
+    """A write from the side that is not the SKU's source of truth: refused, and raised as a sync issue."""
+
+
+# What each movement kind may carry when it comes from outside (an API client, a CSV, a POS).
+SIGNS = {"restock": 1, "return": 1, "sale": -1, "adjustment": 0}
+
+
+def apply_external_movement(
+    session: Session,
+    *,
+    sku: str,
+    location_code: str,
+    kind: str,
+    quantity: int,
+    idempotency_key: str,
+    origin: str,
+    now: datetime,
+    reference: str | None = None,
+) -> bool:
+    """A stock change reported from outside the hub. ``quantity`` is a count of units (positive) for restock,
+    return and sale, and a signed correction for adjustment. ``origin`` is ``hub`` (people and tools using the
+    hub's own stock) or ``external`` (a master system the hub mirrors); a write from the side that is not the
+    SKU's source of truth is refused. Returns False when the idempotency key was already applied."""
+    if kind not in SIGNS:
+        raise StockError(f"kind must be one of {', '.join(SIGNS)}, got {kind!r}")
+    sign = SIGNS[kind]
+    if sign and quantity <= 0:
+        raise StockError(f"quantity must be a positive number of units for {kind}, got {quantity}")
+    if not sign and quantity == 0:
+        raise StockError("an adjustment of 0 units changes nothing")
+    if origin not in ("hub", "external"):
+        raise StockError(f"origin must be 'hub' or 'external', got {origin!r}")
+    variant = session.scalar(select(Variant).where(Variant.sku == sku))
+    if variant is None:
+        raise UnknownSku(f"unknown SKU {sku!r}")
+    location_id = session.scalar(select(Location.id).where(Location.code == location_code))
+    if location_id is None:
+        raise StockError(f"unknown location {location_code!r}")
+    if variant.stock_source != origin:
+        raise StockSourceConflict(
+            f"{sku}'s stock is kept by the {variant.stock_source} side; a write from the {origin} side is refused"
+        )
+    return record_movement(
+        session, variant_id=variant.id, location_id=location_id, kind=kind, idempotency_key=idempotency_key,
+        source=origin, now=now, on_hand_delta=quantity * sign if sign else quantity, reference=reference,
+    )  # fmt: skip
+
+
+def record_refusal(session: Session, sku: str, origin: str, message: str, *, now: datetime) -> None:
+    """Keep a refused write as a sync issue (in its own transaction: the write itself was rolled back)."""
+    raise_issue(
+        session, kind="stock_source_conflict", severity="error", fingerprint=f"stock_source:{sku}:{origin}",
+        message=message, now=now, subject_type="sku", subject_id=sku, details={"origin": origin},
+    )  # fmt: skip
+
+
+def stock_of(session: Session, sku: str) -> dict[str, Any]:
+    """A SKU's stock per location: on hand, reserved, and what is free (on hand minus reserved)."""
+    variant = session.scalar(select(Variant).where(Variant.sku == sku))
+    if variant is None:
+        raise UnknownSku(f"unknown SKU {sku!r}")
+    rows = session.execute(
+        select(Location.code, StockLevel.on_hand, StockLevel.reserved)
+        .join(StockLevel, StockLevel.location_id == Location.id)
+        .where(StockLevel.variant_id == variant.id)
+        .order_by(Location.code)
+    ).all()
+    locations = [{"location": code, "on_hand": on_hand, "reserved": reserved, "free": on_hand - reserved}
+                 for code, on_hand, reserved in rows]  # fmt: skip
+    return {
+        "sku": sku,
+        "source_of_truth": variant.stock_source,
+        "on_hand": sum(row["on_hand"] for row in locations),
+        "reserved": sum(row["reserved"] for row in locations),
+        "locations": locations,
+    }

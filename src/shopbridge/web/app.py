@@ -24,7 +24,7 @@ from shopbridge.runtime.group_commit import GroupCommitter
 from shopbridge.store import migrations
 from shopbridge.store.db import reading
 from shopbridge.store.tables import WorkerHeartbeat
-from shopbridge.web import orders, tiktok
+from shopbridge.web import orders, stock, tiktok
 from shopbridge.web.metrics import WORKER_STALE_SECONDS, HttpMetrics, WorkEngineCollector
 
 log = get_logger("shopbridge.web")
@@ -65,6 +65,7 @@ def create_app(hub: Hub, *, workers: int = 0) -> FastAPI:
     app.state.tiktok_intake = tiktok_intake
     app.include_router(tiktok.router(hub, webhooks, tiktok_intake))
     app.include_router(orders.router(hub))
+    app.include_router(stock.router(hub))
 
     @app.middleware("http")
     async def request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
