@@ -15,7 +15,7 @@ from .gateway import Call, Endpoint
 from .models import Cancellation, Order
 from .money import fmt
 from .orders import OrderRejected, cancel_order, cancellable_items, emit_cancellation, refund_for
-from .pagination import paginate, scope_of
+from .pagination import paginate, scope_of, within
 
 if TYPE_CHECKING:
     from .runtime import TikTokSandbox
@@ -189,10 +189,8 @@ def search_cancellations(call: Call) -> dict[str, Any]:
             not f.buyer_user_ids or (order is not None and order.user_id in f.buyer_user_ids),
             not types or c.cancel_type in types,
             not statuses or c.cancel_status in statuses,
-            f.create_time_ge is None or c.create_time >= f.create_time_ge,
-            f.create_time_lt is None or c.create_time < f.create_time_lt,
-            f.update_time_ge is None or c.update_time >= f.update_time_ge,
-            f.update_time_lt is None or c.update_time < f.update_time_lt,
+            within(c.create_time, f.create_time_ge, f.create_time_lt),
+            within(c.update_time, f.update_time_ge, f.update_time_lt),
         )
         return all(checks)
 

@@ -12,7 +12,7 @@ from .errors import ApiError, ErrorSpec, business, invalid_parameter, item_error
 from .gateway import Call, Endpoint
 from .models import Order, Package
 from .orders import TIKTOK_CARRIER, OrderRejected, order_json, ship_package
-from .pagination import paginate, scope_of
+from .pagination import paginate, scope_of, within
 from .pdf import label_pdf
 
 DELIVERY_OPTION = {"id": "7091146663229654785", "name": "Standard shipping", "type": "STANDARD"}
@@ -327,10 +327,8 @@ def search_packages(call: Call) -> dict[str, Any]:
             }
             checks = (
                 f.package_status in (None, "ALL") or package.status == f.package_status,
-                f.create_time_ge is None or order.paid_time >= f.create_time_ge,
-                f.create_time_lt is None or order.paid_time < f.create_time_lt,
-                f.update_time_ge is None or updated >= f.update_time_ge,
-                f.update_time_lt is None or updated < f.update_time_lt,
+                within(order.paid_time, f.create_time_ge, f.create_time_lt),
+                within(updated, f.update_time_ge, f.update_time_lt),
             )
             if all(checks):
                 rows.append(row)

@@ -19,7 +19,7 @@ from .errors import business, invalid_parameter
 from .gateway import Call, Endpoint
 from .models import Address, Cancellation, LineItem, Order, OrderStatus, Package, Product, Shop, Sku
 from .money import CENT, fmt
-from .pagination import paginate, scope_of
+from .pagination import paginate, scope_of, within
 
 if TYPE_CHECKING:
     from .runtime import TikTokSandbox
@@ -605,10 +605,8 @@ class OrderSearchIn(BaseModel):
 def _matches(order: Order, f: OrderSearchIn) -> bool:
     checks = (
         f.order_status is None or order.status == f.order_status,
-        f.create_time_ge is None or order.create_time >= f.create_time_ge,
-        f.create_time_lt is None or order.create_time < f.create_time_lt,
-        f.update_time_ge is None or order.update_time >= f.update_time_ge,
-        f.update_time_lt is None or order.update_time < f.update_time_lt,
+        within(order.create_time, f.create_time_ge, f.create_time_lt),
+        within(order.update_time, f.update_time_ge, f.update_time_lt),
         f.shipping_type is None or order.shipping_type == f.shipping_type,
         f.buyer_user_id is None or order.user_id == f.buyer_user_id,
         f.is_buyer_request_cancel is None or order.is_buyer_request_cancel == f.is_buyer_request_cancel,

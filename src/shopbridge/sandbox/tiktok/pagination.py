@@ -46,6 +46,11 @@ def decode_token(token: str, scope: str) -> SortKey:
         ) from exc
 
 
+def within(value: int, ge: int | None, lt: int | None) -> bool:
+    """TikTok's time filters: ``*_ge`` inclusive, ``*_lt`` exclusive, either one optional."""
+    return (ge is None or value >= ge) and (lt is None or value < lt)
+
+
 def scope_of(*parts: object) -> str:
     """A short fingerprint of the query so a token cannot be replayed against different filters."""
     text = json.dumps(parts, sort_keys=True, default=str)

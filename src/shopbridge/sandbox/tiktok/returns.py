@@ -19,7 +19,7 @@ from .gateway import Call, Endpoint
 from .models import Cancellation, Order, Return, ReturnStatus
 from .money import fmt, parse_amount
 from .orders import OrderRejected, cancellable_items, refund_for
-from .pagination import paginate, scope_of
+from .pagination import paginate, scope_of, within
 
 if TYPE_CHECKING:
     from .runtime import TikTokSandbox
@@ -259,10 +259,8 @@ def search_returns(call: Call) -> dict[str, Any]:
             not f.buyer_user_ids or (order is not None and order.user_id in f.buyer_user_ids),
             not f.return_types or r.return_type in f.return_types,
             not f.return_status or r.return_status in f.return_status,
-            f.create_time_ge is None or r.create_time >= f.create_time_ge,
-            f.create_time_lt is None or r.create_time < f.create_time_lt,
-            f.update_time_ge is None or r.update_time >= f.update_time_ge,
-            f.update_time_lt is None or r.update_time < f.update_time_lt,
+            within(r.create_time, f.create_time_ge, f.create_time_lt),
+            within(r.update_time, f.update_time_ge, f.update_time_lt),
         )
         return all(checks)
 
