@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from shopbridge.channels.tiktok.orders import OrderPayloadError, map_order
 from shopbridge.channels.tiktok.shop import Shop, TikTokContext
@@ -30,10 +31,9 @@ ORDER_SEARCH_PATH = "/order/202309/orders/search"
 DETAIL_BATCH = 50
 
 
-def _account(ctx: JobContext) -> ChannelAccount:
-    if ctx.channel_account_id is None:
-        raise PermanentError(f"{ctx.kind} job {ctx.job_id} names no channel account")
-    account = ctx.session.get(ChannelAccount, ctx.channel_account_id)
+def _account(ctx: JobContext, session: Session | None = None) -> ChannelAccount:
+    """The job's channel account, through ``session`` (a read-only one) or else the job's unit of work."""
+    account = (session or ctx.session).get(ChannelAccount, _ctx_account_id(ctx))
     if account is None:
         raise PermanentError(f"channel account {ctx.channel_account_id} no longer exists")
     return account
@@ -70,10 +70,7 @@ def _store(
 
 def _read_account(context: TikTokContext, ctx: JobContext) -> ChannelAccount:
     with reading(context.sessions) as session:
-        account = session.get(ChannelAccount, _ctx_account_id(ctx))
-    if account is None:
-        raise PermanentError(f"channel account {ctx.channel_account_id} no longer exists")
-    return account
+        return _account(ctx, session)
 
 
 def _changed(sessions: Any, account_id: int, orders: list[dict[str, Any]]) -> list[dict[str, Any]]:
