@@ -93,7 +93,7 @@ class GroupCommitter(Generic[Item, Result]):
 
     def _write(self, batch: list[_Pending[Item, Result]]) -> None:
         try:
-            with transaction(self.sessions) as session:
+            with transaction(self.sessions, urgent=True) as session:
                 results = [self.write(session, pending.item) for pending in batch]
         except Exception:
             if len(batch) == 1:
@@ -110,7 +110,7 @@ class GroupCommitter(Generic[Item, Result]):
 
     def _write_one(self, pending: _Pending[Item, Result]) -> None:
         try:
-            with transaction(self.sessions) as session:
+            with transaction(self.sessions, urgent=True) as session:
                 result = self.write(session, pending.item)
         except Exception as error:
             pending.future.set_exception(error)

@@ -44,7 +44,7 @@ def record(
             received_at=now,
         )
         .on_conflict_do_nothing(index_elements=["source", "event_id"])
-        .returning(InboundEvent.id)
+        .returning(InboundEvent.__table__.c.id)
     )
     new_id = session.execute(statement).scalar_one_or_none()
     if new_id is not None:

@@ -71,7 +71,7 @@ def enqueue(
     if identity_key is not None:
         statement = statement.on_conflict_do_nothing(index_elements=["identity_key"], index_where=WAITING)
     for _ in range(10):
-        new_id = session.execute(statement.returning(Job.id)).scalar_one_or_none()
+        new_id = session.execute(statement.returning(Job.__table__.c.id)).scalar_one_or_none()
         if new_id is not None:
             return int(new_id)
         waiting = session.scalar(
@@ -114,7 +114,9 @@ def enqueue_or_extend(
             created_at=now,
         )  # fmt: skip
         new_id = session.execute(
-            created.on_conflict_do_nothing(index_elements=["identity_key"], index_where=WAITING).returning(Job.id)
+            created.on_conflict_do_nothing(index_elements=["identity_key"], index_where=WAITING).returning(
+                Job.__table__.c.id
+            )
         ).scalar_one_or_none()
         if new_id is not None:
             return int(new_id)

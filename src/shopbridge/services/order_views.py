@@ -40,12 +40,21 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def summary(order: Order, account: ChannelAccount) -> dict[str, Any]:
+# The columns a summary needs: lists read just these, not whole rows with their JSON documents.
+_SUMMARY_COLUMNS = (
+    Order.id, Order.channel_account_id, Order.external_id, Order.channel_status, Order.status, Order.currency,
+    Order.total_minor, Order.blocked_reason, Order.blocked_message, Order.released_at, Order.channel_created_at,
+    Order.channel_updated_at, Order.updated_at, ChannelAccount.channel, ChannelAccount.label,
+)  # fmt: skip
+
+
+def summary(order: Any, channel: str, label: str) -> dict[str, Any]:
+    """One order's summary, from an Order row or a row of _SUMMARY_COLUMNS."""
     return {
         "id": order.id,
-        "channel": account.channel,
-        "channel_label": account.label,
-        "channel_account_id": account.id,
+        "channel": channel,
+        "channel_label": label,
+        "channel_account_id": order.channel_account_id,
         "external_id": order.external_id,
         "channel_status": order.channel_status,
         "status": order.status,
@@ -59,7 +68,7 @@ def summary(order: Order, account: ChannelAccount) -> dict[str, Any]:
     }
 
 
-def encode_cursor(order: Order) -> str:
+def encode_cursor(order: Any) -> str:
     raw = json.dumps([order.updated_at.isoformat(), order.id]).encode()
     return base64.urlsafe_b64encode(raw).decode()
 
@@ -73,7 +82,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
 
 
 def _filtered(filters: OrderFilter) -> Any:
-    query = select(Order, ChannelAccount).join(ChannelAccount, ChannelAccount.id == Order.channel_account_id)
+    query = select(*_SUMMARY_COLUMNS).join(ChannelAccount, ChannelAccount.id == Order.channel_account_id)
     if filters.channel:
         query = query.where(ChannelAccount.channel == filters.channel)
     if filters.status:
@@ -88,7 +97,7 @@ def _filtered(filters: OrderFilter) -> Any:
 def recent_orders(session: Session, filters: OrderFilter, *, limit: int = 50) -> list[dict[str, Any]]:
     """The most recently changed orders, newest first (for people; clients follow list_orders)."""
     rows = session.execute(_filtered(filters).order_by(Order.updated_at.desc(), Order.id.desc()).limit(limit))
-    return [summary(row.Order, row.ChannelAccount) for row in rows]
+    return [summary(row, row.channel, row.label) for row in rows]
 
 
 def list_orders(
@@ -101,8 +110,8 @@ def list_orders(
         query = query.where(or_(Order.updated_at > after, and_(Order.updated_at == after, Order.id > after_id)))
     rows = session.execute(query.order_by(Order.updated_at, Order.id).limit(limit + 1)).all()
     page = rows[:limit]
-    next_cursor = encode_cursor(page[-1].Order) if len(rows) > limit else None
-    return [summary(row.Order, row.ChannelAccount) for row in page], next_cursor
+    next_cursor = encode_cursor(page[-1]) if len(rows) > limit else None
+    return [summary(row, row.channel, row.label) for row in page], next_cursor
 
 
 def order_detail(session: Session, order_id: int) -> dict[str, Any]:
@@ -117,7 +126,7 @@ def order_detail(session: Session, order_id: int) -> dict[str, Any]:
     )
     events = session.scalars(select(OrderEvent).where(OrderEvent.order_id == order_id).order_by(OrderEvent.id))
     return {
-        **summary(order, account),
+        **summary(order, account.channel, account.label),
         "subtotal": _money(order.subtotal_minor, order.currency),
         "shipping": _money(order.shipping_minor, order.currency),
         "tax": _money(order.tax_minor, order.currency),

@@ -104,7 +104,7 @@ def upsert_order(
                 updated_at=now,
             )
             .on_conflict_do_nothing(index_elements=["channel_account_id", "external_id"])
-            .returning(OrderRow.id)
+            .returning(OrderRow.__table__.c.id)
         ).scalar_one_or_none()
         is not None
     )  # fmt: skip

@@ -35,7 +35,7 @@ def record_movement(
             occurred_at=now, recorded_at=now,
         )
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(StockMovement.id)
+        .returning(StockMovement.__table__.c.id)
     ).scalar_one_or_none()  # fmt: skip
     if inserted is None:
         return False

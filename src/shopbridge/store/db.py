@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,36 @@ class WriterLockTimeout(RuntimeError):
     pass
 
 
+class _WriterLock:
+    """The in-process write lock, with a fast lane: a transaction marked urgent (the webhook intake, which answers
+    TikTok only after its commit) goes before every ordinary writer waiting, so an acknowledgement waits for at
+    most the one transaction that holds the lock, not for a queue of order upserts."""
+
+    def __init__(self) -> None:
+        self._state = threading.Condition()
+        self._held = False
+        self._urgent_waiting = 0
+
+    def acquire(self, *, urgent: bool, timeout: float) -> bool:
+        with self._state:
+            if urgent:
+                self._urgent_waiting += 1
+            try:
+                free = self._state.wait_for(
+                    lambda: not self._held and (urgent or not self._urgent_waiting), timeout=timeout
+                )
+                self._held = self._held or free
+                return free
+            finally:
+                if urgent:
+                    self._urgent_waiting -= 1
+
+    def release(self) -> None:
+        with self._state:
+            self._held = False
+            self._state.notify_all()
+
+
 def _use_single_writer_sqlite(engine: Engine) -> None:
     """SQLite allows one writer at a time. Every transaction starts with BEGIN IMMEDIATE, so it takes the write
     lock up front instead of failing half-way when a read turns into a write; claims, completions and inbox
@@ -50,7 +80,7 @@ def _use_single_writer_sqlite(engine: Engine) -> None:
     that grow to 100 ms, so under contention a writer slept long after the lock was free; our lock wakes the next
     writer as soon as the previous one commits. Other processes on the same file still wait through busy_timeout.
     """
-    writer = threading.Lock()
+    writer = _WriterLock()
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
@@ -72,7 +102,8 @@ def _use_single_writer_sqlite(engine: Engine) -> None:
         if connection.get_execution_options().get(READ_ONLY, False):
             connection.exec_driver_sql("BEGIN")
             return
-        if not writer.acquire(timeout=WRITER_WAIT_SECONDS):
+        urgent = bool(connection.get_execution_options().get(URGENT, False))
+        if not writer.acquire(urgent=urgent, timeout=WRITER_WAIT_SECONDS):
             raise WriterLockTimeout(f"no write access to the SQLite database within {WRITER_WAIT_SECONDS:.0f} s")
         connection.connection.info["shopbridge_writer"] = True
         try:
@@ -101,6 +132,7 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 READ_ONLY = "shopbridge_read_only"
+URGENT = "shopbridge_urgent"
 
 
 @contextmanager
@@ -113,22 +145,32 @@ def reading(sessions: sessionmaker[Session]) -> Iterator[Session]:
 
 
 @contextmanager
-def transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
-    """One unit of work: commit on success, roll back on any exception."""
-    with sessions() as session, session.begin():
+def transaction(sessions: sessionmaker[Session], *, urgent: bool = False) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back on any exception. ``urgent`` (for writes someone is waiting
+    on, such as a webhook's acknowledgement) lets it take SQLite's write lock before ordinary writers."""
+    if not urgent:
+        with sessions() as session, session.begin():
+            yield session
+        return
+    bind = sessions.kw["bind"].execution_options(**{URGENT: True})
+    with Session(bind=bind, expire_on_commit=False) as session, session.begin():
         yield session
 
 
-def dialect_insert(bind: Engine | Connection | Session) -> Any:
-    """The dialect's INSERT, which knows ON CONFLICT: idempotent writes are one statement on both databases."""
+def dialect_insert(bind: Engine | Connection | Session) -> Callable[[Any], Any]:
+    """The dialect's INSERT, which knows ON CONFLICT: idempotent writes are one statement on both databases. Given
+    a mapped class it inserts into the class's table as plain Core (RETURNING table columns), which skips the ORM's
+    bulk-insert machinery: these statements run on every webhook and every order."""
     name = bind.get_bind().dialect.name if isinstance(bind, Session) else bind.dialect.name
     if name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
 
-        return pg_insert
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+    def into(target: Any) -> Any:
+        return insert(getattr(target, "__table__", target))
 
-    return sqlite_insert
+    return into
 
 
 def with_search_path(url: str, schema: str) -> str:

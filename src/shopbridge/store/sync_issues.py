@@ -53,7 +53,7 @@ def raise_issue(
                 "occurrences": SyncIssue.occurrences + 1,
             },
         )
-        .returning(SyncIssue.id)
+        .returning(SyncIssue.__table__.c.id)
     )
     issue_id: int = session.execute(statement).scalar_one()
     return issue_id

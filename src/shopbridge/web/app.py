@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
 import structlog
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from sqlalchemy import func, select, text
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shopbridge import __version__
 from shopbridge.bootstrap import Hub
@@ -67,25 +69,7 @@ def create_app(hub: Hub, *, workers: int = 0) -> FastAPI:
     app.include_router(orders.router(hub))
     app.include_router(stock.router(hub))
 
-    @app.middleware("http")
-    async def request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        structlog.contextvars.bind_contextvars(request_id=request_id)
-        route = _route_template(app, request)
-        started = time.perf_counter()
-        status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            response.headers["x-request-id"] = request_id
-            return response
-        finally:
-            elapsed = time.perf_counter() - started
-            http.requests.labels(request.method, route, str(status)).inc()
-            http.latency.labels(request.method, route).observe(elapsed)
-            if route not in ("/healthz", "/metrics"):
-                log.info("http.request", method=request.method, path=route, status=status, ms=round(elapsed * 1000, 2))
-            structlog.contextvars.unbind_contextvars("request_id")
+    app.add_middleware(RequestContext, app=app, http=http)
 
     @app.get("/healthz", tags=["operations"], summary="The process is up.")
     def healthz() -> dict[str, str]:
@@ -104,12 +88,47 @@ def create_app(hub: Hub, *, workers: int = 0) -> FastAPI:
     return app
 
 
-def _route_template(app: FastAPI, request: Request) -> str:
+class RequestContext:
+    """Plain ASGI middleware (cheaper than Starlette's BaseHTTPMiddleware, which costs every webhook a task and a
+    stream): a request id bound to the logs and echoed in ``x-request-id``, and per-route metrics."""
+
+    def __init__(self, inner: ASGIApp, *, app: FastAPI, http: HttpMetrics) -> None:
+        self.inner, self.app, self.http = inner, app, http
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.inner(scope, receive, send)
+            return
+        request_id = Headers(scope=scope).get("x-request-id") or uuid.uuid4().hex
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        route = _route_template(self.app, scope)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message)["x-request-id"] = request_id
+            await send(message)
+
+        try:
+            await self.inner(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            self.http.requests.labels(scope["method"], route, str(status)).inc()
+            self.http.latency.labels(scope["method"], route).observe(elapsed)
+            if route not in ("/healthz", "/metrics"):
+                log.info("http.request", method=scope["method"], path=route, status=status, ms=round(elapsed * 1000, 2))
+            structlog.contextvars.unbind_contextvars("request_id")
+
+
+def _route_template(app: FastAPI, scope: Scope) -> str:
     """The matched route's path template, so metrics do not explode with one label per order id."""
     for route in app.router.routes:
-        match, _ = route.matches(request.scope)
+        match, _ = route.matches(scope)
         if match == Match.FULL:
-            return str(getattr(route, "path", request.url.path))
+            return str(getattr(route, "path", scope["path"]))
     return "unmatched"
 
 

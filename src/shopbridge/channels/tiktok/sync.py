@@ -40,10 +40,11 @@ def _account(ctx: JobContext, session: Session | None = None) -> ChannelAccount:
 
 
 def _write_chunk(context: TikTokContext) -> int:
-    """Orders per transaction. SQLite has one writer: ten keep each hold short without a transaction per order.
+    """Orders per transaction. SQLite has one writer: four keep each hold of the write lock short (a webhook's
+    acknowledgement may be waiting for it) without a commit per order.
     PostgreSQL locks rows: one order per transaction, so no transaction holds stock rows of several orders
     (which could deadlock with another job taking them in another order)."""
-    return 10 if is_sqlite(context.sessions.kw["bind"]) else 1
+    return 4 if is_sqlite(context.sessions.kw["bind"]) else 1
 
 
 def _store(
