@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from shopbridge.channels.tiktok.client import TikTokApp, TikTokClient
+from shopbridge.channels.tiktok.inventory import register as register_tiktok_inventory
 from shopbridge.channels.tiktok.shop import TikTokContext
 from shopbridge.channels.tiktok.sync import SYNC_ORDERS
 from shopbridge.channels.tiktok.sync import register as register_tiktok
@@ -147,6 +148,7 @@ def build_hub(
                 initial_lookback=timedelta(hours=settings.tiktok_initial_lookback_hours),
                 refresh_before=timedelta(hours=settings.tiktok_refresh_before_hours),
             )  # fmt: skip
+            register_tiktok_inventory(registry, tiktok)
     return Hub(
         settings=settings,
         engine=engine,

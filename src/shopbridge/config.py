@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -73,6 +74,17 @@ class Settings(BaseSettings):
         default=48.0, gt=0, description="Refresh tokens this long before expiry."
     )
     tiktok_rate_limit: str = Field(default="40/second", description="Calls per shop (limits syntax).")
+    stock_push_mode: Literal["event", "interval"] = Field(
+        default="event", description="event: push a stock change at once; interval: every stock_push_interval_seconds."
+    )
+    stock_push_interval_seconds: float = Field(default=60.0, gt=0, description="The period of the interval mode.")
+    stock_buffer_units: int = Field(default=1, ge=0, description="Default units held back from each channel per SKU.")
+    stock_buffer_percent: Decimal = Field(
+        default=Decimal(2), ge=0, lt=100, description="Default percent of on-hand held back (rounded up)."
+    )
+    stock_drift_check_seconds: float = Field(
+        default=900.0, gt=0, description="How often channel stock is compared with the hub's truth."
+    )
     job_max_attempts: int = Field(default=8, ge=1, le=100)
     job_backoff_base_seconds: float = Field(default=2.0, gt=0)
     job_backoff_max_seconds: float = Field(default=3600.0, gt=0)

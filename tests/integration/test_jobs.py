@@ -407,3 +407,36 @@ def test_a_parked_job_still_gathers_work_until_its_shop_is_reconnected(hub: Hub,
     assert again == first
     parked = job(hub, first)
     assert (parked.state, parked.payload) == ("parked", {"order_ids": ["A", "B"]})
+
+
+def test_a_serial_kind_runs_one_job_per_identity_key_at_a_time(hub: Hub, registry: JobRegistry) -> None:
+    registry.register("stock.push", write_effect, serial=True)
+    first = enqueue(hub, "stock.push", identity_key="push:product-1")
+    with transaction(hub.sessions) as session:
+        claimed = jobs.claim(session, "w1", now=hub.clock.now(), lease_seconds=60, limit=10,
+                             serial_kinds=registry.serial_kinds())  # fmt: skip
+    assert [job.id for job in claimed] == [first]
+    running = claimed[0]
+    # While the first push runs, its successor (same product) waits; other products do not.
+    successor = enqueue(hub, "stock.push", identity_key="push:product-1")
+    other_product = enqueue(hub, "stock.push", identity_key="push:product-2")
+    with transaction(hub.sessions) as session:
+        claimed = jobs.claim(session, "w2", now=hub.clock.now(), lease_seconds=60, limit=10,
+                             serial_kinds=registry.serial_kinds())  # fmt: skip
+    assert [job.id for job in claimed] == [other_product]
+    with transaction(hub.sessions) as session:
+        assert jobs.complete(session, running, "w1", now=hub.clock.now())
+    with transaction(hub.sessions) as session:
+        claimed = jobs.claim(session, "w2", now=hub.clock.now(), lease_seconds=60, limit=10,
+                             serial_kinds=registry.serial_kinds())  # fmt: skip
+    assert [job.id for job in claimed] == [successor]
+
+
+def test_a_worker_claims_a_network_job_alone(hub: Hub, registry: JobRegistry) -> None:
+    """Jobs that call out are not hoarded by one worker: each pass takes one, so idle workers share them."""
+    registry.register("tiktok.call", write_effect)
+    for number in range(5):
+        enqueue(hub, "tiktok.call", identity_key=f"call:{number}")
+    worker = Worker(hub.sessions, registry, hub.clock, name="w1")
+    assert worker.run_once() == 1
+    assert len(effects(hub)) == 1

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy import func, insert, or_, select, text, update
+from sqlalchemy.orm import Session, aliased
 
 from shopbridge.runtime.backoff import RetryPolicy
 from shopbridge.store.db import dialect_insert, is_sqlite
@@ -155,14 +155,33 @@ def enqueue_many(
     return len(rows)
 
 
-def claim(session: Session, worker: str, *, now: datetime, lease_seconds: float, limit: int) -> list[ClaimedJob]:
-    """Take up to ``limit`` due jobs for ``worker``, lowest priority number and oldest due first."""
+def claim(
+    session: Session,
+    worker: str,
+    *,
+    now: datetime,
+    lease_seconds: float,
+    limit: int,
+    serial_kinds: frozenset[str] = frozenset(),
+    kinds: frozenset[str] | None = None,
+) -> list[ClaimedJob]:
+    """Take up to ``limit`` due jobs for ``worker`` (of ``kinds`` only, if given), lowest priority number and
+    oldest due first. A job of a ``serial_kinds`` kind is skipped while another job with its identity key is
+    running."""
     due = (
         select(Job.id)
         .where(Job.state == "pending", Job.due_at <= now)
         .order_by(Job.priority, Job.due_at, Job.id)
         .limit(limit)
     )
+    if serial_kinds:
+        sibling = aliased(Job)
+        running_sibling = (
+            select(sibling.id).where(sibling.identity_key == Job.identity_key, sibling.state == "running").exists()
+        )
+        due = due.where(or_(Job.kind.not_in(serial_kinds), Job.identity_key.is_(None), ~running_sibling))
+    if kinds is not None:
+        due = due.where(Job.kind.in_(kinds))
     if not is_sqlite(session.get_bind()):
         due = due.with_for_update(skip_locked=True)
     statement = (

@@ -44,13 +44,18 @@ Handler = Callable[[JobContext], None]
 class JobKind:
     """``batch=True`` declares a handler that only touches the database (no network calls): a worker may then
     run a whole claimed batch of it in one transaction, which is several times faster. Handlers that call out
-    run one job per transaction so no lock is held across a network round trip."""
+    run one job per transaction so no lock is held across a network round trip.
+
+    ``serial=True`` runs at most one job per identity key at a time: a job queued while its predecessor with the
+    same key is still running waits until that one ends (a stock push per product, so the channel never gets two
+    requests for one product in flight, which could land in either order)."""
 
     name: str
     handler: Handler
     max_attempts: int | None = None
     priority: int = 100
     batch: bool = False
+    serial: bool = False
 
 
 class UnknownJobKind(KeyError):
@@ -62,11 +67,24 @@ class JobRegistry:
         self._kinds: dict[str, JobKind] = {}
 
     def register(
-        self, name: str, handler: Handler, *, max_attempts: int | None = None, priority: int = 100, batch: bool = False
+        self,
+        name: str,
+        handler: Handler,
+        *,
+        max_attempts: int | None = None,
+        priority: int = 100,
+        batch: bool = False,
+        serial: bool = False,
     ) -> None:
         if name in self._kinds:
             raise ValueError(f"job kind {name!r} is registered twice")
-        self._kinds[name] = JobKind(name, handler, max_attempts, priority, batch)
+        self._kinds[name] = JobKind(name, handler, max_attempts, priority, batch, serial)
+
+    def batch_kinds(self) -> frozenset[str]:
+        return frozenset(name for name, kind in self._kinds.items() if kind.batch)
+
+    def serial_kinds(self) -> frozenset[str]:
+        return frozenset(name for name, kind in self._kinds.items() if kind.serial)
 
     def handler(
         self, name: str, *, max_attempts: int | None = None, priority: int = 100, batch: bool = False

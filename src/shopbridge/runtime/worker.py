@@ -76,14 +76,18 @@ class Worker:
 
     def run_once(self) -> int:
         """Claim one batch and run it; returns how many jobs were run."""
+        # One job first; only if it is of a batchable kind does the worker take more (of batchable kinds). A job
+        # that calls out over the network is claimed alone, so none waits in one worker's hands while another
+        # worker is idle.
+        serial_kinds = self.registry.serial_kinds()
         with transaction(self.sessions) as session:
-            claimed = jobs.claim(
-                session,
-                self.name,
-                now=self.clock.now(),
-                lease_seconds=self.options.lease_seconds,
-                limit=self.options.batch_size,
-            )
+            now = self.clock.now()
+            lease = self.options.lease_seconds
+            claimed = jobs.claim(session, self.name, now=now, lease_seconds=lease, limit=1, serial_kinds=serial_kinds)
+            first = self.registry.find(claimed[0].kind) if claimed else None
+            if first is not None and first.batch and self.options.batch_size > 1:
+                claimed += jobs.claim(session, self.name, now=now, lease_seconds=lease,
+                                      limit=self.options.batch_size - 1, kinds=self.registry.batch_kinds())  # fmt: skip
         batchable = [job for job in claimed if (kind := self.registry.find(job.kind)) is not None and kind.batch]
         single = claimed
         if len(batchable) > 1 and self.run_batch(batchable):

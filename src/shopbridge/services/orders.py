@@ -26,6 +26,8 @@ from shopbridge.store.tables import (
     OrderLine,
     OrderStatusChange,
     Product,
+    StockLevel,
+    StockMovement,
     Variant,
 )
 from shopbridge.store.tables import Order as OrderRow
@@ -157,6 +159,7 @@ def upsert_order(
         _history(session, row, source, now)
     session.flush()
     released = apply_release_gate(session, account, row, now=now)
+    settle_stock(session, account, row, now=now)
     return Intake(row.id, created, status_changed, False, released, row.blocked_reason)
 
 
@@ -223,16 +226,8 @@ def apply_release_gate(session: Session, account: ChannelAccount, row: OrderRow,
     if not decision.release:
         return False
     row.released_at = now
-    # Stock rows are locked in variant order, so concurrent jobs reserving overlapping SKUs queue instead of
-    # deadlocking (PostgreSQL); a deadlock that still happens is a retryable error.
     lines = session.scalars(select(OrderLine).where(OrderLine.order_id == row.id).order_by(OrderLine.variant_id)).all()
     _emit(session, account, row, "released", now, {"lines": [_line_payload(line) for line in lines]})
-    location = fulfilment_location(session, account.id, _warehouse(row))
-    for line in lines:
-        if line.variant_id is not None and location is not None:
-            record_movement(session, variant_id=line.variant_id, location_id=location, kind="reservation",
-                            idempotency_key=f"reserve:{row.id}:{line.variant_id}", source=account.channel,
-                            now=now, reserved_delta=line.quantity, reference=f"order:{row.id}")  # fmt: skip
     return True
 
 
@@ -240,12 +235,68 @@ def _cancel_after_release(session: Session, account: ChannelAccount, row: OrderR
     if session.scalar(select(OrderEvent.id).where(OrderEvent.order_id == row.id, OrderEvent.kind == "cancelled")):
         return
     _emit(session, account, row, "cancelled", now, {"after_release": True})
+
+
+SHIPPED = progress(OrderStatus.IN_TRANSIT)
+
+
+def settle_stock(session: Session, account: ChannelAccount, row: OrderRow, *, now: datetime) -> None:
+    """The order's effect on the stock truth, each step once (idempotency keys): a received order reserves its
+    units; shipment turns the reservation into a sale; a cancellation before shipment releases it. An order for
+    units the truth no longer has is flagged oversold (reserved all the same: it is owed) with a sync issue."""
+    status = OrderStatus(row.status)
     location = fulfilment_location(session, account.id, _warehouse(row))
-    for line in session.scalars(select(OrderLine).where(OrderLine.order_id == row.id).order_by(OrderLine.variant_id)):
-        if line.variant_id is not None and location is not None:
-            record_movement(session, variant_id=line.variant_id, location_id=location, kind="release",
-                            idempotency_key=f"unreserve:{row.id}:{line.variant_id}", source=account.channel,
-                            now=now, reserved_delta=-line.quantity, reference=f"order:{row.id}")  # fmt: skip
+    if location is None:
+        return
+    # Stock rows are locked in variant order, so concurrent jobs settling overlapping SKUs queue instead of
+    # deadlocking (PostgreSQL); a deadlock that still happens is a retryable error.
+    lines = session.scalars(
+        select(OrderLine).where(OrderLine.order_id == row.id, OrderLine.variant_id.is_not(None))
+        .order_by(OrderLine.variant_id)
+    ).all()  # fmt: skip
+    if not lines:
+        return
+    keys = {f"{step}:{row.id}:{line.variant_id}" for line in lines for step in ("reserve", "unreserve", "ship")}
+    done = set(session.scalars(select(StockMovement.idempotency_key).where(StockMovement.idempotency_key.in_(keys))))
+    short: list[str] = []
+    for line in lines:
+        assert line.variant_id is not None
+        reserve, unreserve, ship = (f"{step}:{row.id}:{line.variant_id}" for step in ("reserve", "unreserve", "ship"))
+        units = line.quantity
+
+        def move(kind: str, key: str, on_hand: int, reserved: int, variant_id: int = line.variant_id) -> None:
+            record_movement(session, variant_id=variant_id, location_id=location, kind=kind, idempotency_key=key,
+                            source=account.channel, now=now, on_hand_delta=on_hand, reserved_delta=reserved,
+                            reference=f"order:{row.id}")  # fmt: skip
+
+        if status is OrderStatus.CANCELLED:
+            if reserve in done and unreserve not in done and ship not in done:
+                move("release", unreserve, 0, -units)
+            continue
+        if reserve not in done:
+            free = _free_units(session, line.variant_id, location)
+            if free < line.quantity:
+                row.oversold_units += line.quantity - max(free, 0)
+                short.append(f"{line.sku or line.external_sku_id}: ordered {line.quantity}, {max(free, 0)} free")
+            move("reservation", reserve, 0, units)
+        if progress(status) >= SHIPPED and ship not in done and unreserve not in done:
+            move("sale", ship, -units, -units)
+    if short:
+        raise_issue(
+            session, kind="oversold", severity="error", fingerprint=f"oversold:{row.id}",
+            message=f"{account.label} order {row.external_id} sold stock the hub no longer had ({'; '.join(short)})",
+            now=now, channel_account_id=account.id, subject_type="order", subject_id=str(row.id),
+            details={"oversold_units": row.oversold_units},
+        )  # fmt: skip
+
+
+def _free_units(session: Session, variant_id: int, location_id: int) -> int:
+    level = session.execute(
+        select(StockLevel.on_hand, StockLevel.reserved)
+        .where(StockLevel.variant_id == variant_id, StockLevel.location_id == location_id)
+        .with_for_update()
+    ).first()
+    return 0 if level is None else level.on_hand - level.reserved
 
 
 def _warehouse(row: OrderRow) -> str | None:

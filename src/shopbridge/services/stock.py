@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from shopbridge.services.availability import channel_view, mark_dirty
 from shopbridge.store.db import dialect_insert
 from shopbridge.store.sync_issues import raise_issue
 from shopbridge.store.tables import ChannelWarehouse, Location, StockLevel, StockMovement, Variant
@@ -54,6 +55,8 @@ def record_movement(
         )
         .execution_options(synchronize_session=False)
     )
+    if on_hand_delta or reserved_delta:
+        mark_dirty(session, variant_id, now=now)
     return True
 
 
@@ -136,8 +139,9 @@ def record_refusal(session: Session, sku: str, origin: str, message: str, *, now
     )  # fmt: skip
 
 
-def stock_of(session: Session, sku: str) -> dict[str, Any]:
-    """A SKU's stock per location: on hand, reserved, and what is free (on hand minus reserved)."""
+def stock_of(session: Session, sku: str, *, now: datetime | None = None) -> dict[str, Any]:
+    """A SKU's stock per location (on hand, reserved, and what is free: on hand minus reserved) and per channel
+    listing (what the channel should show now, and what it last confirmed)."""
     variant = session.scalar(select(Variant).where(Variant.sku == sku))
     if variant is None:
         raise UnknownSku(f"unknown SKU {sku!r}")
@@ -155,4 +159,5 @@ def stock_of(session: Session, sku: str) -> dict[str, Any]:
         "on_hand": sum(row["on_hand"] for row in locations),
         "reserved": sum(row["reserved"] for row in locations),
         "locations": locations,
+        "channels": channel_view(session, variant, now=now or datetime.now(UTC)),
     }

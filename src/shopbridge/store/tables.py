@@ -6,6 +6,7 @@ Every row that belongs to a shop carries ``channel_account_id`` so the data can 
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -16,6 +17,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    Numeric,
     String,
     Text,
     UniqueConstraint,
@@ -183,6 +185,33 @@ class ChannelListing(Base):
     stock_version: Mapped[int] = mapped_column(default=0, doc="Raised on every change to available-to-sell.")
     acked_stock_version: Mapped[int] = mapped_column(default=0, doc="Newest version the channel confirmed.")
     last_synced_at: Mapped[datetime | None]
+    pushed_quantity: Mapped[int | None] = mapped_column(doc="The quantity the channel last confirmed.")
+    pushed_at: Mapped[datetime | None]
+    push_error: Mapped[str | None] = mapped_column(Text, doc="Why the channel refused this SKU's last push.")
+
+
+class StockRuleRow(Base):
+    """How much of the stock truth a channel account is shown (domain.stock.StockRule): one row per account
+    (``variant_id`` NULL, the default) plus per-SKU overrides."""
+
+    __tablename__ = "stock_rules"
+    __table_args__ = (
+        Index("uq_stock_rules_account_default", "channel_account_id", unique=True,
+              sqlite_where=text("variant_id IS NULL"), postgresql_where=text("variant_id IS NULL")),
+        Index("uq_stock_rules_account_variant", "channel_account_id", "variant_id", unique=True,
+              sqlite_where=text("variant_id IS NOT NULL"), postgresql_where=text("variant_id IS NOT NULL")),
+    )  # fmt: skip
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel_account_id: Mapped[int] = mapped_column(ForeignKey("channel_accounts.id", ondelete="CASCADE"))
+    variant_id: Mapped[int | None] = mapped_column(ForeignKey("variants.id", ondelete="CASCADE"))
+    buffer_units: Mapped[int] = mapped_column(default=0)
+    buffer_percent: Mapped[Decimal] = mapped_column(Numeric(5, 2), default=Decimal(0))
+    out_of_stock_threshold: Mapped[int] = mapped_column(default=0)
+    continue_selling: Mapped[bool] = mapped_column(Boolean, default=False)
+    protect_units: Mapped[int] = mapped_column(default=0, doc="Flash-sale guard: extra units held back...")
+    protect_until: Mapped[datetime | None] = mapped_column(doc="...until this moment.")
+    updated_at: Mapped[datetime] = _created()
 
 
 # --- stock ---------------------------------------------------------------------------------------------
@@ -210,6 +239,8 @@ class StockMovement(Base):
             name="kind",
         ),
         Index(None, "variant_id", "location_id"),
+        # "Does the hub know this SKU's stock?": a movement from a stock source (hub or external), not an order's.
+        Index("ix_stock_movements_variant_id_source", "variant_id", "source"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -255,6 +286,7 @@ class Order(Base):
     packages: Mapped[dict[str, Any]] = mapped_column(default=dict)
     blocked_reason: Mapped[str | None] = mapped_column(String(50))
     blocked_message: Mapped[str | None] = mapped_column(Text)
+    oversold_units: Mapped[int] = mapped_column(default=0, doc="Units ordered that the stock truth no longer had.")
     awaiting_shipment_at: Mapped[datetime | None] = mapped_column(doc="When it first reached AWAITING_SHIPMENT.")
     released_at: Mapped[datetime | None]
     channel_created_at: Mapped[datetime]
@@ -351,6 +383,13 @@ class Job(Base):
             unique=True,
             sqlite_where=text("state IN ('pending', 'parked')"),
             postgresql_where=text("state IN ('pending', 'parked')"),
+        ),
+        # Serial kinds run one job per identity key at a time; the claim looks for a running sibling here.
+        Index(
+            "ix_jobs_running_identity_key",
+            "identity_key",
+            sqlite_where=text("state = 'running'"),
+            postgresql_where=text("state = 'running'"),
         ),
     )
 

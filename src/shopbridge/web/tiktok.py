@@ -42,9 +42,7 @@ def router(hub: Hub, webhooks: Counter, intake: GroupCommitter[bytes, Receipt]) 
         if hub.tiktok is None:
             return HTMLResponse("<h1>No TikTok app is configured on this hub</h1>", status_code=503)
         settings = hub.settings
-        hub_settings = connect.HubSettings(
-            settings.currency, settings.timezone, settings.public_url, settings.tiktok_poll_seconds
-        )
+        hub_settings = connect.HubSettings.of(settings)
         try:
             shops = connect.complete(hub.tiktok, hub_settings, code=code, state=state, now=hub.clock.now())
         except connect.SetupError as error:

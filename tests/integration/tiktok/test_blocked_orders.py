@@ -6,17 +6,26 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from shopbridge.store.db import transaction
-from shopbridge.store.tables import ChannelAccount, Product, SyncIssue, Variant
-from tests.integration.tiktok.harness import tiktok_world, wait_until
+from shopbridge.store.db import reading, transaction
+from shopbridge.store.tables import ChannelAccount, ChannelListing, Product, SyncIssue, Variant
+from tests.integration.tiktok.harness import World, tiktok_world, wait_until
+
+
+def _listing(world: World, seller_sku: str) -> bool:
+    with reading(world.hub.sessions) as session:
+        return session.scalar(select(ChannelListing.id).where(ChannelListing.seller_sku == seller_sku)) is not None
 
 
 def test_an_unlinked_sku_blocks_the_order_until_it_is_linked_and_retried(database_url: str, tmp_path: Path) -> None:
     with tiktok_world(database_url, tmp_path) as world:
+        wait_until(lambda: _listing(world, "MUG"), message="the shop's listings imported")
         with transaction(world.hub.sessions) as session:
             mug = session.scalar(select(Variant).where(Variant.sku == "MUG"))
             assert mug is not None
-            mug.sku = "MUG-OLD"  # the hub's catalogue spells the SKU differently
+            mug.sku = "MUG-OLD"  # the hub's catalogue spells the SKU differently...
+            listing = session.scalar(select(ChannelListing).where(ChannelListing.seller_sku == "MUG"))
+            assert listing is not None
+            listing.variant_id = None  # ...and nobody has linked the TikTok listing to it
         order_id = world.place_order({"MUG": 1, "TEE-M": 1})
         world.advance(3601)
         blocked = wait_until(

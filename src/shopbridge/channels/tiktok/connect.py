@@ -7,20 +7,24 @@ from __future__ import annotations
 import secrets as random_tokens
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from shopbridge.channels.tiktok.auth import TokenSet, authorization_url, exchange_code
 from shopbridge.channels.tiktok.errors import TikTokError
+from shopbridge.channels.tiktok.inventory import CHECK_STOCK, IMPORT_LISTINGS, PUSH_DIRTY
 from shopbridge.channels.tiktok.shop import Shop, TikTokContext, seal_credentials
 from shopbridge.channels.tiktok.sync import POLL_ORDERS, REFRESH_TOKENS
 from shopbridge.channels.tiktok.webhooks import SUBSCRIBED_TOPICS
-from shopbridge.runtime.jobs import resume_account
+from shopbridge.config import Settings
+from shopbridge.runtime.jobs import enqueue, resume_account
 from shopbridge.runtime.scheduler import Periodic, ensure_schedule
 from shopbridge.store.db import transaction
 from shopbridge.store.secrets import SecretKeyMissing
 from shopbridge.store.sync_issues import resolve_issue
-from shopbridge.store.tables import ChannelAccount, Location
+from shopbridge.store.tables import ChannelAccount, Location, StockRuleRow
 
 STATE_TTL_SECONDS = 30 * 60  # TikTok's authorization code lives 30 minutes; the state no longer
 SHOPS_PATH = "/authorization/202309/shops"
@@ -48,6 +52,21 @@ class HubSettings:
     public_url: str | None
     poll_seconds: float
     refresh_check_seconds: float = 3600.0
+    stock_push_mode: str = "event"
+    stock_push_interval_seconds: float = 60.0
+    stock_drift_check_seconds: float = 900.0
+    stock_buffer_units: int = 0
+    stock_buffer_percent: Decimal = Decimal(0)
+
+    @classmethod
+    def of(cls, settings: Settings) -> HubSettings:
+        return cls(
+            settings.currency, settings.timezone, settings.public_url, settings.tiktok_poll_seconds,
+            stock_push_mode=settings.stock_push_mode,
+            stock_push_interval_seconds=settings.stock_push_interval_seconds,
+            stock_drift_check_seconds=settings.stock_drift_check_seconds,
+            stock_buffer_units=settings.stock_buffer_units, stock_buffer_percent=settings.stock_buffer_percent,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -118,7 +137,8 @@ def _store(
         account.currency, account.timezone = currency, timezone
         account.credentials = seal_credentials(context.secrets, tokens, str(shop["cipher"]))
         account.credentials_expire_at = tokens.access_token_expires_at
-        account.settings = {**(account.settings or {}), "region": shop.get("region"), "shop_code": shop.get("code")}
+        account.settings = {**(account.settings or {}), "region": shop.get("region"), "shop_code": shop.get("code"),
+                            "stock_push_mode": hub.stock_push_mode}  # fmt: skip
         account.updated_at = now
         session.flush()
         resume_account(session, account.id, now=now)
@@ -129,9 +149,26 @@ def _store(
                                           channel_account_id=account.id), now=now + timedelta(minutes=5))  # fmt: skip
         if session.scalar(select(Location.id).limit(1)) is None:
             session.add(Location(code="MAIN", name="Main location", timezone=timezone, created_at=now))
+        _stock_setup(session, hub, account.id, now)
         account_id = account.id
     subscribed = subscribe_webhooks(context, account_id, hub.public_url) if hub.public_url else 0
     return ConnectedShop(account_id, str(shop["id"]), str(shop.get("name") or ""), str(shop["region"]), subscribed)
+
+
+def _stock_setup(session: Session, hub: HubSettings, account_id: int, now: datetime) -> None:
+    """The shop's default stock rule (the hub's default buffer) unless one is set, the drift check, the interval
+    push in interval mode, and the import of its listings and warehouses."""
+    if session.scalar(select(StockRuleRow.id).where(StockRuleRow.channel_account_id == account_id,
+                                                    StockRuleRow.variant_id.is_(None))) is None:  # fmt: skip
+        session.add(StockRuleRow(channel_account_id=account_id, variant_id=None, buffer_units=hub.stock_buffer_units,
+                                 buffer_percent=hub.stock_buffer_percent, updated_at=now))  # fmt: skip
+    ensure_schedule(session, Periodic(f"{CHECK_STOCK}:{account_id}", CHECK_STOCK, hub.stock_drift_check_seconds,
+                                      channel_account_id=account_id), now=now + timedelta(minutes=1))  # fmt: skip
+    if hub.stock_push_mode == "interval":
+        ensure_schedule(session, Periodic(f"{PUSH_DIRTY}:{account_id}", PUSH_DIRTY, hub.stock_push_interval_seconds,
+                                          channel_account_id=account_id), now=now)  # fmt: skip
+    enqueue(session, IMPORT_LISTINGS, {}, now=now, channel_account_id=account_id,
+            identity_key=f"{IMPORT_LISTINGS}:{account_id}")  # fmt: skip
 
 
 def subscribe_webhooks(context: TikTokContext, account_id: int, public_url: str) -> int:

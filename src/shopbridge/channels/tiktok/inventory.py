@@ -1,0 +1,201 @@
+"""TikTok stock as jobs: import the shop's listings and warehouses, push absolute quantities per product, push
+what is dirty on a period (interval mode), and compare TikTok's inventory with the hub's truth (drift).
+
+Handlers call TikTok before they first touch ctx.session (see sync.py): reads go through store.db.reading().
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from shopbridge.channels.tiktok.shop import Shop, TikTokContext
+from shopbridge.runtime.errors import PermanentError
+from shopbridge.runtime.registry import JobContext, JobRegistry
+from shopbridge.services.availability import (
+    ListingStock,
+    PushOutcome,
+    dirty_products,
+    enqueue_push,
+    listing_stock,
+    mark_dirty,
+    push_kind,
+    record_push,
+)
+from shopbridge.store.db import dialect_insert, reading
+from shopbridge.store.sync_issues import raise_issue, resolve_issue
+from shopbridge.store.tables import ChannelAccount, ChannelListing, ChannelWarehouse, Location, Variant
+
+IMPORT_LISTINGS = "tiktok.import_listings"
+PUSH_STOCK = push_kind("tiktok")
+PUSH_DIRTY = "tiktok.push_dirty"
+CHECK_STOCK = "tiktok.check_stock"
+WAREHOUSES_PATH = "/logistics/202309/warehouses"
+PRODUCT_SEARCH_PATH = "/product/202309/products/search"
+INVENTORY_UPDATE_PATH = "/product/202309/products/{product_id}/inventory/update"
+INVENTORY_SEARCH_PATH = "/product/202309/inventory/search"
+INVENTORY_SEARCH_BATCH = 100  # product_ids per inventory search
+DEFAULT_LOCATION = "MAIN"
+
+
+def _account_id(ctx: JobContext) -> int:
+    if ctx.channel_account_id is None:
+        raise PermanentError(f"{ctx.kind} job {ctx.job_id} names no channel account")
+    return ctx.channel_account_id
+
+
+def _read_account(context: TikTokContext, account_id: int) -> ChannelAccount:
+    with reading(context.sessions) as session:
+        account = session.get(ChannelAccount, account_id)
+    if account is None:
+        raise PermanentError(f"channel account {account_id} no longer exists")
+    return account
+
+
+def make_handlers(context: TikTokContext) -> dict[str, Any]:
+    def import_listings(ctx: JobContext) -> None:
+        """The shop's warehouses (the default sales warehouse maps to the MAIN location) and every product's SKUs
+        as channel listings, linked to hub variants by seller SKU; then every linked SKU with a known stock truth
+        is marked dirty, so the first pushes put the hub's truth on TikTok."""
+        account_id = _account_id(ctx)
+        shop = Shop(context, account_id)
+        warehouses = shop.call("GET", WAREHOUSES_PATH).get("warehouses") or []
+        products = list(shop.pages("POST", PRODUCT_SEARCH_PATH, "products", body={"status": "ALL"}, page_size=100))
+        session = ctx.session
+        now = ctx.write_time()
+        location_id = session.scalar(select(Location.id).where(Location.code == DEFAULT_LOCATION))
+        sales = [w for w in warehouses if w.get("type", "SALES_WAREHOUSE") == "SALES_WAREHOUSE"]
+        for warehouse in sales:
+            mapped = location_id if warehouse.get("is_default") or len(sales) == 1 else None
+            session.execute(
+                dialect_insert(session)(ChannelWarehouse)
+                .values(channel_account_id=account_id, external_warehouse_id=str(warehouse["id"]),
+                        location_id=mapped, name=warehouse.get("name"))
+                .on_conflict_do_nothing(index_elements=["channel_account_id", "external_warehouse_id"])
+            )  # fmt: skip
+        variants = dict(session.execute(select(Variant.sku, Variant.id)).all())
+        linked: set[int] = set()
+        for product in products:
+            for sku in product.get("skus") or []:
+                seller_sku = sku.get("seller_sku") or None
+                variant_id = variants.get(seller_sku) if seller_sku else None
+                values = {"external_product_id": str(product["id"]), "seller_sku": seller_sku,
+                          "status": str(product.get("status") or "unknown"), "last_synced_at": now}  # fmt: skip
+                session.execute(
+                    dialect_insert(session)(ChannelListing)
+                    .values(channel_account_id=account_id, external_sku_id=str(sku["id"]), variant_id=variant_id,
+                            stock_version=0, acked_stock_version=0, **values)
+                    .on_conflict_do_update(index_elements=["channel_account_id", "external_sku_id"], set_=values)
+                )  # fmt: skip
+                if variant_id is not None:
+                    linked.add(variant_id)
+        # A listing imported earlier keeps the link a person may have made; a new one links by seller SKU.
+        for variant_id in sorted(linked):
+            mark_dirty(session, variant_id, now=now)
+
+    def push_stock(ctx: JobContext) -> None:
+        """Absolute quantities for every dirty SKU of one TikTok product, with all of the shop's warehouses. The
+        job is serial per product (one request in flight) and reads the truth when it runs, so a retry sends the
+        newest quantities rather than replaying old ones."""
+        account_id = _account_id(ctx)
+        product_id = str(ctx.payload.get("product_id") or "")
+        if not product_id:
+            raise PermanentError("no product_id in the payload")
+        with reading(context.sessions) as session:
+            dirty = [item for item in listing_stock(session, account_id, now=ctx.now, product_id=product_id)
+                     if item.dirty]  # fmt: skip
+        if not dirty:
+            return
+        shop = Shop(context, account_id)
+        body = {"skus": [{"id": item.external_sku_id, "inventory": _inventory(item)} for item in dirty]}
+        data = shop.call("POST", INVENTORY_UPDATE_PATH.format(product_id=product_id), body=body)
+        errors = _sku_errors(data)
+        outcomes = [
+            PushOutcome(item.listing_id, item.stock_version, item.quantity, errors.get(item.external_sku_id))
+            for item in dirty
+        ]
+        record_push(ctx.session, _read_account(context, account_id), outcomes, now=ctx.write_time())
+
+    def push_dirty(ctx: JobContext) -> None:
+        """Interval mode: queue a push for every product with a change since its last acknowledged push."""
+        account_id = _account_id(ctx)
+        for product_id in dirty_products(ctx.session, account_id):
+            enqueue_push(ctx.session, "tiktok", account_id, product_id, now=ctx.now)
+
+    def check_stock(ctx: JobContext) -> None:
+        """Drift: TikTok's quantities against what the hub last had acknowledged and still wants shown. A
+        mismatch on a settled listing (nothing dirty or in flight) is a sync issue, repaired by pushing the
+        hub's truth; the mismatch rate is kept on the account."""
+        account_id = _account_id(ctx)
+        with reading(context.sessions) as session:
+            settled = {item.external_sku_id: item for item in listing_stock(session, account_id, now=ctx.now)
+                       if not item.dirty}  # fmt: skip
+            products = dict(
+                session.execute(
+                    select(ChannelListing.external_sku_id, ChannelListing.external_product_id).where(
+                        ChannelListing.channel_account_id == account_id,
+                        ChannelListing.external_sku_id.in_(list(settled)),
+                    )
+                ).all()
+            )
+        product_ids = sorted(set(products.values()))
+        shop = Shop(context, account_id)
+        on_tiktok: dict[str, int] = {}
+        for start in range(0, len(product_ids), INVENTORY_SEARCH_BATCH):
+            data = shop.call("POST", INVENTORY_SEARCH_PATH,
+                             body={"product_ids": product_ids[start : start + INVENTORY_SEARCH_BATCH]})  # fmt: skip
+            for product in data.get("inventory") or []:
+                for sku in product.get("skus") or []:
+                    on_tiktok[str(sku["id"])] = int(sku.get("total_available_quantity") or 0)
+        session, now = ctx.session, ctx.write_time()
+        account = session.get(ChannelAccount, account_id)
+        assert account is not None
+        mismatched = []
+        for sku_id, item in settled.items():
+            fingerprint = f"stock_mismatch:{item.listing_id}"
+            if sku_id not in on_tiktok or on_tiktok[sku_id] == item.quantity:
+                resolve_issue(session, fingerprint, now)
+                continue
+            mismatched.append(sku_id)
+            raise_issue(
+                session, kind="stock_mismatch", severity="warning", fingerprint=fingerprint,
+                message=f"{account.label} shows {on_tiktok[sku_id]} of SKU {sku_id}, the hub's truth says "
+                f"{item.quantity}; the hub's quantity is pushed again",
+                now=now, channel_account_id=account_id, subject_type="channel_listing",
+                subject_id=str(item.listing_id), details={"tiktok": on_tiktok[sku_id], "hub": item.quantity},
+            )  # fmt: skip
+            mark_dirty(session, item.variant_id, now=now)
+        compared = sum(1 for sku_id in settled if sku_id in on_tiktok)
+        account.settings = {
+            **(account.settings or {}),
+            "stock_drift": {"checked_at": now.isoformat(), "compared": compared, "mismatched": len(mismatched),
+                            "mismatch_rate": round(len(mismatched) / compared, 4) if compared else 0.0},
+        }  # fmt: skip
+
+    return {
+        IMPORT_LISTINGS: import_listings,
+        PUSH_STOCK: push_stock,
+        PUSH_DIRTY: push_dirty,
+        CHECK_STOCK: check_stock,
+    }
+
+
+def _inventory(item: ListingStock) -> list[dict[str, Any]]:
+    return [{"warehouse_id": warehouse, "quantity": quantity} for warehouse, quantity in item.warehouses.items()]
+
+
+def _sku_errors(data: dict[str, Any]) -> dict[str, str]:
+    """Per-SKU refusals inside a code-0 answer: ``errors[] {code, message, detail.sku_id, detail.extra_errors}``."""
+    refused: dict[str, str] = {}
+    for error in data.get("errors") or []:
+        detail = error.get("detail") or {}
+        sku_id = str(detail.get("sku_id") or "")
+        extra = "; ".join(f"{e.get('code')} {e.get('message')}" for e in detail.get("extra_errors") or [])
+        refused[sku_id] = f"{error.get('code')} {error.get('message')}" + (f" ({extra})" if extra else "")
+    return refused
+
+
+def register(registry: JobRegistry, context: TikTokContext) -> None:
+    for kind, handler in make_handlers(context).items():
+        registry.register(kind, handler, priority=5 if kind == PUSH_STOCK else 100, serial=kind == PUSH_STOCK)

@@ -1,0 +1,254 @@
+"""From the stock truth to what each channel listing should show, and the bookkeeping of stock pushes.
+
+Every change to a SKU's stock raises the ``stock_version`` of its channel listings in the same transaction and
+(in the account's ``event`` push mode) queues one push job per channel product; the channel connector computes
+absolute quantities when the job runs, sends them, and records the version it sent as acknowledged. A push thus
+always carries the newest truth at its start, and an acknowledgement never moves a listing's acknowledged version
+backwards, so an old quantity cannot overwrite a newer one.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from shopbridge.domain.stock import StockRule, available_to_sell
+from shopbridge.runtime.jobs import enqueue
+from shopbridge.store.sync_issues import raise_issue, resolve_issue
+from shopbridge.store.tables import (
+    ChannelAccount,
+    ChannelListing,
+    ChannelWarehouse,
+    StockLevel,
+    StockMovement,
+    StockRuleRow,
+    Variant,
+)
+
+PUSH_MODES = ("event", "interval")
+# Sources whose movements establish a SKU's stock truth; an order's reservation alone does not.
+TRUTH_SOURCES = ("hub", "external")
+
+
+def with_known_truth(session: Session, variant_ids: list[int]) -> set[int]:
+    """The variants whose stock the hub knows (a movement from a stock source was recorded). The hub never
+    pushes a quantity for the others: that would zero a channel's stock by accident."""
+    if not variant_ids:
+        return set()
+    return set(
+        session.scalars(
+            select(StockMovement.variant_id)
+            .where(StockMovement.variant_id.in_(variant_ids), StockMovement.source.in_(TRUTH_SOURCES))
+            .distinct()
+        )
+    )
+
+
+def push_kind(channel: str) -> str:
+    """The job kind that pushes stock to a channel (each connector registers its own)."""
+    return f"{channel}.push_stock"
+
+
+def enqueue_push(session: Session, channel: str, account_id: int, product_id: str, *, now: datetime) -> None:
+    """One waiting push per channel product: changes meanwhile join it, and it runs serially per product."""
+    kind = push_kind(channel)
+    enqueue(session, kind, {"product_id": product_id}, now=now, channel_account_id=account_id,
+            identity_key=f"{kind}:{account_id}:{product_id}", priority=5)  # fmt: skip
+
+
+def mark_dirty(session: Session, variant_id: int, *, now: datetime) -> int:
+    """A SKU's truth changed: raise its listings' versions and, in event mode, queue their products' pushes.
+    Returns how many listings were marked."""
+    rows = session.execute(
+        select(ChannelListing.channel_account_id, ChannelListing.external_product_id, ChannelAccount.channel,
+               ChannelAccount.settings)
+        .join(ChannelAccount, ChannelAccount.id == ChannelListing.channel_account_id)
+        .where(ChannelListing.variant_id == variant_id, ChannelAccount.status == "active")
+    ).all()  # fmt: skip
+    if not rows or not with_known_truth(session, [variant_id]):
+        return 0
+    session.execute(
+        update(ChannelListing)
+        .where(ChannelListing.variant_id == variant_id)
+        .values(stock_version=ChannelListing.stock_version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    for account_id, product_id, channel, mode in {(r[0], r[1], r[2], _mode(r[3])) for r in rows}:
+        if mode == "event":
+            enqueue_push(session, channel, account_id, product_id, now=now)
+    return len(rows)
+
+
+def _mode(settings: dict[str, Any] | None) -> str:
+    return str((settings or {}).get("stock_push_mode", "event"))
+
+
+def rules_for(session: Session, account_id: int, variant_ids: list[int]) -> dict[int | None, StockRule]:
+    """The account's default rule (key None) and the per-SKU overrides among ``variant_ids``."""
+    rows = session.scalars(
+        select(StockRuleRow).where(
+            StockRuleRow.channel_account_id == account_id,
+            (StockRuleRow.variant_id.is_(None)) | (StockRuleRow.variant_id.in_(variant_ids)),
+        )
+    )
+    rules: dict[int | None, StockRule] = {None: StockRule()}
+    for row in rows:
+        rules[row.variant_id] = StockRule(
+            buffer_units=row.buffer_units, buffer_percent=row.buffer_percent,
+            out_of_stock_threshold=row.out_of_stock_threshold, continue_selling=row.continue_selling,
+            protect_units=row.protect_units, protect_until=row.protect_until,
+        )  # fmt: skip
+    return rules
+
+
+@dataclass
+class ListingStock:
+    """What one channel SKU should show now, per channel warehouse, and the version that quantity reflects."""
+
+    listing_id: int
+    external_sku_id: str
+    variant_id: int
+    stock_version: int
+    acked_stock_version: int
+    pushed_quantity: int | None
+    warehouses: dict[str, int] = field(default_factory=dict)
+    held_back: int = 0
+
+    @property
+    def quantity(self) -> int:
+        return sum(self.warehouses.values())
+
+    @property
+    def dirty(self) -> bool:
+        return self.stock_version > self.acked_stock_version
+
+
+def listing_stock(
+    session: Session, account_id: int, *, now: datetime, product_id: str | None = None, variant_id: int | None = None
+) -> list[ListingStock]:
+    """Available to sell for the account's linked listings (of one channel product, or of one variant), read in
+    one snapshot with their versions. A listing whose SKU has no stock truth in the hub yet is left out: the hub
+    never pushes a quantity it does not know (it would zero the channel's stock by accident)."""
+    query = select(ChannelListing).where(
+        ChannelListing.channel_account_id == account_id, ChannelListing.variant_id.is_not(None)
+    )
+    if product_id is not None:
+        query = query.where(ChannelListing.external_product_id == product_id)
+    if variant_id is not None:
+        query = query.where(ChannelListing.variant_id == variant_id)
+    listings = list(session.scalars(query.order_by(ChannelListing.external_sku_id)))
+    if not listings:
+        return []
+    variant_ids = sorted({listing.variant_id for listing in listings if listing.variant_id is not None})
+    warehouses = dict(
+        session.execute(
+            select(ChannelWarehouse.external_warehouse_id, ChannelWarehouse.location_id).where(
+                ChannelWarehouse.channel_account_id == account_id
+            )
+        ).all()
+    )
+    levels: dict[int, dict[int, tuple[int, int]]] = defaultdict(dict)
+    for level in session.scalars(select(StockLevel).where(StockLevel.variant_id.in_(variant_ids))):
+        levels[level.variant_id][level.location_id] = (level.on_hand, level.reserved)
+    rules = rules_for(session, account_id, variant_ids)
+    truth = with_known_truth(session, variant_ids)
+    result = []
+    for listing in listings:
+        assert listing.variant_id is not None
+        known = levels.get(listing.variant_id)
+        if not known or listing.variant_id not in truth:
+            continue
+        rule = rules.get(listing.variant_id, rules[None])
+        item = ListingStock(listing.id, listing.external_sku_id, listing.variant_id, listing.stock_version,
+                            listing.acked_stock_version, listing.pushed_quantity)  # fmt: skip
+        for external_id, location_id in sorted(warehouses.items()):
+            # A channel warehouse not mapped to a location is offered nothing: the hub knows no stock there.
+            on_hand, reserved = known.get(location_id, (0, 0)) if location_id is not None else (0, 0)
+            item.warehouses[external_id] = available_to_sell(on_hand, reserved, rule, now)
+            item.held_back += max(0, on_hand - reserved) - item.warehouses[external_id]
+        result.append(item)
+    return result
+
+
+@dataclass(frozen=True)
+class PushOutcome:
+    listing_id: int
+    version: int
+    quantity: int
+    error: str | None = None
+
+
+def record_push(session: Session, account: ChannelAccount, outcomes: list[PushOutcome], *, now: datetime) -> None:
+    """What the channel said about each SKU of a push: an accepted one records its version as acknowledged
+    (never lowering it); a refused one keeps its error and raises a sync issue, and stays dirty."""
+    for outcome in outcomes:
+        fingerprint = f"stock_push_failed:{outcome.listing_id}"
+        if outcome.error is None:
+            session.execute(
+                update(ChannelListing)
+                .where(ChannelListing.id == outcome.listing_id, ChannelListing.acked_stock_version < outcome.version)
+                .values(acked_stock_version=outcome.version, pushed_quantity=outcome.quantity, pushed_at=now,
+                        push_error=None, last_synced_at=now)
+                .execution_options(synchronize_session=False)
+            )  # fmt: skip
+            resolve_issue(session, fingerprint, now)
+            continue
+        listing = session.get(ChannelListing, outcome.listing_id)
+        assert listing is not None
+        listing.push_error = outcome.error
+        raise_issue(
+            session, kind="stock_push_failed", severity="error", fingerprint=fingerprint,
+            message=f"{account.label} refused stock {outcome.quantity} for SKU "
+            f"{listing.seller_sku or listing.external_sku_id}: {outcome.error}",
+            now=now, channel_account_id=account.id, subject_type="channel_listing", subject_id=str(listing.id),
+            details={"quantity": outcome.quantity, "version": outcome.version},
+        )  # fmt: skip
+
+
+def dirty_products(session: Session, account_id: int) -> list[str]:
+    """Channel products with a listing whose truth changed since the last acknowledged push."""
+    return list(
+        session.scalars(
+            select(ChannelListing.external_product_id)
+            .where(
+                ChannelListing.channel_account_id == account_id,
+                ChannelListing.variant_id.is_not(None),
+                ChannelListing.stock_version > ChannelListing.acked_stock_version,
+            )
+            .distinct()
+            .order_by(ChannelListing.external_product_id)
+        )
+    )
+
+
+def channel_view(session: Session, variant: Variant, *, now: datetime) -> list[dict[str, Any]]:
+    """Per channel listing of a SKU: what the channel should show now, what it last confirmed, and versions."""
+    views = []
+    accounts = session.execute(
+        select(ChannelAccount.id, ChannelAccount.channel)
+        .join(ChannelListing, ChannelListing.channel_account_id == ChannelAccount.id)
+        .where(ChannelListing.variant_id == variant.id)
+        .distinct()
+    ).all()
+    for account_id, channel in accounts:
+        stocks = listing_stock(session, account_id, now=now, variant_id=variant.id)
+        listings = {item.listing_id: item for item in stocks}
+        for listing in session.scalars(
+            select(ChannelListing).where(
+                ChannelListing.channel_account_id == account_id, ChannelListing.variant_id == variant.id
+            )
+        ):
+            item = listings.get(listing.id)
+            views.append({
+                "channel": channel, "channel_account_id": account_id,
+                "external_product_id": listing.external_product_id, "external_sku_id": listing.external_sku_id,
+                "available": item.quantity if item else None, "held_back": item.held_back if item else None,
+                "stock_version": listing.stock_version, "acked_stock_version": listing.acked_stock_version,
+                "pushed_quantity": listing.pushed_quantity, "push_error": listing.push_error,
+            })  # fmt: skip
+    return views

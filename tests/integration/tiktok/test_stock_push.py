@@ -1,0 +1,172 @@
+"""Stock truth to TikTok: pushes after every change, reservations from orders, per-SKU refusals, drift, oversell.
+
+The shop's default rule holds back 1 unit plus 2% of on-hand (rounded up), the hub's default buffer."""
+
+from __future__ import annotations
+
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from shopbridge.channels.tiktok.inventory import CHECK_STOCK
+from shopbridge.runtime.jobs import enqueue
+from shopbridge.services.availability import PushOutcome, record_push
+from shopbridge.store.db import reading, transaction
+from shopbridge.store.tables import ChannelAccount, ChannelListing, Order, Product, SyncIssue, Variant
+from tests.integration.tiktok.harness import World, tiktok_world, wait_until
+
+keys = count(1)
+UPDATE = "/product/202309/products/{product_id}/inventory/update"
+
+
+def move(world: World, sku: str, kind: str, quantity: int) -> dict[str, Any]:
+    response = world.api.post("/api/v1/stock/movements", json={
+        "sku": sku, "location": "MAIN", "kind": kind, "quantity": quantity, "idempotency_key": f"t{next(keys)}",
+    })  # fmt: skip
+    assert response.status_code == 200, response.text
+    return dict(response.json()["stock"])
+
+
+def on_tiktok(world: World, sku: str) -> int:
+    rows = world.control.get("/_sandbox/truth/stock", params={"shop_id": world.shop_id}).json()
+    return int(next(row["total"] for row in rows if row["seller_sku"] == sku))
+
+
+def hub_stock(world: World, sku: str) -> dict[str, Any]:
+    return dict(world.api.get(f"/api/v1/stock/{sku}").json())
+
+
+def settled(world: World, sku: str, quantity: int) -> bool:
+    """TikTok shows ``quantity`` and the hub has that push acknowledged."""
+    channel = hub_stock(world, sku)["channels"][0]
+    done = channel["acked_stock_version"] == channel["stock_version"] and channel["pushed_quantity"] == quantity
+    return done and on_tiktok(world, sku) == quantity
+
+
+def listings_imported(world: World) -> None:
+    wait_until(lambda: len(hub_stock(world, "TEE-M")["channels"]) == 1, message="the shop's listings imported")
+
+
+def test_every_stock_change_reaches_tiktok_as_an_absolute_quantity(database_url: str, tmp_path: Path) -> None:
+    with tiktok_world(database_url, tmp_path) as world:
+        listings_imported(world)
+        stock = move(world, "TEE-M", "restock", 40)
+        assert stock["channels"][0]["available"] == 38  # 40 - 1 unit - 2% of 40 rounded up
+        wait_until(lambda: settled(world, "TEE-M", 38), message="TikTok showing 38")
+        move(world, "TEE-M", "sale", 10)  # sold in the store
+        wait_until(lambda: settled(world, "TEE-M", 28), message="TikTok showing 28 after the store sale")
+        # A SKU without a stock truth in the hub is never pushed: TikTok keeps what it had.
+        assert on_tiktok(world, "TEE-L") == 5000
+
+
+def test_a_tiktok_order_reserves_and_its_cancellation_releases(database_url: str, tmp_path: Path) -> None:
+    with tiktok_world(database_url, tmp_path) as world:
+        listings_imported(world)
+        move(world, "MUG", "restock", 10)
+        wait_until(lambda: settled(world, "MUG", 8), message="TikTok showing 8")
+        order_id = world.place_order({"MUG": 3})
+        wait_until(lambda: hub_stock(world, "MUG")["reserved"] == 3, message="the order's reservation")
+        wait_until(lambda: settled(world, "MUG", 5), message="TikTok showing 5 = 10 - 3 reserved - 2 buffer")
+        world.buyer_cancel(order_id)
+        wait_until(lambda: hub_stock(world, "MUG")["reserved"] == 0, message="the cancellation's release")
+        wait_until(lambda: settled(world, "MUG", 8), message="TikTok back at 8")
+        assert hub_stock(world, "MUG")["on_hand"] == 10
+
+
+def test_rapid_changes_under_slow_acknowledgements_end_at_the_latest_truth(database_url: str, tmp_path: Path) -> None:
+    with tiktok_world(database_url, tmp_path) as world:
+        listings_imported(world)
+        world.control.put("/_sandbox/faults/endpoints", json={
+            "endpoint": f"POST {UPDATE}", "latency": {"distribution": "uniform", "min_ms": 50, "max_ms": 400},
+        }).raise_for_status()  # fmt: skip
+        move(world, "TEE-M", "restock", 500)
+        for _ in range(15):
+            move(world, "TEE-M", "sale", 7)
+            move(world, "TEE-L", "restock", 3)
+        truth = hub_stock(world, "TEE-M")["channels"][0]["available"]
+        assert truth == 500 - 105 - 1 - 8  # 2% of 395 rounds up to 8
+        wait_until(lambda: settled(world, "TEE-M", truth), timeout=60, message="TikTok at the hub's latest truth")
+        updates = world.control.get("/_sandbox/truth/inventory_updates").json()
+        tee_m = [u for u in updates if u["sku_id"] == world.sku_ids["TEE-M"]]
+        assert tee_m[-1]["quantity"] == truth, "the last quantity TikTok received is the newest"
+        quantities = [u["quantity"] for u in tee_m]
+        assert quantities == sorted(quantities, reverse=True), "an older (larger) quantity never followed a newer one"
+
+
+def test_an_acknowledgement_never_moves_a_listing_back(database_url: str, tmp_path: Path) -> None:
+    with tiktok_world(database_url, tmp_path) as world:
+        listings_imported(world)
+        move(world, "TEE-M", "restock", 40)
+        wait_until(lambda: settled(world, "TEE-M", 38), message="TikTok showing 38")
+        with transaction(world.hub.sessions) as session:
+            listing = session.scalar(select(ChannelListing).where(ChannelListing.seller_sku == "TEE-M"))
+            account = session.get(ChannelAccount, listing.channel_account_id) if listing else None
+            assert listing is not None and account is not None
+            newest = listing.acked_stock_version
+            record_push(session, account, [PushOutcome(listing.id, newest - 1, 99)], now=world.hub.clock.now())
+        channel = hub_stock(world, "TEE-M")["channels"][0]
+        assert (channel["acked_stock_version"], channel["pushed_quantity"]) == (newest, 38)
+
+
+def test_a_sku_tiktok_refuses_is_reported_on_its_own(database_url: str, tmp_path: Path) -> None:
+    with tiktok_world(database_url, tmp_path) as world:
+        listings_imported(world)
+        with transaction(world.hub.sessions) as session:  # a listing whose SKU TikTok does not know in that product
+            real = session.scalar(select(ChannelListing).where(ChannelListing.seller_sku == "TEE-M"))
+            assert real is not None
+            product = Product(title="Ghost")
+            session.add(product)
+            session.flush()
+            ghost = Variant(product_id=product.id, sku="GHOST")
+            session.add(ghost)
+            session.flush()
+            session.add(ChannelListing(channel_account_id=real.channel_account_id, variant_id=ghost.id,
+                                       external_product_id=real.external_product_id, external_sku_id="1",
+                                       seller_sku="GHOST"))  # fmt: skip
+        move(world, "GHOST", "restock", 10)
+        move(world, "TEE-M", "restock", 40)
+        wait_until(lambda: settled(world, "TEE-M", 38), message="TEE-M pushed despite its neighbour's refusal")
+        ghost_channel = hub_stock(world, "GHOST")["channels"][0]
+        assert ghost_channel["push_error"] and "12052990" in ghost_channel["push_error"]
+        assert ghost_channel["acked_stock_version"] < ghost_channel["stock_version"]
+        with reading(world.hub.sessions) as session:
+            issue = session.scalar(select(SyncIssue).where(SyncIssue.kind == "stock_push_failed"))
+            assert issue is not None and "GHOST" in issue.message and issue.status == "open"
+
+
+def test_drift_is_reported_and_repaired(database_url: str, tmp_path: Path) -> None:
+    with tiktok_world(database_url, tmp_path) as world:
+        listings_imported(world)
+        move(world, "TEE-L", "restock", 20)
+        wait_until(lambda: settled(world, "TEE-L", 18), message="TikTok showing 18")
+        world.control.put("/_sandbox/stock", json={"sku_id": world.sku_ids["TEE-L"], "quantity": 50}).raise_for_status()
+        with transaction(world.hub.sessions) as session:
+            account_id = session.scalar(select(ChannelAccount.id))
+            enqueue(session, CHECK_STOCK, {}, now=world.hub.clock.now(), channel_account_id=account_id)
+        wait_until(lambda: on_tiktok(world, "TEE-L") == 18, message="the hub's truth pushed again")
+        with reading(world.hub.sessions) as session:
+            issue = session.scalar(select(SyncIssue).where(SyncIssue.kind == "stock_mismatch"))
+            assert issue is not None and "shows 50" in issue.message
+            account = session.get(ChannelAccount, account_id)
+            assert account is not None and account.settings["stock_drift"]["mismatched"] == 1
+
+
+def test_an_order_for_stock_the_hub_no_longer_has_is_flagged_oversold(database_url: str, tmp_path: Path) -> None:
+    with tiktok_world(database_url, tmp_path) as world:
+        listings_imported(world)
+        move(world, "MUG", "restock", 12)
+        wait_until(lambda: settled(world, "MUG", 10), message="TikTok showing 10")
+        # TikTok stops taking updates, the store sells 10: TikTok still offers 10 while the hub has 2.
+        world.control.put("/_sandbox/faults/endpoints", json={"endpoint": f"POST {UPDATE}", "error_rate": 1.0})
+        move(world, "MUG", "sale", 10)
+        order_id = world.place_order({"MUG": 4})
+        order = wait_until(lambda: world.hub_order(order_id), message="the order in the hub")
+        with reading(world.hub.sessions) as session:
+            row = session.get(Order, order["id"])
+            assert row is not None and row.oversold_units == 2
+            issue = session.scalar(select(SyncIssue).where(SyncIssue.kind == "oversold"))
+            assert issue is not None and "MUG: ordered 4, 2 free" in issue.message
+        assert hub_stock(world, "MUG")["reserved"] == 4, "the order is owed: reserved all the same"
+        assert hub_stock(world, "MUG")["channels"][0]["available"] == 0
