@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     stock_buffer_percent: Decimal = Field(
         default=Decimal(2), ge=0, lt=100, description="Default percent of on-hand held back (rounded up)."
     )
+    stock_cancel_oversold: bool = Field(
+        default=False, description="Cancel an order's units the stock truth no longer had, on the channel."
+    )
     stock_drift_check_seconds: float = Field(
         default=900.0, gt=0, description="How often channel stock is compared with the hub's truth."
     )

@@ -42,6 +42,9 @@ class BlockReason:
     CURRENCY_MISMATCH = "currency_mismatch"
 
 
+LINE_REASONS = (BlockReason.UNLINKED_SKU, BlockReason.DELETED_PRODUCT)
+
+
 @dataclass(frozen=True)
 class Intake:
     order_id: int
@@ -141,19 +144,25 @@ def upsert_order(
     if account.currency and order.currency != account.currency:
         problems.append((BlockReason.CURRENCY_MISMATCH,
                          f"order currency {order.currency} differs from the shop's {account.currency}"))  # fmt: skip
-    session.execute(delete(OrderLine).where(OrderLine.order_id == row.id))
-    for line in order.lines:
-        match = match_line(session, account.id, line.external_sku_id, line.seller_sku, line.title)
-        if match.problem:
-            problems.append(match.problem)
-        session.add(
-            OrderLine(
-                order_id=row.id, variant_id=match.variant_id, sku=line.seller_sku,
-                external_sku_id=line.external_sku_id, external_product_id=line.external_product_id, title=line.title,
-                quantity=line.quantity, unit_price_minor=line.unit_price.to_minor(), currency=line.unit_price.currency,
-                line_item_ids={"ids": list(line.line_item_ids)},
-            )
-        )  # fmt: skip
+    if not created and not force and _same_lines(session, row.id, order):
+        # A status change re-reads the same lines: keep them, and keep a line problem found before (a retry
+        # after a fix passes force=True to match again).
+        if row.blocked_reason in LINE_REASONS:
+            problems.append((str(row.blocked_reason), str(row.blocked_message)))
+    else:
+        session.execute(delete(OrderLine).where(OrderLine.order_id == row.id))
+        for line in order.lines:
+            match = match_line(session, account.id, line.external_sku_id, line.seller_sku, line.title)
+            if match.problem:
+                problems.append(match.problem)
+            session.add(
+                OrderLine(
+                    order_id=row.id, variant_id=match.variant_id, sku=line.seller_sku,
+                    external_sku_id=line.external_sku_id, external_product_id=line.external_product_id,
+                    title=line.title, quantity=line.quantity, unit_price_minor=line.unit_price.to_minor(),
+                    currency=line.unit_price.currency, line_item_ids={"ids": list(line.line_item_ids)},
+                )
+            )  # fmt: skip
     _set_blocked(session, account, row, problems[0] if problems else None, now)
     if status_changed:
         _history(session, row, source, now)
@@ -161,6 +170,24 @@ def upsert_order(
     released = apply_release_gate(session, account, row, now=now)
     settle_stock(session, account, row, now=now)
     return Intake(row.id, created, status_changed, False, released, row.blocked_reason)
+
+
+def _line_key(sku_id: str, seller_sku: str | None, quantity: int, minor: int, currency: str,
+              ids: list[str]) -> tuple[object, ...]:  # fmt: skip
+    return (sku_id, seller_sku or "", quantity, minor, currency, tuple(ids))
+
+
+def _same_lines(session: Session, order_id: int, order: Order) -> bool:
+    stored = session.execute(
+        select(OrderLine.external_sku_id, OrderLine.sku, OrderLine.quantity, OrderLine.unit_price_minor,
+               OrderLine.currency, OrderLine.line_item_ids).where(OrderLine.order_id == order_id)
+    ).all()  # fmt: skip
+    return sorted(_line_key(r[0], r[1], r[2], r[3], r[4], [str(i) for i in (r[5] or {}).get("ids", [])])
+                  for r in stored) == sorted(
+        _line_key(line.external_sku_id, line.seller_sku, line.quantity, line.unit_price.to_minor(),
+                  line.unit_price.currency, [str(i) for i in line.line_item_ids])
+        for line in order.lines
+    )  # fmt: skip
 
 
 def block_unreadable(
@@ -259,6 +286,7 @@ def settle_stock(session: Session, account: ChannelAccount, row: OrderRow, *, no
     keys = {f"{step}:{row.id}:{line.variant_id}" for line in lines for step in ("reserve", "unreserve", "ship")}
     done = set(session.scalars(select(StockMovement.idempotency_key).where(StockMovement.idempotency_key.in_(keys))))
     short: list[str] = []
+    unfillable: list[dict[str, Any]] = []
     for line in lines:
         assert line.variant_id is not None
         reserve, unreserve, ship = (f"{step}:{row.id}:{line.variant_id}" for step in ("reserve", "unreserve", "ship"))
@@ -278,6 +306,7 @@ def settle_stock(session: Session, account: ChannelAccount, row: OrderRow, *, no
             if free < line.quantity:
                 row.oversold_units += line.quantity - max(free, 0)
                 short.append(f"{line.sku or line.external_sku_id}: ordered {line.quantity}, {max(free, 0)} free")
+                unfillable.append({"sku_id": line.external_sku_id, "quantity": line.quantity - max(free, 0)})
             move("reservation", reserve, 0, units)
         if progress(status) >= SHIPPED and ship not in done and unreserve not in done:
             move("sale", ship, -units, -units)
@@ -288,6 +317,10 @@ def settle_stock(session: Session, account: ChannelAccount, row: OrderRow, *, no
             now=now, channel_account_id=account.id, subject_type="order", subject_id=str(row.id),
             details={"oversold_units": row.oversold_units},
         )  # fmt: skip
+        if (account.settings or {}).get("cancel_oversold"):
+            kind = f"{account.channel}.cancel_oversold"
+            enqueue(session, kind, {"order_id": row.id, "external_id": row.external_id, "skus": unfillable}, now=now,
+                    channel_account_id=account.id, identity_key=f"{kind}:{row.id}", priority=5)  # fmt: skip
 
 
 def _free_units(session: Session, variant_id: int, location_id: int) -> int:

@@ -170,3 +170,19 @@ def test_an_order_for_stock_the_hub_no_longer_has_is_flagged_oversold(database_u
             assert issue is not None and "MUG: ordered 4, 2 free" in issue.message
         assert hub_stock(world, "MUG")["reserved"] == 4, "the order is owed: reserved all the same"
         assert hub_stock(world, "MUG")["channels"][0]["available"] == 0
+
+
+def test_oversold_units_can_be_cancelled_on_tiktok(database_url: str, tmp_path: Path) -> None:
+    with tiktok_world(database_url, tmp_path, stock_cancel_oversold=True) as world:
+        listings_imported(world)
+        move(world, "MUG", "restock", 12)
+        wait_until(lambda: settled(world, "MUG", 10), message="TikTok showing 10")
+        world.control.put("/_sandbox/faults/endpoints", json={"endpoint": f"POST {UPDATE}", "error_rate": 1.0})
+        move(world, "MUG", "sale", 12)  # the store sells everything; TikTok, not told, still offers 10
+        order_id = world.place_order({"MUG": 1})
+        wait_until(lambda: world.sandbox_order(order_id)["status"] == "CANCELLED", message="cancelled on TikTok")
+        cancelled = wait_until(
+            lambda: (o := world.hub_order(order_id)) and o["status"] == "cancelled" and o, message="and in the hub"
+        )
+        assert "oversold_cancel_requested" in [event["kind"] for event in cancelled["events"]]
+        wait_until(lambda: hub_stock(world, "MUG")["reserved"] == 0, message="the reservation released")

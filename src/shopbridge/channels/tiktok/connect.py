@@ -57,6 +57,7 @@ class HubSettings:
     stock_drift_check_seconds: float = 900.0
     stock_buffer_units: int = 0
     stock_buffer_percent: Decimal = Decimal(0)
+    stock_cancel_oversold: bool = False
 
     @classmethod
     def of(cls, settings: Settings) -> HubSettings:
@@ -66,6 +67,7 @@ class HubSettings:
             stock_push_interval_seconds=settings.stock_push_interval_seconds,
             stock_drift_check_seconds=settings.stock_drift_check_seconds,
             stock_buffer_units=settings.stock_buffer_units, stock_buffer_percent=settings.stock_buffer_percent,
+            stock_cancel_oversold=settings.stock_cancel_oversold,
         )  # fmt: skip
 
 
@@ -138,7 +140,8 @@ def _store(
         account.credentials = seal_credentials(context.secrets, tokens, str(shop["cipher"]))
         account.credentials_expire_at = tokens.access_token_expires_at
         account.settings = {**(account.settings or {}), "region": shop.get("region"), "shop_code": shop.get("code"),
-                            "stock_push_mode": hub.stock_push_mode}  # fmt: skip
+                            "stock_push_mode": hub.stock_push_mode,
+                            "cancel_oversold": hub.stock_cancel_oversold}  # fmt: skip
         account.updated_at = now
         session.flush()
         resume_account(session, account.id, now=now)

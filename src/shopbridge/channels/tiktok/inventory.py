@@ -25,12 +25,15 @@ from shopbridge.services.availability import (
 )
 from shopbridge.store.db import dialect_insert, reading
 from shopbridge.store.sync_issues import raise_issue, resolve_issue
-from shopbridge.store.tables import ChannelAccount, ChannelListing, ChannelWarehouse, Location, Variant
+from shopbridge.store.tables import ChannelAccount, ChannelListing, ChannelWarehouse, Location, OrderEvent, Variant
 
 IMPORT_LISTINGS = "tiktok.import_listings"
 PUSH_STOCK = push_kind("tiktok")
 PUSH_DIRTY = "tiktok.push_dirty"
 CHECK_STOCK = "tiktok.check_stock"
+CANCEL_OVERSOLD = "tiktok.cancel_oversold"
+CANCEL_PATH = "/return_refund/202309/cancellations"
+OUT_OF_STOCK_REASON = "seller_cancel_reason_out_of_stock"
 WAREHOUSES_PATH = "/logistics/202309/warehouses"
 PRODUCT_SEARCH_PATH = "/product/202309/products/search"
 INVENTORY_UPDATE_PATH = "/product/202309/products/{product_id}/inventory/update"
@@ -173,8 +176,24 @@ def make_handlers(context: TikTokContext) -> dict[str, Any]:
                             "mismatch_rate": round(len(mismatched) / compared, 4) if compared else 0.0},
         }  # fmt: skip
 
+    def cancel_oversold(ctx: JobContext) -> None:
+        """SHOPBRIDGE_STOCK_CANCEL_OVERSOLD: cancel on TikTok the units of an order the truth no longer had, with
+        the out-of-stock reason; the cancellation comes back through the order's webhook and releases them."""
+        account_id = _account_id(ctx)
+        skus = [sku for sku in ctx.payload.get("skus") or [] if int(sku.get("quantity") or 0) > 0]
+        if not skus:
+            raise PermanentError("no SKUs to cancel in the payload")
+        data = Shop(context, account_id).call("POST", CANCEL_PATH, body={
+            "order_id": str(ctx.payload["external_id"]), "cancel_reason": OUT_OF_STOCK_REASON, "skus": skus,
+        })  # fmt: skip
+        session, now = ctx.session, ctx.write_time()
+        session.add(OrderEvent(order_id=int(ctx.payload["order_id"]), channel_account_id=account_id,
+                               kind="oversold_cancel_requested", created_at=now,
+                               payload={"cancel_id": data.get("cancel_id"), "skus": skus}))  # fmt: skip
+
     return {
         IMPORT_LISTINGS: import_listings,
+        CANCEL_OVERSOLD: cancel_oversold,
         PUSH_STOCK: push_stock,
         PUSH_DIRTY: push_dirty,
         CHECK_STOCK: check_stock,

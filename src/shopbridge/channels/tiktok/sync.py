@@ -56,6 +56,9 @@ def _store(
     chunk = _write_chunk(context)
     for start in range(0, len(orders), chunk):
         with transaction(context.sessions) as session:
+            # Stamp after taking the write lock: on SQLite (one writer) updated_at then follows commit order, so a
+            # client following GET /api/v1/orders by updated_at and cursor does not skip a row committed late.
+            session.connection()
             now = ctx.write_time()
             for payload in orders[start : start + chunk]:
                 try:
