@@ -1,4 +1,4 @@
-"""Stock from outside the hub (until the store and POS connectors arrive): report movements, read a SKU."""
+"""Stock from outside the hub (until the store and POS connectors arrive): report movements and counts, read a SKU."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
 
 from shopbridge.bootstrap import Hub
-from shopbridge.services import stock
+from shopbridge.services import stock, stock_counts
 from shopbridge.services.access import Caller
 from shopbridge.store.db import reading, transaction
 from shopbridge.web.auth import OPERATORS, READERS, require
@@ -22,6 +22,31 @@ class MovementIn(BaseModel):
     idempotency_key: str = Field(min_length=1, max_length=200, description="The same key is applied once.")
     origin: str = Field(default="hub", description="hub, or external for a master system the hub mirrors.")
     reference: str | None = None
+
+
+class CountIn(BaseModel):
+    sku: str = Field(min_length=1)
+    location: str = Field(min_length=1, description="A location code, e.g. MAIN.")
+    on_hand: int = Field(description="The units counted there (0 or more).")
+    idempotency_key: str | None = Field(
+        default=None, min_length=1, max_length=200, description="Default: count:SKU:LOCATION:(reference or digest)."
+    )
+
+
+class LevelsIn(BaseModel):
+    counts: list[CountIn] = Field(min_length=1, max_length=10_000)
+    origin: str = Field(default="hub", description="hub, or external for a master system the hub mirrors.")
+    reference: str | None = Field(
+        default=None, max_length=200, description="Names the count (e.g. cycle-2024-06-01); part of default keys."
+    )
+
+
+def refusal_status(error: stock.StockError) -> int:
+    if isinstance(error, stock.UnknownSku):
+        return 404
+    if isinstance(error, stock.StockSourceConflict):
+        return 409
+    return 422
 
 
 def router(hub: Hub) -> APIRouter:
@@ -48,6 +73,37 @@ def router(hub: Hub) -> APIRouter:
             raise HTTPException(422, str(error)) from None
         with reading(hub.sessions) as session:
             return {"applied": applied, "stock": stock.stock_of(session, movement.sku)}
+
+    @routes.put("/levels", summary="Set on-hand from a stock count: each difference becomes an adjustment.")
+    def put_levels(levels: LevelsIn, caller: Caller = operator) -> dict[str, Any]:
+        counts = [stock_counts.Count(row.sku, row.location, row.on_hand, row.idempotency_key) for row in levels.counts]
+        try:
+            with transaction(hub.sessions) as session:
+                results = stock_counts.apply_counts(
+                    session, counts, origin=levels.origin, now=hub.clock.now(), reference=levels.reference,
+                    row_name=lambda index: f"counts[{index}]",
+                )  # fmt: skip
+        except stock_counts.RowsRefused as refused:
+            conflicts = [problem for problem in refused.problems
+                         if isinstance(problem.error, stock.StockSourceConflict)]  # fmt: skip
+            if conflicts:
+                with transaction(hub.sessions) as session:  # the refusals are kept as sync issues
+                    for problem in conflicts:
+                        stock.record_refusal(session, problem.sku, levels.origin, str(problem.error),
+                                             now=hub.clock.now())  # fmt: skip
+            raise HTTPException(refusal_status(refused.problems[0].error), str(refused)) from None
+        except stock.StockError as error:
+            raise HTTPException(422, str(error)) from None
+        return {
+            "origin": levels.origin,
+            "reference": levels.reference,
+            "counts": [
+                {"sku": result.sku, "location": result.location, "idempotency_key": result.idempotency_key,
+                 "previous_on_hand": result.previous_on_hand, "on_hand": result.on_hand, "applied": result.applied,
+                 "outcome": result.outcome}
+                for result in results
+            ],
+        }  # fmt: skip
 
     @routes.get("/{sku}", summary="A SKU's stock per location.")
     def get_stock(sku: str, caller: Caller = reader) -> dict[str, Any]:
