@@ -26,6 +26,8 @@ bench: $(STAMP)
 	$(BIN)/shopbridge bench engine --json bench/results/engine.json $(BENCH_ARGS) \
 		$(if $(SHOPBRIDGE_BENCH_DATABASE_URL),--database-url $(SHOPBRIDGE_BENCH_DATABASE_URL))
 	$(BIN)/shopbridge bench orders --json bench/results/orders.json $(BENCH_ARGS)
+	$(BIN)/shopbridge bench flash-sale --json bench/results/flash_sale.json \
+		--chart docs/img/flash-sale-quantity.svg $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -6,7 +6,7 @@ import contextlib
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, Literal, NoReturn
 
 import typer
 from rich.console import Console
@@ -31,11 +31,13 @@ connect_app = typer.Typer(help="Connect a channel account.", no_args_is_help=Tru
 orders_app = typer.Typer(help="The order queue: list, show, blocked orders, retry.", no_args_is_help=True)
 users_app = typer.Typer(help="Users and their roles.", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+stock_app = typer.Typer(help="Stock: show a SKU, adjust it, import movements or counts.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(connect_app, name="connect")
 app.add_typer(orders_app, name="orders")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(stock_app, name="stock")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(bench_app, name="bench")
 app.add_typer(sandbox_app, name="sandbox")
@@ -385,6 +387,123 @@ def tokens_create(email: str, name: Annotated[str, typer.Option(help="What the t
     console.print(token, soft_wrap=True)
 
 
+# --- stock -----------------------------------------------------------------------------------------------
+
+Origin = Annotated[
+    Literal["hub", "external"], typer.Option(help="hub, or external for a master system the hub mirrors.")
+]
+
+ImportMode = Annotated[
+    Literal["movements", "counts"],
+    typer.Option(
+        help="movements: sku,location,kind,quantity,idempotency_key[,reference]; "
+        "counts: sku,location,on_hand[,idempotency_key], which set on-hand absolutely."
+    ),
+]
+
+
+def _print_stock(shown: dict[str, Any]) -> None:
+    console.print(f"{shown['sku']}: {shown['on_hand']} on hand, {shown['reserved']} reserved "
+                  f"(source of truth: {shown['source_of_truth']})", highlight=False)  # fmt: skip
+    table = Table("location", "on hand", "reserved", "free")
+    for row in shown["locations"]:
+        table.add_row(row["location"], str(row["on_hand"]), str(row["reserved"]), str(row["free"]))
+    console.print(table)
+    if shown.get("channels"):
+        channels = Table("channel", "listing", "should show", "held back", "last confirmed", "versions", "error")
+        for row in shown["channels"]:
+            channels.add_row(
+                f"{row['channel']} #{row['channel_account_id']}", row["external_sku_id"], str(row["available"]),
+                str(row["held_back"]), str(row["pushed_quantity"]),
+                f"{row['acked_stock_version']}/{row['stock_version']}", row["push_error"] or "",
+            )  # fmt: skip
+        console.print(channels)
+
+
+@stock_app.command("show")
+def stock_show(sku: str) -> None:
+    """A SKU's stock per location."""
+    from shopbridge.services import stock
+
+    built = ready_hub()
+    with built.sessions() as session:
+        try:
+            shown = stock.stock_of(session, sku, now=built.clock.now())
+        except stock.UnknownSku as error:
+            fail(str(error))
+    _print_stock(shown)
+
+
+@stock_app.command("adjust")
+def stock_adjust(
+    sku: str,
+    location: Annotated[str, typer.Option(help="The location code, e.g. MAIN.")],
+    by: Annotated[int, typer.Option(min=-(2**31 - 1), max=2**31 - 1, help="Units to add; negative to take away.")],
+    reason: Annotated[str | None, typer.Option(help="Why; kept as the movement's reference.")] = None,
+    origin: Origin = "hub",
+) -> None:
+    """Correct a SKU's on-hand at a location by a number of units."""
+    import uuid
+
+    from shopbridge.services import stock
+
+    if reason is not None and len(reason) > 200:
+        fail(f"--reason: at most 200 characters, got {len(reason)}")
+    built = ready_hub()
+    try:
+        with transaction(built.sessions) as session:
+            stock.apply_external_movement(
+                session, sku=sku, location_code=location, kind="adjustment", quantity=by,
+                idempotency_key=f"cli-adjust:{uuid.uuid4()}", origin=origin, now=built.clock.now(), reference=reason,
+            )  # fmt: skip
+            shown = stock.stock_of(session, sku, now=built.clock.now())
+    except stock.StockError as error:
+        fail(str(error))
+    console.print(f"{sku} at {location} adjusted by {by:+d}")
+    _print_stock(shown)
+
+
+@stock_app.command("import")
+def stock_import(
+    file: Annotated[Path, typer.Argument(help="A CSV file whose first line names the columns.")],
+    origin: Origin = "hub",
+    mode: ImportMode = "movements",
+    reference: Annotated[
+        str | None, typer.Option(help="Names this import: kept on rows without one, and part of counts' keys.")
+    ] = None,
+) -> None:
+    """Apply a CSV of movements or counts in one transaction: every row, or none if any row is bad."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from shopbridge.services import stock, stock_counts
+
+    try:
+        with file.open(newline="", encoding="utf-8-sig") as lines:
+            parsed = stock_counts.read_csv(lines, mode)
+    except UnicodeDecodeError as error:
+        fail(f"{file}: not UTF-8 text ({error})")
+    except OSError as error:
+        fail(f"cannot read {file}: {error.strerror or error}")
+    built = ready_hub()
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    try:
+        with Progress(*columns, console=console, transient=True) as progress:
+            task = progress.add_task(f"applying {file.name}", total=parsed.rows)
+            with transaction(built.sessions) as session:
+                summary = stock_counts.import_csv(
+                    session, parsed, origin=origin, now=built.clock.now(), reference=reference,
+                    progress=lambda done, total: progress.update(task, completed=done, total=total),
+                )  # fmt: skip
+    except stock_counts.RowsRefused as refused:
+        for problem in refused.problems:
+            errors.print(str(problem), markup=False, highlight=False)
+        fail(f"{file}: {len(refused.problems)} bad row(s); nothing was applied")
+    except stock.StockError as error:
+        fail(str(error))
+    console.print(f"{file.name}: {parsed.rows} row(s): {summary.applied} applied, {summary.already_applied} already "
+                  f"applied, {summary.unchanged} unchanged")  # fmt: skip
+
+
 # --- benchmarks ----------------------------------------------------------------------------------------
 
 
@@ -419,6 +538,31 @@ def bench_orders(
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(results, indent=2) + "\n")
         console.print(f"results written to {json_path}")
+
+
+@bench_app.command("flash-sale")
+def bench_flash_sale(
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the results here.")] = None,
+    quick: Annotated[bool, typer.Option(help="40 s per mode, both modes side by side (under 90 s).")] = False,
+    chart: Annotated[
+        Path | None, typer.Option(help="Write the quantity-over-time chart (SVG) here; default: next to the JSON.")
+    ] = None,
+) -> None:
+    """50 hot SKUs sell out on TikTok and in the store: oversold units, stock propagation, API calls and 429s,
+    with the hub pushing on every change and every 60 s."""
+    from shopbridge.bench.flash_sale import EngineMissing, run_flash_sale_benchmark
+
+    chart_path = chart or (json_path.with_suffix(".svg") if json_path is not None else None)
+    try:
+        results = run_flash_sale_benchmark(quick=quick, console=console, chart_path=chart_path)
+    except EngineMissing as error:
+        fail(str(error))
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(results, indent=2) + "\n")
+        console.print(f"results written to {json_path}")
+    if chart_path is not None:
+        console.print(f"chart written to {chart_path}")
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,21 +177,28 @@ def sandbox_subprocess(
             process.kill()
 
 
-def _seed_shop(control: httpx.Client, skus: dict[str, str] | None) -> tuple[str, dict[str, str]]:
-    """A shop to sell from: the seeded demo shop, or a new one with ``skus`` (seller SKU -> price)."""
-    if skus is None:
+def _seed_shop(
+    control: httpx.Client, skus: dict[str, str] | None, products: Sequence[Mapping[str, Any]] | None = None
+) -> tuple[str, dict[str, str]]:
+    """A shop to sell from: the seeded demo shop, or a new one with ``skus`` (seller SKU -> price, one product,
+    5,000 units each) and/or ``products`` (bodies for `POST /_sandbox/products` without the shop id: a title and
+    skus with seller_sku, price and quantity)."""
+    if skus is None and not products:
         sellers = control.get("/_sandbox/sellers").json()
         shop_id = str(sellers[0]["shops"][0]["id"])
     else:
         seller = control.post("/_sandbox/sellers", json={"name": "Maomao"}).json()
         shop = control.post("/_sandbox/shops", json={"seller_id": seller["id"], "name": "Maomao beauty"}).json()
         shop_id = str(shop["id"])
-        product = control.post("/_sandbox/products", json={
-            "shop_id": shop_id, "title": "Everyday cotton tee and mug",
-            "skus": [{"seller_sku": sku, "price": price, "quantity": 5000} for sku, price in skus.items()],
-        })  # fmt: skip
-        if product.status_code != 201:
-            raise RuntimeError(f"the sandbox refused the product: {product.text}")
+        bodies: list[Mapping[str, Any]] = list(products or [])
+        if skus is not None:
+            bodies.insert(0, {"title": "Everyday cotton tee and mug",
+                              "skus": [{"seller_sku": sku, "price": price, "quantity": 5000}
+                                       for sku, price in skus.items()]})  # fmt: skip
+        for body in bodies:
+            product = control.post("/_sandbox/products", json={**body, "shop_id": shop_id})
+            if product.status_code != 201:
+                raise RuntimeError(f"the sandbox refused the product: {product.text}")
     stock = control.get("/_sandbox/truth/stock", params={"shop_id": shop_id}).json()
     return shop_id, {str(row["seller_sku"]): str(row["sku_id"]) for row in stock}
 
@@ -212,11 +219,15 @@ def running_world(
     unlinked_skus: int = 0,
     sandbox_process: bool = False,
     sandbox_options: dict[str, Any] | None = None,
+    products: Sequence[Mapping[str, Any]] | None = None,
+    prepare_hub: Callable[[Hub], None] | None = None,
     **hub_settings: Any,
 ) -> Iterator[World]:
     """Start both, connect the sandbox's shop to the hub through OAuth, and mirror its SKUs in the hub's
     catalogue (as the merchant's own store would have them), all but ``unlinked_skus`` of them, so that orders
-    for those are Blocked as they would be in a real shop."""
+    for those are Blocked as they would be in a real shop. ``products`` lists the sandbox products to create
+    (see `_seed_shop`); ``prepare_hub`` runs once the catalogue exists, before the hub serves and the shop is
+    connected (a benchmark records its initial stock there)."""
     hub_port = hub_port or free_port()
     sandbox_port = sandbox_port or free_port()
     hub_base = f"http://127.0.0.1:{hub_port}"
@@ -233,7 +244,7 @@ def running_world(
         )  # fmt: skip
         sandbox = serving(sandbox_app, sandbox_port)
     with sandbox as sandbox_url, httpx.Client(base_url=sandbox_url, timeout=30) as control:
-        shop_id, sku_ids = _seed_shop(control, skus if sandbox_seed is None else None)
+        shop_id, sku_ids = _seed_shop(control, *((skus, products) if sandbox_seed is None else (None, None)))
         defaults: dict[str, Any] = {
             "workers": workers, "worker_poll_seconds": 0.05, "public_url": hub_base, "currency": "USD",
             "timezone": "America/Los_Angeles", "log_level": "warning", "log_format": "console",
@@ -249,6 +260,8 @@ def running_world(
         mirrored = dict(sorted(sku_ids.items())[: len(sku_ids) - unlinked_skus])
         token = _catalogue_and_owner(hub, mirrored)
         try:
+            if prepare_hub is not None:
+                prepare_hub(hub)
             with serving(create_hub_app(hub, workers=workers), hub_port) as hub_url:
                 assert hub.tiktok is not None
                 authorized = httpx.get(connect.start(hub.tiktok), follow_redirects=True, timeout=30)

@@ -577,7 +577,10 @@ class WebhookFaultIn(BaseModel):
 
 
 class RateLimitIn(BaseModel):
-    path: str = Field(description='A path template such as "/order/202309/orders/search", or "*"')
+    path: str = Field(
+        description='A path template such as "/order/202309/orders/search", "*" for every path without its own, '
+        'or "shop" for one bucket per shop that every path draws from as well'
+    )
     qps: float = Field(ge=0)
     burst: int = Field(ge=1)
 
@@ -627,7 +630,7 @@ async def clear_faults(request: Request) -> None:
     sb.world.commit()
 
 
-@router.put("/rate_limits", summary="Set the token bucket for one path template (or * for all)")
+@router.put("/rate_limits", summary="Set the token bucket for one path template (* for all, shop for per shop)")
 async def put_rate_limit(body: RateLimitIn, request: Request) -> dict[str, Any]:
     sb = _sb(request)
     limit = RateLimit(id=body.path, qps=body.qps, burst=body.burst)
@@ -785,3 +788,13 @@ async def truth_inventory_updates(
         u for u in updates if (sku_id is None or u.sku_id == sku_id) and (since is None or u.arrival_time >= since)
     ]
     return [u.model_dump() for u in sorted(chosen, key=lambda u: u.seq)]
+
+
+@router.get("/truth/api_calls", summary="Partner API answers since start, by endpoint, HTTP status and code")
+async def truth_api_calls(request: Request) -> dict[str, Any]:
+    sb = _sb(request)
+    calls = [
+        {"endpoint": endpoint, "http_status": status, "code": code, "count": count}
+        for (endpoint, status, code), count in sorted(sb.api_calls.items())
+    ]
+    return {"wall": sb.clock.wall(), "total": sum(sb.api_calls.values()), "calls": calls}

@@ -36,6 +36,8 @@ Handler = Callable[["Call"], dict[str, Any] | None]
 
 TIMESTAMP_PAST_SECONDS = 300
 TIMESTAMP_FUTURE_SECONDS = 30
+# The RateLimit id of the optional bucket shared by every path of a shop ("50 requests/s per shop").
+SHOP_WIDE = "shop"
 
 
 @dataclass(frozen=True)
@@ -191,18 +193,29 @@ class Gateway:
             data = await self._handle(request, request_id)
         except ApiError as exc:
             sb.world.commit()
-            return error_response(exc, request_id)
+            response = error_response(exc, request_id)
+            self._count(request, response.status_code, exc.code)
+            return response
         except Exception:
             # A sandbox bug must still look like the gateway: the caller sees 36009003, the log has the trace.
             log.exception("sandbox handler failed")
             sb.world.commit()
-            return error_response(errors.INTERNAL_ERROR.error(), request_id)
+            failure = errors.INTERNAL_ERROR.error()
+            self._count(request, failure.http_status, failure.code)
+            return error_response(failure, request_id)
         sb.world.commit()
+        self._count(request, 200, 0)
         return JSONResponse(envelope(0, "Success", request_id, data))
+
+    def _count(self, request: Request, http_status: int, code: int) -> None:
+        """Every answer the Partner API gave, by endpoint, HTTP status and code (`/_sandbox/truth/api_calls`)."""
+        endpoint = getattr(request.state, "sandbox_endpoint", None) or "unmatched"
+        self.sb.api_calls[(endpoint, http_status, code)] += 1
 
     async def _handle(self, request: Request, request_id: str) -> dict[str, Any] | None:
         sb = self.sb
         endpoint, path_params = self.router.match(request.method, request.url.path)
+        request.state.sandbox_endpoint = endpoint.key
         query = list(request.query_params.multi_items())
         params = dict(reversed(query))  # first value wins for single-valued parameters
 
@@ -264,12 +277,17 @@ class Gateway:
 
     def _check_rate(self, endpoint: Endpoint, cipher: str) -> None:
         sb = self.sb
+        # Optional: one bucket per (app, shop) that every path of the shop draws from, on top of the per-path ones.
+        shop_wide = sb.world.get(RateLimit, SHOP_WIDE) if cipher else None
+        if shop_wide is not None:
+            self._take((sb.config.app_key, cipher, SHOP_WIDE), shop_wide.qps, shop_wide.burst)
         limit = sb.world.get(RateLimit, endpoint.template) or sb.world.get(RateLimit, "*")
         qps = limit.qps if limit else sb.world.settings.rate_limit_qps
         burst = limit.burst if limit else sb.world.settings.rate_limit_burst
-        wait = sb.limiter.take(
-            (sb.config.app_key, cipher, endpoint.template), qps=qps, burst=burst, now=sb.clock.wall()
-        )
+        self._take((sb.config.app_key, cipher, endpoint.template), qps, burst)
+
+    def _take(self, key: tuple[str, str, str], qps: float, burst: int) -> None:
+        wait = self.sb.limiter.take(key, qps=qps, burst=burst, now=self.sb.clock.wall())
         if wait is not None:
             retry_after = "3600" if wait == float("inf") else str(max(1, int(wait + 0.999)))
             raise errors.TOO_MANY_REQUESTS.error(**{"Retry-After": retry_after})

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -34,6 +35,8 @@ class TikTokSandbox:
         self.ids = IdFactory(seed)
         self.rng: random.Random = random.Random(seed + 1) if seed is not None else random.Random()
         self.limiter = RateLimiter()
+        # Partner API answers since start, by (endpoint "METHOD template" or "unmatched", HTTP status, code).
+        self.api_calls: Counter[tuple[str, int, int]] = Counter()
         self.webhooks = Webhooks(self)
         self.timeline = Timeline(self)
         for record in self.world.records():
