@@ -155,6 +155,11 @@ def enqueue_many(
     return len(rows)
 
 
+def any_due(session: Session, *, now: datetime) -> bool:
+    """Whether a pending job is due (a cheap read before a claim, which writes)."""
+    return session.scalar(select(Job.id).where(Job.state == "pending", Job.due_at <= now).limit(1)) is not None
+
+
 def claim(
     session: Session,
     worker: str,

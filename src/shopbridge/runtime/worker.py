@@ -23,7 +23,7 @@ from shopbridge.runtime.backoff import RetryPolicy
 from shopbridge.runtime.errors import PermanentError, classify
 from shopbridge.runtime.registry import JobContext, JobRegistry, UnknownJobKind
 from shopbridge.runtime.scheduler import Scheduler
-from shopbridge.store.db import dialect_insert, transaction
+from shopbridge.store.db import dialect_insert, reading, transaction
 from shopbridge.store.tables import WorkerHeartbeat
 
 log = get_logger("shopbridge.worker")
@@ -80,6 +80,9 @@ class Worker:
         # that calls out over the network is claimed alone, so none waits in one worker's hands while another
         # worker is idle.
         serial_kinds = self.registry.serial_kinds()
+        with reading(self.sessions) as session:  # an idle worker does not queue for SQLite's write lock
+            if not jobs.any_due(session, now=self.clock.now()):
+                return 0
         with transaction(self.sessions) as session:
             now = self.clock.now()
             lease = self.options.lease_seconds

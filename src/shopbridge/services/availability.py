@@ -58,7 +58,7 @@ def enqueue_push(session: Session, channel: str, account_id: int, product_id: st
     """One waiting push per channel product: changes meanwhile join it, and it runs serially per product."""
     kind = push_kind(channel)
     enqueue(session, kind, {"product_id": product_id}, now=now, channel_account_id=account_id,
-            identity_key=f"{kind}:{account_id}:{product_id}", priority=5)  # fmt: skip
+            identity_key=f"{kind}:{account_id}:{product_id}", priority=10)  # fmt: skip
 
 
 def mark_dirty(session: Session, variant_id: int, *, now: datetime) -> int:

@@ -217,4 +217,4 @@ def _sku_errors(data: dict[str, Any]) -> dict[str, str]:
 
 def register(registry: JobRegistry, context: TikTokContext) -> None:
     for kind, handler in make_handlers(context).items():
-        registry.register(kind, handler, priority=5 if kind == PUSH_STOCK else 100, serial=kind == PUSH_STOCK)
+        registry.register(kind, handler, priority=10 if kind == PUSH_STOCK else 100, serial=kind == PUSH_STOCK)
