@@ -56,7 +56,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     public_url: str | None = Field(default=None, description="Public base URL channels send webhooks to.")
-    workers: int = Field(default=2, ge=0, le=64, description="Embedded workers inside `serve`.")
+    workers: int = Field(default=4, ge=0, le=64, description="Embedded workers inside `serve` (threads).")
+    api_threads: int = Field(default=8, ge=1, le=200, description="Threads serving the synchronous API routes.")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console"] = "json"
     currency: str = Field(default="USD", description="The hub's ISO 4217 currency.")

@@ -4,7 +4,7 @@ TikTok sold that was no longer there.
 
 How it measures:
 
-- One fresh world per mode (temporary data directory, the embedded SQLite default, 2 embedded workers): the TikTok
+- One fresh world per mode (temporary data directory, the embedded SQLite default, default workers): the TikTok
   sandbox and the hub as in `shopbridge demo` (loopback ports, the real OAuth connection, signed calls), the hub in
   a child process of its own and the sandbox in a process of its own, so the load generators and samplers below do
   not compete with either for an interpreter lock. The hub runs with `stock_push_mode` = event or interval
@@ -1057,7 +1057,7 @@ def run_flash_sale(scenario: Scenario, *, side_by_side: bool, progress: Progress
     host["load_after"] = _load()
     return {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "database": "sqlite (embedded default), 2 embedded workers",
+        "database": "sqlite (embedded default), default embedded workers",
         "side_by_side": side_by_side,
         "scenario": asdict(scenario),
         "sandbox": {"latency_ms": LATENCY, "rate_limit": RATE_LIMIT},

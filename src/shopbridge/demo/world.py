@@ -215,7 +215,7 @@ def running_world(
     poll_seconds: float = 3600.0,
     hub_port: int | None = None,
     sandbox_port: int | None = None,
-    workers: int = 2,
+    workers: int | None = None,
     unlinked_skus: int = 0,
     sandbox_process: bool = False,
     sandbox_options: dict[str, Any] | None = None,
@@ -246,7 +246,7 @@ def running_world(
     with sandbox as sandbox_url, httpx.Client(base_url=sandbox_url, timeout=30) as control:
         shop_id, sku_ids = _seed_shop(control, *((skus, products) if sandbox_seed is None else (None, None)))
         defaults: dict[str, Any] = {
-            "workers": workers, "worker_poll_seconds": 0.05, "public_url": hub_base, "currency": "USD",
+            "worker_poll_seconds": 0.05, "public_url": hub_base, "currency": "USD",
             "timezone": "America/Los_Angeles", "log_level": "warning", "log_format": "console",
         }  # fmt: skip
         settings = Settings(
@@ -256,6 +256,7 @@ def running_world(
             tiktok_poll_seconds=poll_seconds, **{**defaults, **hub_settings},
         )  # fmt: skip
         hub = build_hub(settings)
+        workers = settings.workers if workers is None else workers
         hub.migrate()
         mirrored = dict(sorted(sku_ids.items())[: len(sku_ids) - unlinked_skus])
         token = _catalogue_and_owner(hub, mirrored)

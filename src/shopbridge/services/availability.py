@@ -90,18 +90,18 @@ def _mode(settings: dict[str, Any] | None) -> str:
 
 def rules_for(session: Session, account_id: int, variant_ids: list[int]) -> dict[int | None, StockRule]:
     """The account's default rule (key None) and the per-SKU overrides among ``variant_ids``."""
-    rows = session.scalars(
-        select(StockRuleRow).where(
-            StockRuleRow.channel_account_id == account_id,
-            (StockRuleRow.variant_id.is_(None)) | (StockRuleRow.variant_id.in_(variant_ids)),
-        )
-    )
+    rule = StockRuleRow
+    rows = session.execute(
+        select(rule.variant_id, rule.buffer_units, rule.buffer_percent, rule.out_of_stock_threshold,
+               rule.continue_selling, rule.protect_units, rule.protect_until)
+        .where(rule.channel_account_id == account_id,
+               (rule.variant_id.is_(None)) | (rule.variant_id.in_(variant_ids)))
+    )  # fmt: skip
     rules: dict[int | None, StockRule] = {None: StockRule()}
-    for row in rows:
-        rules[row.variant_id] = StockRule(
-            buffer_units=row.buffer_units, buffer_percent=row.buffer_percent,
-            out_of_stock_threshold=row.out_of_stock_threshold, continue_selling=row.continue_selling,
-            protect_units=row.protect_units, protect_until=row.protect_until,
+    for variant_id, units, percent, threshold, continue_selling, protect_units, protect_until in rows:
+        rules[variant_id] = StockRule(
+            buffer_units=units, buffer_percent=percent, out_of_stock_threshold=threshold,
+            continue_selling=continue_selling, protect_units=protect_units, protect_until=protect_until,
         )  # fmt: skip
     return rules
 
@@ -134,17 +134,22 @@ def listing_stock(
     """Available to sell for the account's linked listings (of one channel product, or of one variant), read in
     one snapshot with their versions. A listing whose SKU has no stock truth in the hub yet is left out: the hub
     never pushes a quantity it does not know (it would zero the channel's stock by accident)."""
-    query = select(ChannelListing).where(
-        ChannelListing.channel_account_id == account_id, ChannelListing.variant_id.is_not(None)
-    )
+    listing = ChannelListing
+    query = select(listing.id, listing.external_sku_id, listing.variant_id, listing.stock_version,
+                   listing.acked_stock_version, listing.pushed_quantity).where(
+        listing.channel_account_id == account_id, listing.variant_id.is_not(None)
+    )  # fmt: skip
     if product_id is not None:
-        query = query.where(ChannelListing.external_product_id == product_id)
+        query = query.where(listing.external_product_id == product_id)
     if variant_id is not None:
-        query = query.where(ChannelListing.variant_id == variant_id)
-    listings = list(session.scalars(query.order_by(ChannelListing.external_sku_id)))
+        query = query.where(listing.variant_id == variant_id)
+    listings = session.execute(query.order_by(listing.external_sku_id)).all()
     if not listings:
         return []
-    variant_ids = sorted({listing.variant_id for listing in listings if listing.variant_id is not None})
+    variant_ids = sorted({row.variant_id for row in listings})
+    truth = with_known_truth(session, variant_ids)
+    if not truth:
+        return []
     warehouses = dict(
         session.execute(
             select(ChannelWarehouse.external_warehouse_id, ChannelWarehouse.location_id).where(
@@ -153,22 +158,24 @@ def listing_stock(
         ).all()
     )
     levels: dict[int, dict[int, tuple[int, int]]] = defaultdict(dict)
-    for level in session.scalars(select(StockLevel).where(StockLevel.variant_id.in_(variant_ids))):
-        levels[level.variant_id][level.location_id] = (level.on_hand, level.reserved)
-    rules = rules_for(session, account_id, variant_ids)
-    truth = with_known_truth(session, variant_ids)
+    for level_variant, location_id, on_hand, reserved in session.execute(
+        select(StockLevel.variant_id, StockLevel.location_id, StockLevel.on_hand, StockLevel.reserved).where(
+            StockLevel.variant_id.in_(sorted(truth))
+        )
+    ):
+        levels[level_variant][location_id] = (on_hand, reserved)
+    rules = rules_for(session, account_id, sorted(truth))
     result = []
-    for listing in listings:
-        assert listing.variant_id is not None
-        known = levels.get(listing.variant_id)
-        if not known or listing.variant_id not in truth:
+    for row in listings:
+        known = levels.get(row.variant_id)
+        if not known or row.variant_id not in truth:
             continue
-        rule = rules.get(listing.variant_id, rules[None])
-        item = ListingStock(listing.id, listing.external_sku_id, listing.variant_id, listing.stock_version,
-                            listing.acked_stock_version, listing.pushed_quantity)  # fmt: skip
-        for external_id, location_id in sorted(warehouses.items()):
+        rule = rules.get(row.variant_id, rules[None])
+        item = ListingStock(row.id, row.external_sku_id, row.variant_id, row.stock_version, row.acked_stock_version,
+                            row.pushed_quantity)  # fmt: skip
+        for external_id, mapped in sorted(warehouses.items()):
             # A channel warehouse not mapped to a location is offered nothing: the hub knows no stock there.
-            on_hand, reserved = known.get(location_id, (0, 0)) if location_id is not None else (0, 0)
+            on_hand, reserved = known.get(mapped, (0, 0)) if mapped is not None else (0, 0)
             item.warehouses[external_id] = available_to_sell(on_hand, reserved, rule, now)
             item.held_back += max(0, on_hand - reserved) - item.warehouses[external_id]
         result.append(item)
@@ -228,27 +235,28 @@ def dirty_products(session: Session, account_id: int) -> list[str]:
 
 def channel_view(session: Session, variant: Variant, *, now: datetime) -> list[dict[str, Any]]:
     """Per channel listing of a SKU: what the channel should show now, what it last confirmed, and versions."""
+    listing = ChannelListing
+    rows = session.execute(
+        select(listing.id, listing.channel_account_id, ChannelAccount.channel, listing.external_product_id,
+               listing.external_sku_id, listing.stock_version, listing.acked_stock_version, listing.pushed_quantity,
+               listing.push_error)
+        .join(ChannelAccount, ChannelAccount.id == listing.channel_account_id)
+        .where(listing.variant_id == variant.id)
+        .order_by(listing.id)
+    ).all()  # fmt: skip
+    stocks: dict[int, ListingStock] = {}
+    for account_id in sorted({row.channel_account_id for row in rows}):
+        stocks.update(
+            (item.listing_id, item) for item in listing_stock(session, account_id, now=now, variant_id=variant.id)
+        )
     views = []
-    accounts = session.execute(
-        select(ChannelAccount.id, ChannelAccount.channel)
-        .join(ChannelListing, ChannelListing.channel_account_id == ChannelAccount.id)
-        .where(ChannelListing.variant_id == variant.id)
-        .distinct()
-    ).all()
-    for account_id, channel in accounts:
-        stocks = listing_stock(session, account_id, now=now, variant_id=variant.id)
-        listings = {item.listing_id: item for item in stocks}
-        for listing in session.scalars(
-            select(ChannelListing).where(
-                ChannelListing.channel_account_id == account_id, ChannelListing.variant_id == variant.id
-            )
-        ):
-            item = listings.get(listing.id)
-            views.append({
-                "channel": channel, "channel_account_id": account_id,
-                "external_product_id": listing.external_product_id, "external_sku_id": listing.external_sku_id,
-                "available": item.quantity if item else None, "held_back": item.held_back if item else None,
-                "stock_version": listing.stock_version, "acked_stock_version": listing.acked_stock_version,
-                "pushed_quantity": listing.pushed_quantity, "push_error": listing.push_error,
-            })  # fmt: skip
+    for row in rows:
+        item = stocks.get(row.id)
+        views.append({
+            "channel": row.channel, "channel_account_id": row.channel_account_id,
+            "external_product_id": row.external_product_id, "external_sku_id": row.external_sku_id,
+            "available": item.quantity if item else None, "held_back": item.held_back if item else None,
+            "stock_version": row.stock_version, "acked_stock_version": row.acked_stock_version,
+            "pushed_quantity": row.pushed_quantity, "push_error": row.push_error,
+        })  # fmt: skip
     return views

@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 from shopbridge.domain.money import Money
 from shopbridge.domain.orders import Order, OrderStatus, progress, release_decision
 from shopbridge.runtime.jobs import enqueue
-from shopbridge.services.stock import fulfilment_location, record_movement
+from shopbridge.services.availability import with_known_truth
+from shopbridge.services.stock import LedgerLine, fulfilment_location, record_movements
 from shopbridge.store.db import dialect_insert
 from shopbridge.store.sync_issues import raise_issue, resolve_issue
 from shopbridge.store.tables import (
@@ -144,7 +145,8 @@ def upsert_order(
     if account.currency and order.currency != account.currency:
         problems.append((BlockReason.CURRENCY_MISMATCH,
                          f"order currency {order.currency} differs from the shop's {account.currency}"))  # fmt: skip
-    if not created and not force and _same_lines(session, row.id, order):
+    lines_rewritten = created or force or not _same_lines(session, row.id, order)
+    if not lines_rewritten:
         # A status change re-reads the same lines: keep them, and keep a line problem found before (a retry
         # after a fix passes force=True to match again).
         if row.blocked_reason in LINE_REASONS:
@@ -168,7 +170,8 @@ def upsert_order(
         _history(session, row, source, now)
     session.flush()
     released = apply_release_gate(session, account, row, now=now)
-    settle_stock(session, account, row, now=now)
+    if created or status_changed or lines_rewritten:
+        settle_stock(session, account, row, now=now)
     return Intake(row.id, created, status_changed, False, released, row.blocked_reason)
 
 
@@ -285,31 +288,35 @@ def settle_stock(session: Session, account: ChannelAccount, row: OrderRow, *, no
         return
     keys = {f"{step}:{row.id}:{line.variant_id}" for line in lines for step in ("reserve", "unreserve", "ship")}
     done = set(session.scalars(select(StockMovement.idempotency_key).where(StockMovement.idempotency_key.in_(keys))))
+    cancelled = status is OrderStatus.CANCELLED
+    reserving = [] if cancelled else [line for line in lines if f"reserve:{row.id}:{line.variant_id}" not in done]
+    # Oversold is judged only where the hub knows the stock: a SKU it has never counted has no truth to run out of.
+    variant_ids = [line.variant_id for line in reserving if line.variant_id is not None]
+    truth = with_known_truth(session, variant_ids)
+    free = _free_units(session, sorted(truth), location)
     short: list[str] = []
     unfillable: list[dict[str, Any]] = []
+    ledger: list[LedgerLine] = []
+    reference = f"order:{row.id}"
     for line in lines:
         assert line.variant_id is not None
-        reserve, unreserve, ship = (f"{step}:{row.id}:{line.variant_id}" for step in ("reserve", "unreserve", "ship"))
-        units = line.quantity
-
-        def move(kind: str, key: str, on_hand: int, reserved: int, variant_id: int = line.variant_id) -> None:
-            record_movement(session, variant_id=variant_id, location_id=location, kind=kind, idempotency_key=key,
-                            source=account.channel, now=now, on_hand_delta=on_hand, reserved_delta=reserved,
-                            reference=f"order:{row.id}")  # fmt: skip
-
-        if status is OrderStatus.CANCELLED:
+        variant_id, units = line.variant_id, line.quantity
+        reserve, unreserve, ship = (f"{step}:{row.id}:{variant_id}" for step in ("reserve", "unreserve", "ship"))
+        if cancelled:
             if reserve in done and unreserve not in done and ship not in done:
-                move("release", unreserve, 0, -units)
+                ledger.append(LedgerLine(unreserve, variant_id, location, "release", 0, reference, -units))
             continue
         if reserve not in done:
-            free = _free_units(session, line.variant_id, location)
-            if free < line.quantity:
-                row.oversold_units += line.quantity - max(free, 0)
-                short.append(f"{line.sku or line.external_sku_id}: ordered {line.quantity}, {max(free, 0)} free")
-                unfillable.append({"sku_id": line.external_sku_id, "quantity": line.quantity - max(free, 0)})
-            move("reservation", reserve, 0, units)
+            available = max(free.get(variant_id, 0), 0)
+            if variant_id in truth and available < units:
+                row.oversold_units += units - available
+                short.append(f"{line.sku or line.external_sku_id}: ordered {units}, {available} free")
+                unfillable.append({"sku_id": line.external_sku_id, "quantity": units - available})
+            ledger.append(LedgerLine(reserve, variant_id, location, "reservation", 0, reference, units))
         if progress(status) >= SHIPPED and ship not in done and unreserve not in done:
-            move("sale", ship, -units, -units)
+            ledger.append(LedgerLine(ship, variant_id, location, "sale", -units, reference, -units))
+    if ledger:
+        record_movements(session, ledger, source=account.channel, now=now)
     if short:
         raise_issue(
             session, kind="oversold", severity="error", fingerprint=f"oversold:{row.id}",
@@ -323,13 +330,17 @@ def settle_stock(session: Session, account: ChannelAccount, row: OrderRow, *, no
                     channel_account_id=account.id, identity_key=f"{kind}:{row.id}", priority=5)  # fmt: skip
 
 
-def _free_units(session: Session, variant_id: int, location_id: int) -> int:
-    level = session.execute(
-        select(StockLevel.on_hand, StockLevel.reserved)
-        .where(StockLevel.variant_id == variant_id, StockLevel.location_id == location_id)
+def _free_units(session: Session, variant_ids: list[int], location_id: int) -> dict[int, int]:
+    """On-hand minus reserved per variant at a location, rows locked in variant order (PostgreSQL)."""
+    if not variant_ids:
+        return {}
+    rows = session.execute(
+        select(StockLevel.variant_id, StockLevel.on_hand, StockLevel.reserved)
+        .where(StockLevel.variant_id.in_(variant_ids), StockLevel.location_id == location_id)
+        .order_by(StockLevel.variant_id)
         .with_for_update()
-    ).first()
-    return 0 if level is None else level.on_hand - level.reserved
+    ).all()
+    return {variant_id: on_hand - reserved for variant_id, on_hand, reserved in rows}
 
 
 def _warehouse(row: OrderRow) -> str | None:

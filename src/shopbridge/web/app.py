@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
+import anyio.to_thread
 import structlog
 from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
@@ -37,6 +38,10 @@ def create_app(hub: Hub, *, workers: int = 0) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Synchronous endpoints run in threads. Forty (AnyIO's default) busy threads in one interpreter mostly wait
+        # for each other's turn at the GIL and at SQLite's write lock, which slows whoever holds it; a few threads
+        # serve as many requests per second and leave the workers their share.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = hub.settings.api_threads
         if workers:
             hub.start_workers(workers)
         try:

@@ -186,3 +186,17 @@ def test_oversold_units_can_be_cancelled_on_tiktok(database_url: str, tmp_path: 
         )
         assert "oversold_cancel_requested" in [event["kind"] for event in cancelled["events"]]
         wait_until(lambda: hub_stock(world, "MUG")["reserved"] == 0, message="the reservation released")
+
+
+def test_a_sku_the_hub_has_never_counted_is_reserved_but_never_called_oversold(
+    database_url: str, tmp_path: Path
+) -> None:
+    with tiktok_world(database_url, tmp_path) as world:
+        order_id = world.place_order({"TEE-L": 2})
+        order = wait_until(lambda: world.hub_order(order_id), message="the order in the hub")
+        assert hub_stock(world, "TEE-L")["reserved"] == 2
+        with reading(world.hub.sessions) as session:
+            row = session.get(Order, order["id"])
+            assert row is not None and row.oversold_units == 0
+            assert session.scalar(select(SyncIssue).where(SyncIssue.kind == "oversold")) is None
+        assert on_tiktok(world, "TEE-L") == 4998, "and no quantity is pushed for it"

@@ -51,26 +51,26 @@ def receive(session: Session, raw_body: bytes, *, now: datetime) -> Receipt:
         inbox.record(session, source=SOURCE, event_id=webhooks.notification_id(raw_body, None), payload=text, now=now,
                      status="rejected", error=str(error))  # fmt: skip
         return Receipt("malformed", 400, f"malformed notification: {error}")
-    account = session.scalar(
-        select(ChannelAccount).where(
+    account_id = session.scalar(
+        select(ChannelAccount.id).where(
             ChannelAccount.channel == "tiktok", ChannelAccount.external_id == notification.shop_id
         )
     )
-    if account is None:
+    if account_id is None:
         inbox.record(session, source=SOURCE, event_id=notification.notification_id, payload=text, now=now,
                      event_type=str(notification.type), status="rejected",
                      error=f"shop {notification.shop_id} is not connected to this hub")  # fmt: skip
         return Receipt("unknown_shop", 200, f"shop {notification.shop_id} is not connected; kept for inspection")
     recorded = inbox.record(session, source=SOURCE, event_id=notification.notification_id, payload=text, now=now,
-                            event_type=str(notification.type), channel_account_id=account.id)  # fmt: skip
+                            event_type=str(notification.type), channel_account_id=account_id)  # fmt: skip
     if not recorded.created:
         return Receipt("duplicate", 200, "already received")
-    _dispatch(session, account, notification, recorded.id, now)
+    _dispatch(session, account_id, notification, recorded.id, now)
     return Receipt("accepted", 200, "accepted")
 
 
 def _dispatch(
-    session: Session, account: ChannelAccount, notification: webhooks.Notification, event_id: int, now: datetime
+    session: Session, account_id: int, notification: webhooks.Notification, event_id: int, now: datetime
 ) -> None:
     kind = notification.type
     if kind in ORDER_TYPES or kind == webhooks.PACKAGE_UPDATE:
@@ -80,17 +80,17 @@ def _dispatch(
         if order_ids:
             jobs.enqueue_or_extend(
                 session, SYNC_ORDERS, {"order_ids": order_ids, "inbox_event_ids": [event_id]}, now=now,
-                payload={"source": "webhook"}, identity_key=f"{SYNC_ORDERS}:{account.id}",
-                channel_account_id=account.id, priority=10,
+                payload={"source": "webhook"}, identity_key=f"{SYNC_ORDERS}:{account_id}",
+                channel_account_id=account_id, priority=10,
             )  # fmt: skip
         return
     if kind == webhooks.SELLER_DEAUTHORIZATION:
         jobs.enqueue(session, DEAUTHORIZED, {"message": notification.data.get("message")}, now=now,
-                     channel_account_id=account.id, priority=1)  # fmt: skip
+                     channel_account_id=account_id, priority=1)  # fmt: skip
     elif kind == webhooks.UPCOMING_AUTHORIZATION_EXPIRATION:
         jobs.enqueue(
             session, AUTHORIZATION_EXPIRING, {"expiration_time": notification.data.get("expiration_time")}, now=now,
-            channel_account_id=account.id, identity_key=f"{AUTHORIZATION_EXPIRING}:{account.id}",
+            channel_account_id=account_id, identity_key=f"{AUTHORIZATION_EXPIRING}:{account_id}",
         )  # fmt: skip
     # Product, message and other events are kept in the inbox for the flows that will act on them.
     inbox.mark(session, event_id, status="processed", now=now)
