@@ -62,3 +62,12 @@ def mark(session: Session, event_id: int, *, status: str, now: datetime, error: 
         .values(status=status, error=error, processed_at=now)
         .execution_options(synchronize_session=False)
     )
+
+
+def mark_many(session: Session, event_ids: list[int], *, status: str, now: datetime) -> None:
+    session.execute(
+        update(InboundEvent)
+        .where(InboundEvent.id.in_(event_ids))
+        .values(status=status, processed_at=now)
+        .execution_options(synchronize_session=False)
+    )

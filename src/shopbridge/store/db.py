@@ -144,6 +144,12 @@ def reading(sessions: sessionmaker[Session]) -> Iterator[Session]:
         yield session
 
 
+def urgent_sessions(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
+    """Sessions whose writes go before ordinary ones on SQLite (see transaction's ``urgent``): the work engine's
+    claims, completions and handlers' units of work, so jobs keep moving while API clients write too."""
+    return sessionmaker(sessions.kw["bind"].execution_options(**{URGENT: True}), expire_on_commit=False)
+
+
 @contextmanager
 def transaction(sessions: sessionmaker[Session], *, urgent: bool = False) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any exception. ``urgent`` (for writes someone is waiting

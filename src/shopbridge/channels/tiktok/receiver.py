@@ -15,12 +15,6 @@ from shopbridge.runtime import inbox, jobs
 from shopbridge.store.tables import ChannelAccount
 
 SOURCE = "tiktok"
-ORDER_TYPES = {
-    webhooks.ORDER_STATUS_CHANGE,
-    webhooks.RECIPIENT_ADDRESS_UPDATE,
-    webhooks.CANCELLATION_STATUS_CHANGE,
-    webhooks.RETURN_STATUS_CHANGE,
-}
 
 
 @dataclass(frozen=True)
@@ -28,18 +22,6 @@ class Receipt:
     outcome: str  # accepted, duplicate, malformed, unknown_shop
     status_code: int
     message: str
-
-
-def _order_ids(notification: webhooks.Notification) -> list[str]:
-    data = notification.data
-    if notification.type == webhooks.PACKAGE_UPDATE:
-        return [
-            str(order_id)
-            for package in data.get("package_list") or []
-            for order_id in package.get("order_id_list") or []
-        ]
-    order_id = data.get("order_id")
-    return [str(order_id)] if order_id else []
 
 
 def receive(session: Session, raw_body: bytes, *, now: datetime) -> Receipt:
@@ -73,16 +55,15 @@ def _dispatch(
     session: Session, account_id: int, notification: webhooks.Notification, event_id: int, now: datetime
 ) -> None:
     kind = notification.type
-    if kind in ORDER_TYPES or kind == webhooks.PACKAGE_UPDATE:
-        # One sync waits per shop and gathers every order named meanwhile: under a flash sale that is one detail
-        # call for up to 50 orders and one transaction, instead of one of each per webhook.
-        order_ids = _order_ids(notification)
-        if order_ids:
-            jobs.enqueue_or_extend(
-                session, SYNC_ORDERS, {"order_ids": order_ids, "inbox_event_ids": [event_id]}, now=now,
-                payload={"source": "webhook"}, identity_key=f"{SYNC_ORDERS}:{account_id}",
-                channel_account_id=account_id, priority=10,
-            )  # fmt: skip
+    if kind in webhooks.ORDER_EVENT_TYPES:
+        # The inbox is the queue: the record stays `received` until a sync re-reads its orders. One sync waits per
+        # shop and takes every order event received meanwhile, so this write is the same small one under a flash
+        # sale as in a quiet hour (one detail call covers up to 50 orders).
+        if webhooks.order_ids(notification):
+            jobs.enqueue(session, SYNC_ORDERS, {"source": "webhook"}, now=now, channel_account_id=account_id,
+                         identity_key=f"{SYNC_ORDERS}:{account_id}", priority=5)  # fmt: skip
+            return
+        inbox.mark(session, event_id, status="processed", now=now)
         return
     if kind == webhooks.SELLER_DEAUTHORIZATION:
         jobs.enqueue(session, DEAUTHORIZED, {"message": notification.data.get("message")}, now=now,

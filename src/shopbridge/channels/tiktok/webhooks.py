@@ -18,6 +18,10 @@ RETURN_STATUS_CHANGE = 12
 NEW_MESSAGE = 14
 PRODUCT_AUDIT_STATUS_CHANGE = 37
 
+# Events that name orders the hub re-reads (webhook status words differ from the API's, so it always re-reads).
+ORDER_EVENT_TYPES = (ORDER_STATUS_CHANGE, RECIPIENT_ADDRESS_UPDATE, CANCELLATION_STATUS_CHANGE, RETURN_STATUS_CHANGE,
+                     PACKAGE_UPDATE)  # fmt: skip
+
 # The topics shopbridge subscribes to when a shop is connected.
 SUBSCRIBED_TOPICS = (
     "ORDER_STATUS_CHANGE",
@@ -73,3 +77,16 @@ def parse(raw_body: bytes) -> Notification:
     if not isinstance(timestamp, int) or isinstance(timestamp, bool):
         raise MalformedNotification(f"'timestamp' must be Unix seconds, got {timestamp!r}")
     return Notification(kind, notification_id(raw_body, envelope), str(shop_id), timestamp, data)
+
+
+def order_ids(notification: Notification) -> list[str]:
+    """The orders an order event names (a package update names those of every package)."""
+    data = notification.data
+    if notification.type == PACKAGE_UPDATE:
+        return [
+            str(order_id)
+            for package in data.get("package_list") or []
+            for order_id in package.get("order_id_list") or []
+        ]
+    order_id = data.get("order_id")
+    return [str(order_id)] if order_id else []
