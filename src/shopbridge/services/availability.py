@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from shopbridge.domain.stock import StockRule, available_to_sell
 from shopbridge.runtime.jobs import enqueue
-from shopbridge.store.sync_issues import raise_issue, resolve_issue
+from shopbridge.store.sync_issues import raise_issue, resolve_issues
 from shopbridge.store.tables import (
+    Base,
     ChannelAccount,
     ChannelListing,
     ChannelWarehouse,
@@ -193,26 +194,29 @@ class PushOutcome:
 def record_push(session: Session, account: ChannelAccount, outcomes: list[PushOutcome], *, now: datetime) -> None:
     """What the channel said about each SKU of a push: an accepted one records its version as acknowledged
     (never lowering it); a refused one keeps its error and raises a sync issue, and stays dirty."""
+    accepted = [outcome for outcome in outcomes if outcome.error is None]
+    if accepted:
+        listing = Base.metadata.tables[ChannelListing.__tablename__]
+        session.execute(
+            update(listing)
+            .where(listing.c.id == bindparam("listing"), listing.c.acked_stock_version < bindparam("version"))
+            .values(acked_stock_version=bindparam("version"), pushed_quantity=bindparam("quantity"), pushed_at=now,
+                    push_error=None, last_synced_at=now),
+            [{"listing": o.listing_id, "version": o.version, "quantity": o.quantity} for o in accepted],
+        )  # fmt: skip
+        resolve_issues(session, [f"stock_push_failed:{o.listing_id}" for o in accepted], now)
     for outcome in outcomes:
-        fingerprint = f"stock_push_failed:{outcome.listing_id}"
         if outcome.error is None:
-            session.execute(
-                update(ChannelListing)
-                .where(ChannelListing.id == outcome.listing_id, ChannelListing.acked_stock_version < outcome.version)
-                .values(acked_stock_version=outcome.version, pushed_quantity=outcome.quantity, pushed_at=now,
-                        push_error=None, last_synced_at=now)
-                .execution_options(synchronize_session=False)
-            )  # fmt: skip
-            resolve_issue(session, fingerprint, now)
             continue
-        listing = session.get(ChannelListing, outcome.listing_id)
-        assert listing is not None
-        listing.push_error = outcome.error
+        fingerprint = f"stock_push_failed:{outcome.listing_id}"
+        listing_row = session.get(ChannelListing, outcome.listing_id)
+        assert listing_row is not None
+        listing_row.push_error = outcome.error
         raise_issue(
             session, kind="stock_push_failed", severity="error", fingerprint=fingerprint,
             message=f"{account.label} refused stock {outcome.quantity} for SKU "
-            f"{listing.seller_sku or listing.external_sku_id}: {outcome.error}",
-            now=now, channel_account_id=account.id, subject_type="channel_listing", subject_id=str(listing.id),
+            f"{listing_row.seller_sku or listing_row.external_sku_id}: {outcome.error}",
+            now=now, channel_account_id=account.id, subject_type="channel_listing", subject_id=str(listing_row.id),
             details={"quantity": outcome.quantity, "version": outcome.version},
         )  # fmt: skip
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from shopbridge.store.db import dialect_insert
@@ -66,3 +66,14 @@ def resolve_issue(session: Session, fingerprint: str, now: datetime) -> bool:
     issue.status = "resolved"
     issue.resolved_at = now
     return True
+
+
+def resolve_issues(session: Session, fingerprints: list[str], now: datetime) -> None:
+    """Resolve whichever of these are open, in one statement."""
+    if fingerprints:
+        session.execute(
+            update(SyncIssue)
+            .where(SyncIssue.fingerprint.in_(fingerprints), SyncIssue.status == "open")
+            .values(status="resolved", resolved_at=now)
+            .execution_options(synchronize_session=False)
+        )
