@@ -17,7 +17,7 @@ from typing import Generic, TypeVar
 from sqlalchemy.orm import Session, sessionmaker
 
 from shopbridge.logs import get_logger
-from shopbridge.store.db import transaction
+from shopbridge.store.db import WriteLane, transaction
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -93,7 +93,7 @@ class GroupCommitter(Generic[Item, Result]):
 
     def _write(self, batch: list[_Pending[Item, Result]]) -> None:
         try:
-            with transaction(self.sessions, urgent=True) as session:
+            with transaction(self.sessions, lane=WriteLane.ACKNOWLEDGEMENT) as session:
                 results = [self.write(session, pending.item) for pending in batch]
         except Exception:
             if len(batch) == 1:
@@ -110,7 +110,7 @@ class GroupCommitter(Generic[Item, Result]):
 
     def _write_one(self, pending: _Pending[Item, Result]) -> None:
         try:
-            with transaction(self.sessions, urgent=True) as session:
+            with transaction(self.sessions, lane=WriteLane.ACKNOWLEDGEMENT) as session:
                 result = self.write(session, pending.item)
         except Exception as error:
             pending.future.set_exception(error)

@@ -23,7 +23,7 @@ from shopbridge.runtime.backoff import RetryPolicy
 from shopbridge.runtime.errors import PermanentError, classify
 from shopbridge.runtime.registry import JobContext, JobRegistry, UnknownJobKind
 from shopbridge.runtime.scheduler import Scheduler
-from shopbridge.store.db import dialect_insert, reading, transaction, urgent_sessions
+from shopbridge.store.db import dialect_insert, engine_sessions, reading, transaction
 from shopbridge.store.tables import WorkerHeartbeat
 
 log = get_logger("shopbridge.worker")
@@ -60,7 +60,7 @@ class Worker:
         scheduler: Scheduler | None = None,
     ) -> None:
         # On SQLite the engine's writes go before API clients' (which can wait a little), as the webhook intake's.
-        self.sessions = urgent_sessions(sessions)
+        self.sessions = engine_sessions(sessions)
         self.registry = registry
         self.clock = clock
         self.options = options or WorkerOptions()

@@ -6,6 +6,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
@@ -41,29 +42,33 @@ class WriterLockTimeout(RuntimeError):
     pass
 
 
+class WriteLane(IntEnum):
+    """Who goes first for SQLite's write lock within this process (lower first)."""
+
+    ACKNOWLEDGEMENT = 0  # someone outside waits for this commit: the webhook intake's group commit
+    ENGINE = 1  # the work engine (claims, completions, handlers' units of work) and order upserts
+    ORDINARY = 2  # API clients and everything else
+
+
 class _WriterLock:
-    """The in-process write lock, with a fast lane: a transaction marked urgent (the webhook intake, which answers
-    TikTok only after its commit) goes before every ordinary writer waiting, so an acknowledgement waits for at
-    most the one transaction that holds the lock, not for a queue of order upserts."""
+    """The in-process write lock with lanes: a waiting writer goes when the lock is free and nobody waits in a
+    lane before its own. An acknowledgement therefore waits for at most the one transaction holding the lock, and
+    under a flash sale the engine's writes (orders TikTok sold, stock pushes) go before API clients' writes."""
 
     def __init__(self) -> None:
         self._state = threading.Condition()
         self._held = False
-        self._urgent_waiting = 0
+        self._waiting = [0] * len(WriteLane)
 
-    def acquire(self, *, urgent: bool, timeout: float) -> bool:
+    def acquire(self, lane: WriteLane, *, timeout: float) -> bool:
         with self._state:
-            if urgent:
-                self._urgent_waiting += 1
+            self._waiting[lane] += 1
             try:
-                free = self._state.wait_for(
-                    lambda: not self._held and (urgent or not self._urgent_waiting), timeout=timeout
-                )
+                free = self._state.wait_for(lambda: not self._held and not any(self._waiting[:lane]), timeout=timeout)
                 self._held = self._held or free
                 return free
             finally:
-                if urgent:
-                    self._urgent_waiting -= 1
+                self._waiting[lane] -= 1
 
     def release(self) -> None:
         with self._state:
@@ -102,8 +107,8 @@ def _use_single_writer_sqlite(engine: Engine) -> None:
         if connection.get_execution_options().get(READ_ONLY, False):
             connection.exec_driver_sql("BEGIN")
             return
-        urgent = bool(connection.get_execution_options().get(URGENT, False))
-        if not writer.acquire(urgent=urgent, timeout=WRITER_WAIT_SECONDS):
+        lane = WriteLane(connection.get_execution_options().get(LANE, WriteLane.ORDINARY))
+        if not writer.acquire(lane, timeout=WRITER_WAIT_SECONDS):
             raise WriterLockTimeout(f"no write access to the SQLite database within {WRITER_WAIT_SECONDS:.0f} s")
         connection.connection.info["shopbridge_writer"] = True
         try:
@@ -132,7 +137,7 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 READ_ONLY = "shopbridge_read_only"
-URGENT = "shopbridge_urgent"
+LANE = "shopbridge_write_lane"
 
 
 @contextmanager
@@ -144,21 +149,20 @@ def reading(sessions: sessionmaker[Session]) -> Iterator[Session]:
         yield session
 
 
-def urgent_sessions(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
-    """Sessions whose writes go before ordinary ones on SQLite (see transaction's ``urgent``): the work engine's
-    claims, completions and handlers' units of work, so jobs keep moving while API clients write too."""
-    return sessionmaker(sessions.kw["bind"].execution_options(**{URGENT: True}), expire_on_commit=False)
+def engine_sessions(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
+    """Sessions whose writes take the engine's lane to SQLite's write lock (see WriteLane)."""
+    return sessionmaker(sessions.kw["bind"].execution_options(**{LANE: WriteLane.ENGINE}), expire_on_commit=False)
 
 
 @contextmanager
-def transaction(sessions: sessionmaker[Session], *, urgent: bool = False) -> Iterator[Session]:
-    """One unit of work: commit on success, roll back on any exception. ``urgent`` (for writes someone is waiting
-    on, such as a webhook's acknowledgement) lets it take SQLite's write lock before ordinary writers."""
-    if not urgent:
+def transaction(sessions: sessionmaker[Session], *, lane: WriteLane = WriteLane.ORDINARY) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back on any exception. ``lane`` orders waiting writers on
+    SQLite (see WriteLane); it changes nothing on PostgreSQL."""
+    if lane is WriteLane.ORDINARY:
         with sessions() as session, session.begin():
             yield session
         return
-    bind = sessions.kw["bind"].execution_options(**{URGENT: True})
+    bind = sessions.kw["bind"].execution_options(**{LANE: lane})
     with Session(bind=bind, expire_on_commit=False) as session, session.begin():
         yield session
 

@@ -18,7 +18,7 @@ from shopbridge.runtime.errors import PermanentError
 from shopbridge.runtime.jobs import enqueue, park_account
 from shopbridge.runtime.registry import JobContext, JobRegistry
 from shopbridge.services.orders import block_unreadable, upsert_order
-from shopbridge.store.db import dialect_insert, is_sqlite, reading, transaction
+from shopbridge.store.db import WriteLane, dialect_insert, is_sqlite, reading, transaction
 from shopbridge.store.sync_issues import raise_issue
 from shopbridge.store.tables import ChannelAccount, InboundEvent, SyncWatermark
 from shopbridge.store.tables import Order as OrderRow
@@ -61,7 +61,7 @@ def _store(
     for start in range(0, len(orders), chunk):
         # Urgent: on SQLite these writes go before ordinary ones (API calls), as the webhook intake's do. An order
         # TikTok sold reserves its stock here; until then the hub could offer (and push) units already sold.
-        with transaction(context.sessions, urgent=True) as session:
+        with transaction(context.sessions, lane=WriteLane.ENGINE) as session:
             # Stamp after taking the write lock: on SQLite (one writer) updated_at then follows commit order, so a
             # client following GET /api/v1/orders by updated_at and cursor does not skip a row committed late.
             session.connection()
