@@ -225,24 +225,6 @@ def _expected_available(on_hand: int, buffer_units: int, buffer_percent: float) 
     return available_to_sell(on_hand, 0, rule, datetime.now(UTC))
 
 
-def _record_initial_stock(hub: Any, stock: dict[str, int]) -> None:
-    """Restock movements for the initial stock, through the ledger, before the shop is connected."""
-    from sqlalchemy import select
-
-    from shopbridge.services.stock import apply_external_movement
-    from shopbridge.store.db import transaction
-    from shopbridge.store.tables import Location
-
-    now = hub.clock.now()
-    with transaction(hub.sessions) as session:
-        if session.scalar(select(Location.id).where(Location.code == LOCATION)) is None:
-            session.add(Location(code=LOCATION, name="Main location", timezone=hub.settings.timezone, created_at=now))
-            session.flush()
-        for sku, units in stock.items():
-            apply_external_movement(session, sku=sku, location_code=LOCATION, kind="restock", quantity=units,
-                                    idempotency_key=f"bench:initial:{sku}", origin="hub", now=now)  # fmt: skip
-
-
 def _hub_jobs(hub: Any) -> dict[str, Any]:
     from sqlalchemy import func, select
 
@@ -274,7 +256,7 @@ def _hub_stock(hub: Any, skus: list[str]) -> dict[str, Any]:
 def _serve_world(conn: Connection, data_dir: str, mode: str, scenario: Scenario) -> None:
     """The child process: the hub (and the sandbox's own process) until told to stop; answers "jobs"."""
     from shopbridge.config import Settings
-    from shopbridge.demo.world import running_world
+    from shopbridge.demo.world import record_initial_stock, running_world
     from shopbridge.logs import configure_logging
 
     configure_logging("warning", "console")
@@ -293,7 +275,7 @@ def _serve_world(conn: Connection, data_dir: str, mode: str, scenario: Scenario)
         hub_settings: dict[str, Any] = {name: value for name, value in wanted.items() if name not in missing}
 
         def prepare(hub: Any) -> None:
-            _record_initial_stock(hub, stock)
+            record_initial_stock(hub, stock, key_prefix="bench")
 
         with running_world(
             None, Path(data_dir), products=products, prepare_hub=prepare, poll_seconds=60.0, log_level="warning",

@@ -12,12 +12,17 @@ from pathlib import Path
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+from sqlalchemy import func, select
 
+from shopbridge.bootstrap import Hub
 from shopbridge.demo.traffic import BuyerTraffic
-from shopbridge.demo.world import OWNER, World, running_world
+from shopbridge.demo.world import OWNER, World, record_initial_stock, running_world
 from shopbridge.logs import configure_logging
+from shopbridge.store.db import reading
+from shopbridge.store.tables import ChannelListing, Variant
 
 CLOCK_SPEED = 60.0  # one sandbox hour (the ON_HOLD window) passes in one real minute
+STARTING_UNITS = 40
 
 
 def _status(world: World, traffic: BuyerTraffic, started: float) -> Table:
@@ -31,7 +36,21 @@ def _status(world: World, traffic: BuyerTraffic, started: float) -> Table:
         table.add_row(f"  {status}", str(count))
     table.add_row("released to fulfilment", str(sum(1 for order in orders if order["released_at"])))
     table.add_row("blocked (see `shopbridge orders blocked`)", str(sum(1 for order in orders if order["blocked"])))
+    with reading(world.hub.sessions) as session:
+        listed = session.execute(
+            select(func.count(), func.count().filter(ChannelListing.stock_version > ChannelListing.acked_stock_version))
+            .where(ChannelListing.variant_id.is_not(None), ChannelListing.pushed_quantity.is_not(None))
+        ).one()  # fmt: skip
+    table.add_row("TikTok SKUs showing the hub's stock (pushed)", str(listed[0] - listed[1]))
+    table.add_row("  with a newer quantity on its way", str(listed[1]))
     return table
+
+
+def _starting_stock(hub: Hub) -> None:
+    """The hub's stock truth for the demo: STARTING_UNITS of every SKU it knows, pushed to TikTok once connected."""
+    with reading(hub.sessions) as session:
+        skus = list(session.scalars(select(Variant.sku)))
+    record_initial_stock(hub, dict.fromkeys(skus, STARTING_UNITS), key_prefix="demo")
 
 
 def run_demo(
@@ -43,7 +62,7 @@ def run_demo(
     with running_world(
         None, data_dir, sandbox_seed="demo", sandbox_state=data_dir / "sandbox-tiktok.db", clock_speed=CLOCK_SPEED,
         poll_seconds=60.0, hub_port=hub_port, sandbox_port=sandbox_port, log_level="warning",
-        unlinked_skus=3, sandbox_process=True,
+        unlinked_skus=3, sandbox_process=True, prepare_hub=_starting_stock,
     ) as world:  # fmt: skip
         hub, sandbox = world.hub_url, world.sandbox_url
         console.print(f"Connected the sandbox shop through OAuth; the hub's database is {data_dir / 'shopbridge.db'}")

@@ -27,9 +27,10 @@ from shopbridge.channels.tiktok.signing import webhook_signature
 from shopbridge.config import Settings
 from shopbridge.sandbox.tiktok import SandboxClock, SandboxConfig, create_app
 from shopbridge.services.access import add_user, issue_token
+from shopbridge.services.stock import apply_external_movement
 from shopbridge.store.db import transaction
 from shopbridge.store.secrets import SecretBox
-from shopbridge.store.tables import Product, User, Variant
+from shopbridge.store.tables import Location, Product, User, Variant
 from shopbridge.web.app import create_app as create_hub_app
 
 APP_KEY = "demo_app_key"
@@ -287,3 +288,16 @@ def _catalogue_and_owner(hub: Hub, sku_ids: dict[str, str]) -> str:
         if session.scalar(select(User.id).where(User.email == OWNER)) is None:
             add_user(session, OWNER, "owner", now=hub.clock.now())
         return issue_token(session, OWNER, "demo", now=hub.clock.now())
+
+
+def record_initial_stock(hub: Hub, units_by_sku: dict[str, int], *, key_prefix: str) -> None:
+    """Restock movements for a starting stock, through the ledger (once per key), before the shop is connected, so
+    the first pushes put the hub's truth on TikTok."""
+    now = hub.clock.now()
+    with transaction(hub.sessions) as session:
+        if session.scalar(select(Location.id).where(Location.code == "MAIN")) is None:
+            session.add(Location(code="MAIN", name="Main location", timezone=hub.settings.timezone, created_at=now))
+            session.flush()
+        for sku, units in units_by_sku.items():
+            apply_external_movement(session, sku=sku, location_code="MAIN", kind="restock", quantity=units,
+                                    idempotency_key=f"{key_prefix}:initial:{sku}", origin="hub", now=now)  # fmt: skip

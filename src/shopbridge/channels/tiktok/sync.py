@@ -60,7 +60,7 @@ def _store(
     seen = []
     chunk = _write_chunk(context)
     for start in range(0, len(orders), chunk):
-        # Urgent: on SQLite these writes go before ordinary ones (API calls), as the webhook intake's do. An order
+        # The engine's lane: on SQLite these writes go before API clients' (after the webhook intake's). An order
         # TikTok sold reserves its stock here; until then the hub could offer (and push) units already sold.
         with transaction(context.sessions, lane=WriteLane.ENGINE) as session:
             # Stamp after taking the write lock: on SQLite (one writer) updated_at then follows commit order, so a
