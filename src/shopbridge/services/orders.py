@@ -272,8 +272,9 @@ SHIPPED = progress(OrderStatus.IN_TRANSIT)
 
 def settle_stock(session: Session, account: ChannelAccount, row: OrderRow, *, now: datetime) -> None:
     """The order's effect on the stock truth, each step once (idempotency keys): a received order reserves its
-    units; shipment turns the reservation into a sale; a cancellation before shipment releases it. An order for
-    units the truth no longer has is flagged oversold (reserved all the same: it is owed) with a sync issue."""
+    units; shipment turns the reservation into a sale; a cancellation before shipment releases it. An order first
+    seen already shipped moves nothing. An order for units the truth no longer has is flagged oversold (reserved
+    all the same: it is owed) with a sync issue."""
     status = OrderStatus(row.status)
     location = fulfilment_location(session, account.id, _warehouse(row))
     if location is None:
@@ -307,6 +308,10 @@ def settle_stock(session: Session, account: ChannelAccount, row: OrderRow, *, no
                 ledger.append(LedgerLine(unreserve, variant_id, location, "release", 0, reference, -units))
             continue
         if reserve not in done:
+            if progress(status) >= SHIPPED:
+                # Shipped before the hub held its units (history read on connect, or shipped from Seller Center
+                # while the SKU was unlinked): a count taken since already reflects it, so it moves nothing.
+                continue
             available = max(free.get(variant_id, 0), 0)
             if variant_id in truth and available < units:
                 row.oversold_units += units - available

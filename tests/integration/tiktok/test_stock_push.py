@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select
 
 from shopbridge.channels.tiktok.inventory import CHECK_STOCK
+from shopbridge.channels.tiktok.sync import SYNC_ORDERS
 from shopbridge.runtime.jobs import enqueue
 from shopbridge.services.availability import PushOutcome, record_push
 from shopbridge.store.db import reading, transaction
@@ -200,3 +201,23 @@ def test_a_sku_the_hub_has_never_counted_is_reserved_but_never_called_oversold(
             assert row is not None and row.oversold_units == 0
             assert session.scalar(select(SyncIssue).where(SyncIssue.kind == "oversold")) is None
         assert on_tiktok(world, "TEE-L") == 4998, "and no quantity is pushed for it"
+
+
+def test_an_order_first_seen_already_shipped_moves_no_stock(database_url: str, tmp_path: Path) -> None:
+    with tiktok_world(database_url, tmp_path) as world:
+        listings_imported(world)
+        move(world, "MUG", "restock", 10)
+        world.webhook_faults(drop_rate=1.0)  # the hub hears nothing until the order has shipped
+        order_id = world.place_order({"MUG": 2})
+        world.advance(3601)
+        for step in ("ship", "collect"):
+            world.control.post(f"/_sandbox/orders/{order_id}/{step}").raise_for_status()
+        assert world.sandbox_order(order_id)["status"] == "IN_TRANSIT"
+        with transaction(world.hub.sessions) as session:
+            account_id = session.scalar(select(ChannelAccount.id))
+            enqueue(session, SYNC_ORDERS, {"order_ids": [order_id], "source": "retry"}, now=world.hub.clock.now(),
+                    channel_account_id=account_id, identity_key=f"test:{order_id}")  # fmt: skip
+        order = wait_until(lambda: world.hub_order(order_id), message="the shipped order read by the hub")
+        assert order["status"] == "in_transit"
+        stock = hub_stock(world, "MUG")
+        assert (stock["on_hand"], stock["reserved"]) == (10, 0), "counted stock is not moved a second time"
