@@ -75,7 +75,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
@@ -88,6 +88,7 @@ from rich.console import Console
 from rich.progress import Progress, TaskID
 from rich.table import Table
 
+from shopbridge.bench.child import ChildFailed, child_world, report_failure, serve_commands
 from shopbridge.bench.orders import percentile
 
 MODES = ("event", "interval")
@@ -281,17 +282,14 @@ def _serve_world(conn: Connection, data_dir: str, mode: str, scenario: Scenario)
             None, Path(data_dir), products=products, prepare_hub=prepare, poll_seconds=60.0, log_level="warning",
             sandbox_process=True, **hub_settings,
         ) as world:  # fmt: skip
-            conn.send({"hub_url": world.hub_url, "sandbox_url": world.sandbox_url, "token": world.api_token,
+            started = {"hub_url": world.hub_url, "sandbox_url": world.sandbox_url, "token": world.api_token,
                        "shop_id": world.shop_id, "sku_ids": world.sku_ids, "initial_on_hand": stock,
                        "engine": {"settings_missing": missing, "stock_buffer_units": buffer_units,
-                                  "stock_buffer_percent": buffer_percent, **hub_settings}})  # fmt: skip
-            while True:
-                command = conn.recv()
-                if command == "stop":
-                    break
-                conn.send(_hub_stock(world.hub, command[1]) if command[0] == "stock" else _hub_jobs(world.hub))
+                                  "stock_buffer_percent": buffer_percent, **hub_settings}}  # fmt: skip
+            serve_commands(conn, started, lambda command: _hub_stock(world.hub, command[1])
+                           if command[0] == "stock" else _hub_jobs(world.hub))  # fmt: skip
     except Exception as error:
-        conn.send({"error": f"{type(error).__name__}: {error}"})
+        report_failure(conn, error)
         if not isinstance(error, EngineMissing):
             raise
 
@@ -326,28 +324,15 @@ class RemoteWorld:
 
 @contextmanager
 def world_process(data_dir: Path, mode: str, scenario: Scenario) -> Iterator[RemoteWorld]:
-    context = multiprocessing.get_context("spawn")
-    ours, theirs = context.Pipe()
-    process = context.Process(target=_serve_world, args=(theirs, str(data_dir), mode, scenario), daemon=True,
-                              name=f"shopbridge-bench-flash-{mode}")  # fmt: skip
-    process.start()
     try:
-        if not ours.poll(180):
-            raise RuntimeError("the sandbox and hub did not start within 180 s")
-        info = ours.recv()
-        if "error" in info:
-            if info["error"].startswith("EngineMissing"):
-                raise EngineMissing(info["error"].split(": ", 1)[1])
-            raise RuntimeError(f"the sandbox and hub did not start: {info['error']}")
-        yield RemoteWorld(info["hub_url"], info["sandbox_url"], info["token"], info["shop_id"], info["sku_ids"],
-                          info["initial_on_hand"], info["engine"], ours)  # fmt: skip
-    finally:
-        with suppress(OSError):
-            ours.send("stop")
-        process.join(30)
-        if process.is_alive():
-            process.terminate()
-            process.join(10)
+        with child_world(_serve_world, (str(data_dir), mode, scenario), name=f"shopbridge-bench-flash-{mode}",
+                         start_seconds=180) as (info, conn):  # fmt: skip
+            yield RemoteWorld(info["hub_url"], info["sandbox_url"], info["token"], info["shop_id"], info["sku_ids"],
+                              info["initial_on_hand"], info["engine"], conn)  # fmt: skip
+    except ChildFailed as error:
+        if str(error).startswith("EngineMissing"):
+            raise EngineMissing(str(error).split(": ", 1)[1]) from None
+        raise RuntimeError(f"the sandbox and hub did not start: {error}") from None
 
 
 # --- what the hub and the sandbox say ----------------------------------------------------------------------

@@ -28,13 +28,12 @@ from __future__ import annotations
 
 import itertools
 import math
-import multiprocessing
 import os
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
@@ -46,6 +45,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
+
+from shopbridge.bench.child import ChildFailed, child_world, report_failure, serve_commands
 
 RATE_PER_S = 50
 FULL_SECONDS = 60
@@ -138,15 +139,11 @@ def _serve_world(conn: Connection, data_dir: str, poll_seconds: float) -> None:
         # The sandbox gets a process of its own, as TikTok is a system of its own; the hub runs as in production.
         with running_world(None, Path(data_dir), skus=SKUS, poll_seconds=poll_seconds, log_level="warning",
                            sandbox_process=True) as world:  # fmt: skip
-            conn.send({"hub_url": world.hub_url, "sandbox_url": world.sandbox_url, "token": world.api_token,
-                       "shop_id": world.shop_id, "sku_ids": world.sku_ids})  # fmt: skip
-            while True:
-                command = conn.recv()
-                if command == "stop":
-                    break
-                conn.send(_hub_counts(world.hub))
+            started = {"hub_url": world.hub_url, "sandbox_url": world.sandbox_url, "token": world.api_token,
+                       "shop_id": world.shop_id, "sku_ids": world.sku_ids}  # fmt: skip
+            serve_commands(conn, started, lambda _command: _hub_counts(world.hub))
     except Exception as error:
-        conn.send({"error": f"{type(error).__name__}: {error}"})
+        report_failure(conn, error)
         raise
 
 
@@ -169,25 +166,13 @@ class RemoteWorld:
 
 @contextmanager
 def world_process(data_dir: Path, poll_seconds: float) -> Iterator[RemoteWorld]:
-    context = multiprocessing.get_context("spawn")
-    ours, theirs = context.Pipe()
-    process = context.Process(target=_serve_world, args=(theirs, str(data_dir), poll_seconds), daemon=True,
-                              name="shopbridge-bench-world")  # fmt: skip
-    process.start()
     try:
-        if not ours.poll(120):
-            raise RuntimeError("the sandbox and hub did not start within 120 s")
-        info = ours.recv()
-        if "error" in info:
-            raise RuntimeError(f"the sandbox and hub did not start: {info['error']}")
-        yield RemoteWorld(info["hub_url"], info["sandbox_url"], info["token"], info["shop_id"], info["sku_ids"], ours)
-    finally:
-        with suppress(OSError):
-            ours.send("stop")
-        process.join(30)
-        if process.is_alive():
-            process.terminate()
-            process.join(10)
+        with child_world(_serve_world, (str(data_dir), poll_seconds), name="shopbridge-bench-world",
+                         start_seconds=120) as (info, conn):  # fmt: skip
+            yield RemoteWorld(info["hub_url"], info["sandbox_url"], info["token"], info["shop_id"], info["sku_ids"],
+                              conn)  # fmt: skip
+    except ChildFailed as error:
+        raise RuntimeError(f"the sandbox and hub did not start: {error}") from None
 
 
 # --- buyers ------------------------------------------------------------------------------------------------
