@@ -20,17 +20,6 @@ from shopbridge.store.db import transaction
 runner = CliRunner()
 
 
-@pytest.fixture
-def env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    monkeypatch.setenv("SHOPBRIDGE_DATABASE_URL", settings.effective_database_url)
-    assert settings.secret_key is not None
-    monkeypatch.setenv("SHOPBRIDGE_SECRET_KEY", settings.secret_key.get_secret_value())
-    monkeypatch.setenv("SHOPBRIDGE_DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("SHOPBRIDGE_LOG_LEVEL", "error")
-    monkeypatch.setenv("COLUMNS", "200")
-    return settings
-
-
 def test_version() -> None:
     result = runner.invoke(app, ["version"])
     assert result.exit_code == 0

@@ -19,17 +19,6 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    monkeypatch.setenv("SHOPBRIDGE_DATABASE_URL", settings.effective_database_url)
-    assert settings.secret_key is not None
-    monkeypatch.setenv("SHOPBRIDGE_SECRET_KEY", settings.secret_key.get_secret_value())
-    monkeypatch.setenv("SHOPBRIDGE_DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("SHOPBRIDGE_LOG_LEVEL", "error")
-    monkeypatch.setenv("COLUMNS", "200")
-    return settings
-
-
-@pytest.fixture
 def shop(env: Settings, hub: Hub) -> Hub:
     """TEE-S, TEE-M (the hub's stock) and TEE-L (kept by an external master) at MAIN and POPUP; 10 TEE-M at MAIN."""
     with transaction(hub.sessions) as session:
