@@ -251,7 +251,7 @@ def _hub_stock(hub: Any, skus: list[str]) -> dict[str, Any]:
     from shopbridge.store.db import reading
 
     with reading(hub.sessions) as session:
-        return {sku: stock_of(session, sku) for sku in skus}
+        return {sku: stock_of(session, sku, now=hub.clock.now()) for sku in skus}
 
 
 def _serve_world(conn: Connection, data_dir: str, mode: str, scenario: Scenario) -> None:

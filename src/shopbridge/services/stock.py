@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
@@ -213,7 +213,7 @@ def record_refusal(session: Session, sku: str, origin: str, message: str, *, now
     )  # fmt: skip
 
 
-def stock_of(session: Session, sku: str, *, now: datetime | None = None) -> dict[str, Any]:
+def stock_of(session: Session, sku: str, *, now: datetime) -> dict[str, Any]:
     """A SKU's stock per location (on hand, reserved, and what is free: on hand minus reserved) and per channel
     listing (what the channel should show now, and what it last confirmed)."""
     variant = session.scalar(select(Variant).where(Variant.sku == sku))
@@ -233,5 +233,5 @@ def stock_of(session: Session, sku: str, *, now: datetime | None = None) -> dict
         "on_hand": sum(row["on_hand"] for row in locations),
         "reserved": sum(row["reserved"] for row in locations),
         "locations": locations,
-        "channels": channel_view(session, variant, now=now or datetime.now(UTC)),
+        "channels": channel_view(session, variant, now=now),
     }

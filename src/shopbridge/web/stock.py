@@ -72,7 +72,7 @@ def router(hub: Hub) -> APIRouter:
         except stock.StockError as error:
             raise HTTPException(422, str(error)) from None
         with reading(hub.sessions) as session:
-            return {"applied": applied, "stock": stock.stock_of(session, movement.sku)}
+            return {"applied": applied, "stock": stock.stock_of(session, movement.sku, now=hub.clock.now())}
 
     @routes.put("/levels", summary="Set on-hand from a stock count: each difference becomes an adjustment.")
     def put_levels(levels: LevelsIn, caller: Caller = operator) -> dict[str, Any]:
@@ -109,7 +109,7 @@ def router(hub: Hub) -> APIRouter:
     def get_stock(sku: str, caller: Caller = reader) -> dict[str, Any]:
         with reading(hub.sessions) as session:
             try:
-                return stock.stock_of(session, sku)
+                return stock.stock_of(session, sku, now=hub.clock.now())
             except stock.UnknownSku as error:
                 raise HTTPException(404, str(error)) from None
 
