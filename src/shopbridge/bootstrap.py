@@ -24,6 +24,7 @@ from shopbridge.runtime.worker import Worker, WorkerOptions, WorkerPool
 from shopbridge.services.orders import RELEASE_DUE, release_due
 from shopbridge.store import migrations
 from shopbridge.store.db import create_database_engine, session_factory
+from shopbridge.store.inbox_db import ensure_inbox_schema, inbox_database_url
 from shopbridge.store.secrets import SecretBox, SecretKeyMissing, load_or_create_key
 
 
@@ -39,7 +40,11 @@ def _release_due(ctx: JobContext) -> None:
 
 
 def tiktok_context(
-    settings: Settings, sessions: sessionmaker[Session], secrets: SecretBox, limiter: RateLimiter
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    inbox_sessions: sessionmaker[Session],
+    secrets: SecretBox,
+    limiter: RateLimiter,
 ) -> TikTokContext | None:
     if not (settings.tiktok_app_key and settings.tiktok_app_secret):
         return None
@@ -53,7 +58,9 @@ def tiktok_context(
     )
     http = httpx.Client(timeout=httpx.Timeout(15.0, connect=5.0))
     client = TikTokClient(app, http, limiter=limiter)
-    return TikTokContext(app=app, http=http, sessions=sessions, secrets=secrets, client=client)
+    return TikTokContext(
+        app=app, http=http, sessions=sessions, inbox_sessions=inbox_sessions, secrets=secrets, client=client
+    )
 
 
 @dataclass
@@ -65,6 +72,8 @@ class Hub:
     clock: Clock
     secrets: SecretBox
     rate_limiter: RateLimiter
+    inbox_sessions: sessionmaker[Session]
+    inbox_engine: Engine | None = None  # a database of its own for the inbox (SQLite), or None: the hub's
     periodics: list[Periodic] = field(default_factory=list)
     pool: WorkerPool | None = None
     tiktok: TikTokContext | None = None
@@ -108,6 +117,8 @@ class Hub:
         if self.tiktok is not None:
             self.tiktok.http.close()
         self.engine.dispose()
+        if self.inbox_engine is not None:
+            self.inbox_engine.dispose()
 
 
 def secret_box(settings: Settings) -> SecretBox:
@@ -133,12 +144,18 @@ def build_hub(
     engine = create_database_engine(settings.effective_database_url, pool_size=max(5, settings.workers + 5))
     storage = settings.redis_url.get_secret_value() if settings.redis_url else "memory://"
     sessions = session_factory(engine)
+    inbox_url = inbox_database_url(settings.effective_database_url)
+    inbox_engine = create_database_engine(inbox_url, pool_size=5) if inbox_url else None
+    if inbox_engine is not None:
+        ensure_inbox_schema(inbox_engine)
+    inbox_sessions = session_factory(inbox_engine) if inbox_engine is not None else sessions
     secrets = secret_box(settings)
     limiter = RateLimiter(storage, default=settings.tiktok_rate_limit)
-    tiktok = tiktok_context(settings, sessions, secrets, limiter)
+    tiktok = tiktok_context(settings, sessions, inbox_sessions, secrets, limiter)
     if tiktok is not None and http is not None:
         tiktok.http.close()
-        tiktok = TikTokContext(tiktok.app, http, sessions, secrets, TikTokClient(tiktok.app, http, limiter=limiter))
+        client = TikTokClient(tiktok.app, http, limiter=limiter)
+        tiktok = TikTokContext(tiktok.app, http, sessions, inbox_sessions, secrets, client)
     if registry is None:
         registry = default_registry()
         if tiktok is not None:
@@ -153,6 +170,8 @@ def build_hub(
         settings=settings,
         engine=engine,
         sessions=sessions,
+        inbox_sessions=inbox_sessions,
+        inbox_engine=inbox_engine,
         registry=registry,
         clock=clock or SystemClock(),
         secrets=secrets,

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     public_url: str | None = Field(default=None, description="Public base URL channels send webhooks to.")
     workers: int = Field(default=4, ge=0, le=64, description="Embedded workers inside `serve` (threads).")
     api_threads: int = Field(default=8, ge=1, le=200, description="Threads serving the synchronous API routes.")
+    inbox_sweep_seconds: float = Field(
+        default=30.0, gt=0, description="How often inbox events still `received` are handed to their jobs again."
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console"] = "json"
     currency: str = Field(default="USD", description="The hub's ISO 4217 currency.")

@@ -21,7 +21,7 @@ def test_items_are_committed_before_their_callers_are_answered(hub: Hub) -> None
             raise ValueError("the body is not JSON")
         return inbox.record(session, source="test", event_id=event_id, payload="{}", now=hub.clock.now()).id
 
-    committer: GroupCommitter[str, int] = GroupCommitter(hub.sessions, write, max_batch=8)
+    committer: GroupCommitter[str, int] = GroupCommitter(hub.inbox_sessions, write, max_batch=8)
     futures = {event_id: committer.submit(event_id) for event_id in [f"e{n}" for n in range(40)] + ["bad"]}
     repeat = committer.submit("e1")  # a duplicate delivery: the same inbox row
     wait([*futures.values(), repeat], timeout=30)
@@ -30,6 +30,6 @@ def test_items_are_committed_before_their_callers_are_answered(hub: Hub) -> None
         futures["bad"].result()
     ids = {event_id: future.result() for event_id, future in futures.items() if event_id != "bad"}
     assert repeat.result() == ids["e1"]
-    with hub.sessions() as session:
+    with hub.inbox_sessions() as session:
         assert session.scalar(select(func.count()).select_from(InboundEvent)) == 40
     assert committer.items == 41 and committer.batches < 41, "items shared transactions"

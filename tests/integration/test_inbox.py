@@ -25,18 +25,18 @@ def test_thirty_percent_duplicates_among_a_thousand_events(hub: Hub) -> None:
     assert len(deliveries) == 1000
     created = 0
     for event_id in deliveries:
-        with transaction(hub.sessions) as session:
+        with transaction(hub.inbox_sessions) as session:
             created += inbox.record(
                 session, source="tiktok", event_id=event_id, payload="{}", now=hub.clock.now()
             ).created
     assert created == 700
-    with hub.sessions() as session:
+    with hub.inbox_sessions() as session:
         assert session.scalar(select(func.count()).select_from(InboundEvent)) == 700
         assert set(session.scalars(select(InboundEvent.event_id))) == set(deliveries)
 
 
 def test_the_same_event_id_from_another_source_is_another_event(hub: Hub) -> None:
-    with transaction(hub.sessions) as session:
+    with transaction(hub.inbox_sessions) as session:
         first = inbox.record(session, source="tiktok", event_id="42", payload="{}", now=hub.clock.now())
         second = inbox.record(session, source="shopify", event_id="42", payload="{}", now=hub.clock.now())
         again = inbox.record(session, source="tiktok", event_id="42", payload="{}", now=hub.clock.now())
@@ -52,7 +52,9 @@ def test_a_committed_event_survives_killing_the_process(hub: Hub, database_url: 
         from shopbridge.domain.clock import SystemClock
         from shopbridge.runtime import inbox
         from shopbridge.store.db import create_database_engine, session_factory, transaction
-        sessions = session_factory(create_database_engine({database_url!r}))
+        from shopbridge.store.inbox_db import inbox_database_url
+        url = inbox_database_url({database_url!r}) or {database_url!r}
+        sessions = session_factory(create_database_engine(url))
         with transaction(sessions) as session:
             inbox.record(session, source="tiktok", event_id="order-update-1", payload='{{"order_id": "576"}}',
                          now=SystemClock().now())
@@ -65,7 +67,7 @@ def test_a_committed_event_survives_killing_the_process(hub: Hub, database_url: 
     assert child.stdout.readline().strip() == "acknowledged"
     os.kill(child.pid, signal.SIGKILL)
     assert child.wait(10) == -signal.SIGKILL
-    with hub.sessions() as session:
+    with hub.inbox_sessions() as session:
         event = session.scalar(select(InboundEvent).where(InboundEvent.event_id == "order-update-1"))
     assert event is not None
     assert event.payload == '{"order_id": "576"}'
@@ -73,10 +75,10 @@ def test_a_committed_event_survives_killing_the_process(hub: Hub, database_url: 
 
 
 def test_events_are_marked_with_their_outcome(hub: Hub) -> None:
-    with transaction(hub.sessions) as session:
+    with transaction(hub.inbox_sessions) as session:
         recorded = inbox.record(session, source="tiktok", event_id="x", payload="not json", now=hub.clock.now())
         inbox.mark(session, recorded.id, status="rejected", now=hub.clock.now(), error="body is not JSON")
-    with hub.sessions() as session:
+    with hub.inbox_sessions() as session:
         event = session.get(InboundEvent, recorded.id)
         assert event is not None
         assert (event.status, event.error, event.payload) == ("rejected", "body is not JSON", "not json")

@@ -46,6 +46,7 @@ def test_metrics_report_jobs_attempts_inbox_and_dead_letters(hub: Hub, registry:
     now = hub.clock.now()
     with transaction(hub.sessions) as session:
         jobs.enqueue(session, "tiktok.sync_order", now=now)
+    with transaction(hub.inbox_sessions) as session:
         inbox.record(session, source="tiktok", event_id="n1", payload="{}", now=now)
     hub.clock.advance(42)  # type: ignore[attr-defined]
     with TestClient(create_app(hub)) as client:

@@ -104,7 +104,7 @@ def bench_sqlite_inbox(count: int, progress: Progress) -> dict[str, Any]:
         )
         started = time.perf_counter()
         for n in range(count):
-            with transaction(hub.sessions) as session:
+            with transaction(hub.inbox_sessions) as session:
                 inbox.record(session, source="tiktok", event_id=f"bench-{n}", payload=body, now=hub.clock.now())
             if n % 500 == 0:
                 progress.update(task, completed=n)

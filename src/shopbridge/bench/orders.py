@@ -108,13 +108,14 @@ def _hub_counts(hub: Any) -> dict[str, Any]:
         jobs = {f"{kind}:{state}": n for kind, state, n in
                 session.execute(select(Job.kind, Job.state, func.count()).group_by(Job.kind, Job.state))}  # fmt: skip
         attempts = dict(session.execute(select(JobAttempt.outcome, func.count()).group_by(JobAttempt.outcome)).all())
-        inbox = dict(session.execute(select(InboundEvent.status, func.count()).group_by(InboundEvent.status)).all())
         durations: dict[str, list[float]] = {}
         for kind, began, ended in session.execute(
             select(Job.kind, JobAttempt.started_at, JobAttempt.finished_at).join(Job, Job.id == JobAttempt.job_id)
         ):
             if began is not None and ended is not None:
                 durations.setdefault(kind, []).append((ended - began).total_seconds() * 1000)
+    with hub.inbox_sessions() as session:
+        inbox = dict(session.execute(select(InboundEvent.status, func.count()).group_by(InboundEvent.status)).all())
     return {
         "order_rows": rows,
         "distinct_external_ids": distinct,

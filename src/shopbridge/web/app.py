@@ -21,8 +21,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shopbridge import __version__
 from shopbridge.bootstrap import Hub
-from shopbridge.channels.tiktok.receiver import Receipt, receive
+from shopbridge.channels.tiktok.receiver import ConnectedShops, Receipt, Work, queue_work, receive, waiting_work
 from shopbridge.logs import get_logger
+from shopbridge.runtime.dispatch import Dispatcher
 from shopbridge.runtime.group_commit import GroupCommitter
 from shopbridge.store import migrations
 from shopbridge.store.db import reading
@@ -44,10 +45,13 @@ def create_app(hub: Hub, *, workers: int = 0) -> FastAPI:
         anyio.to_thread.current_default_thread_limiter().total_tokens = hub.settings.api_threads
         if workers:
             hub.start_workers(workers)
+        if hub.tiktok is not None:
+            app.state.tiktok_dispatch.start()  # its first sweep queues what a previous run left received
         try:
             yield
         finally:
             app.state.tiktok_intake.stop()
+            app.state.tiktok_dispatch.stop()
             if hub.pool is not None:
                 hub.pool.stop()
 
@@ -60,17 +64,24 @@ def create_app(hub: Hub, *, workers: int = 0) -> FastAPI:
         lifespan=lifespan,
     )
     registry = CollectorRegistry()
-    registry.register(WorkEngineCollector(hub.sessions, hub.clock))
+    registry.register(WorkEngineCollector(hub.sessions, hub.inbox_sessions, hub.clock))
     http = HttpMetrics(registry)
     webhooks = Counter(
         "shopbridge_webhooks", "Webhook deliveries by outcome (forged ones are never processed).",
         ["channel", "outcome"], registry=registry,
     )  # fmt: skip
+    shops = ConnectedShops(hub.sessions)
     tiktok_intake: GroupCommitter[bytes, Receipt] = GroupCommitter(
-        hub.sessions, lambda session, raw: receive(session, raw, now=hub.clock.now()), name="tiktok-intake"
-    )
-    app.state.tiktok_intake = tiktok_intake
-    app.include_router(tiktok.router(hub, webhooks, tiktok_intake))
+        hub.inbox_sessions, lambda session, raw: receive(session, raw, now=hub.clock.now(), shops=shops),
+        name="tiktok-intake",
+    )  # fmt: skip
+    tiktok_dispatch: Dispatcher[Work] = Dispatcher(
+        lambda works: queue_work(hub.sessions, hub.inbox_sessions, works, now=hub.clock.now()),
+        sweep=lambda: waiting_work(hub.inbox_sessions), sweep_seconds=hub.settings.inbox_sweep_seconds,
+        name="tiktok-dispatch",
+    )  # fmt: skip
+    app.state.tiktok_intake, app.state.tiktok_dispatch = tiktok_intake, tiktok_dispatch
+    app.include_router(tiktok.router(hub, webhooks, tiktok_intake, tiktok_dispatch))
     app.include_router(orders.router(hub))
     app.include_router(stock.router(hub))
 

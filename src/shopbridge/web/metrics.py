@@ -21,8 +21,9 @@ WORKER_STALE_SECONDS = 15.0
 
 
 class WorkEngineCollector(Collector):
-    def __init__(self, sessions: sessionmaker[Session], clock: Clock) -> None:
+    def __init__(self, sessions: sessionmaker[Session], inbox_sessions: sessionmaker[Session], clock: Clock) -> None:
         self.sessions = sessions
+        self.inbox_sessions = inbox_sessions  # the inbox may live in a database of its own (store/inbox_db.py)
         self.clock = clock
 
     def collect(self) -> Iterator[Metric]:
@@ -41,16 +42,17 @@ class WorkEngineCollector(Collector):
                 select(JobAttempt.outcome, func.count()).group_by(JobAttempt.outcome)
             ):
                 attempts.add_metric([outcome], count)
-            for status, count in session.execute(
-                select(InboundEvent.status, func.count()).group_by(InboundEvent.status)
-            ):
-                inbox.add_metric([status], count)
-            oldest = session.scalar(select(func.min(InboundEvent.received_at)).where(InboundEvent.status == "received"))
             alive = session.scalar(
                 select(func.count()).where(
                     WorkerHeartbeat.last_seen_at >= now - timedelta(seconds=WORKER_STALE_SECONDS)
                 )
             )
+        with reading(self.inbox_sessions) as session:
+            for status, count in session.execute(
+                select(InboundEvent.status, func.count()).group_by(InboundEvent.status)
+            ):
+                inbox.add_metric([status], count)
+            oldest = session.scalar(select(func.min(InboundEvent.received_at)).where(InboundEvent.status == "received"))
         yield jobs
         yield attempts
         yield inbox

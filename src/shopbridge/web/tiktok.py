@@ -10,15 +10,18 @@ from prometheus_client import Counter
 
 from shopbridge.bootstrap import Hub
 from shopbridge.channels.tiktok import connect
-from shopbridge.channels.tiktok.receiver import Receipt
+from shopbridge.channels.tiktok.receiver import Receipt, Work
 from shopbridge.channels.tiktok.signing import verify_webhook
 from shopbridge.logs import get_logger
+from shopbridge.runtime.dispatch import Dispatcher
 from shopbridge.runtime.group_commit import GroupCommitter
 
 log = get_logger("shopbridge.web.tiktok")
 
 
-def router(hub: Hub, webhooks: Counter, intake: GroupCommitter[bytes, Receipt]) -> APIRouter:
+def router(
+    hub: Hub, webhooks: Counter, intake: GroupCommitter[bytes, Receipt], dispatch: Dispatcher[Work]
+) -> APIRouter:
     routes = APIRouter(tags=["tiktok"])
 
     @routes.post("/hooks/tiktok", summary="TikTok Shop webhook deliveries (signed).")
@@ -33,6 +36,8 @@ def router(hub: Hub, webhooks: Counter, intake: GroupCommitter[bytes, Receipt]) 
             return JSONResponse({"error": "the Authorization signature does not match the body"}, status_code=401)
         receipt = await asyncio.wrap_future(intake.submit(raw))  # committed (with its batch) before we answer
         webhooks.labels("tiktok", receipt.outcome).inc()
+        if receipt.work is not None:
+            dispatch.notify((receipt.work,))  # queued off this request's path (runtime/dispatch.py)
         if receipt.status_code >= 400:
             return JSONResponse({"error": receipt.message}, status_code=receipt.status_code)
         return JSONResponse({"code": 0, "message": receipt.message})

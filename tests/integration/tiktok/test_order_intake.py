@@ -6,7 +6,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from shopbridge.store.tables import ChannelAccount, Job, JobAttempt
+from shopbridge.store.db import reading, transaction
+from shopbridge.store.tables import ChannelAccount, InboundEvent, Job, JobAttempt
 from tests.integration.tiktok.harness import World, tiktok_world, wait_until
 
 
@@ -19,6 +20,27 @@ def test_an_order_appears_through_its_webhook(database_url: str, tmp_path: Path)
         assert len(order["lines"][0]["line_item_ids"]) in (1, 2)
         assert order["released_at"] is None, "never released while ON_HOLD"
         assert order["history"][0]["source"] in ("webhook", "poll")
+
+
+def test_a_webhook_is_acknowledged_while_another_writer_holds_the_hubs_database(
+    database_url: str, tmp_path: Path
+) -> None:
+    """The inbox does not share the hub's write lock (on SQLite it is a file of its own): a delivery is recorded
+    and answered while a long transaction holds the hub's database, and its order syncs once that one commits."""
+    with tiktok_world(database_url, tmp_path) as world:
+        world.webhook_faults(drop_rate=1.0)  # only the delivery sent below reaches the hub
+        order_id = world.place_order({"TEE-M": 1})
+        notice = {"type": 1, "tts_notification_id": "held-1", "shop_id": world.shop_id, "timestamp": 1,
+                  "data": {"order_id": order_id, "order_status": "ON_HOLD"}}  # fmt: skip
+        with transaction(world.hub.sessions) as session:
+            session.connection()  # on SQLite: BEGIN IMMEDIATE, the hub's write lock is ours until the block ends
+            response = world.send_webhook(notice)
+            assert response.status_code == 200, response.text
+            with reading(world.hub.inbox_sessions) as inbox:
+                event = inbox.scalar(select(InboundEvent).where(InboundEvent.event_id == "held-1"))
+            assert event is not None and event.status == "received"
+        order = wait_until(lambda: world.hub_order(order_id), message="the order synced after the writer finished")
+        assert order["history"][0]["source"] == "webhook"
 
 
 def test_with_every_webhook_dropped_the_poll_finds_the_order(database_url: str, tmp_path: Path) -> None:

@@ -1,20 +1,41 @@
-"""What happens to a signed TikTok delivery: one inbox insert and, in the same transaction, the job that acts on it.
-The HTTP route verifies the signature before calling this, and acknowledges once this has committed."""
+"""What happens to a signed TikTok delivery. The HTTP route verifies the signature, then ``receive`` records the
+delivery in the inbox; the route acknowledges once that has committed. What the event asks for (a sync of the
+shop's orders, parking a deauthorized account, an expiry warning) is queued afterwards, off the acknowledgement's
+path, by a Dispatcher (runtime/dispatch.py) calling ``queue_work``; ``waiting_work`` is its sweep, which finds
+what a stopped process had recorded but not yet queued."""
 
 from __future__ import annotations
 
+import json
+import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from shopbridge.channels.tiktok import webhooks
-from shopbridge.channels.tiktok.sync import AUTHORIZATION_EXPIRING, DEAUTHORIZED, SYNC_ORDERS
+from shopbridge.channels.tiktok.sync import AUTHORIZATION_EXPIRING, DEAUTHORIZED, ORDER_EVENT_NAMES, SYNC_ORDERS
 from shopbridge.runtime import inbox, jobs
-from shopbridge.store.tables import ChannelAccount
+from shopbridge.store.db import WriteLane, reading, transaction
+from shopbridge.store.tables import ChannelAccount, InboundEvent
 
 SOURCE = "tiktok"
+ONE_OFF_EVENTS = {str(webhooks.SELLER_DEAUTHORIZATION): DEAUTHORIZED,
+                  str(webhooks.UPCOMING_AUTHORIZATION_EXPIRATION): AUTHORIZATION_EXPIRING}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Work:
+    """A job an inbox event asks for. Order events of one shop all ask for the same work, the shop's order sync,
+    which reads them from the inbox itself and marks them processed. A one-off event (deauthorization, expiry
+    warning) names its inbox row, marked processed once its job is queued, and carries what the job needs."""
+
+    account_id: int
+    kind: str
+    inbox_id: int | None = None
+    detail: str | None = None
 
 
 @dataclass(frozen=True)
@@ -22,10 +43,37 @@ class Receipt:
     outcome: str  # accepted, duplicate, malformed, unknown_shop
     status_code: int
     message: str
+    work: Work | None = None  # to hand to the dispatcher once the inbox record has committed
 
 
-def receive(session: Session, raw_body: bytes, *, now: datetime) -> Receipt:
-    """Record a verified delivery (the caller commits, then acknowledges)."""
+class ConnectedShops:
+    """TikTok shop id → the hub's channel account id, read from the hub's database and remembered (accounts are
+    never deleted; a shop connected later is found on its first delivery)."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+        self._known: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def account_id(self, shop_id: str) -> int | None:
+        with self._lock:
+            known = self._known.get(shop_id)
+        if known is not None:
+            return known
+        with reading(self.sessions) as session:
+            found = session.scalar(
+                select(ChannelAccount.id).where(
+                    ChannelAccount.channel == "tiktok", ChannelAccount.external_id == shop_id
+                )
+            )
+        if found is not None:
+            with self._lock:
+                self._known[shop_id] = int(found)
+        return found
+
+
+def receive(session: Session, raw_body: bytes, *, now: datetime, shops: ConnectedShops) -> Receipt:
+    """Record a verified delivery in the inbox (the caller commits, acknowledges, then hands ``work`` on)."""
     text = raw_body.decode("utf-8", errors="replace")
     try:
         notification = webhooks.parse(raw_body)
@@ -33,45 +81,86 @@ def receive(session: Session, raw_body: bytes, *, now: datetime) -> Receipt:
         inbox.record(session, source=SOURCE, event_id=webhooks.notification_id(raw_body, None), payload=text, now=now,
                      status="rejected", error=str(error))  # fmt: skip
         return Receipt("malformed", 400, f"malformed notification: {error}")
-    account_id = session.scalar(
-        select(ChannelAccount.id).where(
-            ChannelAccount.channel == "tiktok", ChannelAccount.external_id == notification.shop_id
-        )
-    )
+    account_id = shops.account_id(notification.shop_id)
     if account_id is None:
         inbox.record(session, source=SOURCE, event_id=notification.notification_id, payload=text, now=now,
                      event_type=str(notification.type), status="rejected",
                      error=f"shop {notification.shop_id} is not connected to this hub")  # fmt: skip
         return Receipt("unknown_shop", 200, f"shop {notification.shop_id} is not connected; kept for inspection")
+    work = _work(account_id, notification)
     recorded = inbox.record(session, source=SOURCE, event_id=notification.notification_id, payload=text, now=now,
-                            event_type=str(notification.type), channel_account_id=account_id)  # fmt: skip
+                            event_type=str(notification.type), channel_account_id=account_id,
+                            status="received" if work else "processed")  # fmt: skip
     if not recorded.created:
         return Receipt("duplicate", 200, "already received")
-    _dispatch(session, account_id, notification, recorded.id, now)
-    return Receipt("accepted", 200, "accepted")
+    if work is not None and work.kind != SYNC_ORDERS:
+        work = Work(work.account_id, work.kind, recorded.id, work.detail)
+    return Receipt("accepted", 200, "accepted", work)
 
 
-def _dispatch(
-    session: Session, account_id: int, notification: webhooks.Notification, event_id: int, now: datetime
-) -> None:
+def _work(account_id: int, notification: webhooks.Notification) -> Work | None:
+    """What the event asks for. Product, message and other events are kept in the inbox (as processed) for the
+    flows that will act on them; an order event naming no order asks for nothing."""
     kind = notification.type
     if kind in webhooks.ORDER_EVENT_TYPES:
         # The inbox is the queue: the record stays `received` until a sync re-reads its orders. One sync waits per
-        # shop and takes every order event received meanwhile, so this write is the same small one under a flash
-        # sale as in a quiet hour (one detail call covers up to 50 orders).
-        if webhooks.order_ids(notification):
-            jobs.enqueue(session, SYNC_ORDERS, {"source": "webhook"}, now=now, channel_account_id=account_id,
-                         identity_key=f"{SYNC_ORDERS}:{account_id}", priority=5)  # fmt: skip
-            return
-        inbox.mark(session, event_id, status="processed", now=now)
-        return
+        # shop and takes every order event received meanwhile (one detail call covers up to 50 orders).
+        return Work(account_id, SYNC_ORDERS) if webhooks.order_ids(notification) else None
     if kind == webhooks.SELLER_DEAUTHORIZATION:
-        jobs.enqueue(session, DEAUTHORIZED, {"message": notification.data.get("message")}, now=now,
-                     channel_account_id=account_id, priority=1)  # fmt: skip
-    elif kind == webhooks.UPCOMING_AUTHORIZATION_EXPIRATION:
-        jobs.enqueue(
-            session, AUTHORIZATION_EXPIRING, {"expiration_time": notification.data.get("expiration_time")}, now=now,
-            channel_account_id=account_id, identity_key=f"{AUTHORIZATION_EXPIRING}:{account_id}",
-        )  # fmt: skip
-    # Product, message and other events are kept in the inbox for the flows that will act on them.
-    inbox.mark(session, event_id, status="processed", now=now)
+        return Work(account_id, DEAUTHORIZED, detail=_text(notification.data.get("message")))
+    if kind == webhooks.UPCOMING_AUTHORIZATION_EXPIRATION:
+        return Work(account_id, AUTHORIZATION_EXPIRING, detail=_text(notification.data.get("expiration_time")))
+    return None
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def queue_work(
+    sessions: sessionmaker[Session], inbox_sessions: sessionmaker[Session], works: Iterable[Work], *, now: datetime
+) -> None:
+    """Queue the jobs ``works`` ask for in one transaction of the hub's database, then mark the one-off events
+    processed in the inbox. Every job has an identity key, so work queued twice (a sweep after a crash between
+    the two steps) waits once."""
+    works = list(works)
+    with transaction(sessions, lane=WriteLane.ENGINE) as session:
+        for work in works:
+            identity = f"{work.kind}:{work.account_id}"
+            if work.kind == SYNC_ORDERS:
+                jobs.enqueue(session, SYNC_ORDERS, {"source": "webhook"}, now=now, channel_account_id=work.account_id,
+                             identity_key=identity, priority=5)  # fmt: skip
+            elif work.kind == DEAUTHORIZED:
+                jobs.enqueue(session, DEAUTHORIZED, {"message": work.detail}, now=now,
+                             channel_account_id=work.account_id, identity_key=identity, priority=1)  # fmt: skip
+            elif work.kind == AUTHORIZATION_EXPIRING:
+                jobs.enqueue(session, AUTHORIZATION_EXPIRING, {"expiration_time": work.detail}, now=now,
+                             channel_account_id=work.account_id, identity_key=identity)  # fmt: skip
+    one_offs = [work.inbox_id for work in works if work.inbox_id is not None]
+    if one_offs:
+        with transaction(inbox_sessions) as session:
+            inbox.mark_many(session, one_offs, status="processed", now=now)
+
+
+def waiting_work(inbox_sessions: sessionmaker[Session]) -> list[Work]:
+    """The work that `received` events in the inbox still ask for: a sync for every shop with order events
+    waiting, and each one-off event not yet marked processed."""
+    with reading(inbox_sessions) as session:
+        shops = session.scalars(
+            select(InboundEvent.channel_account_id)
+            .where(InboundEvent.source == SOURCE, InboundEvent.status == "received",
+                   InboundEvent.event_type.in_(ORDER_EVENT_NAMES), InboundEvent.channel_account_id.is_not(None))
+            .distinct()
+        ).all()  # fmt: skip
+        one_offs = session.execute(
+            select(InboundEvent.id, InboundEvent.channel_account_id, InboundEvent.event_type, InboundEvent.payload)
+            .where(InboundEvent.source == SOURCE, InboundEvent.status == "received",
+                   InboundEvent.event_type.in_(list(ONE_OFF_EVENTS)), InboundEvent.channel_account_id.is_not(None))
+        ).all()  # fmt: skip
+    works = [Work(int(account_id), SYNC_ORDERS) for account_id in shops if account_id is not None]
+    for inbox_id, account_id, event_type, payload in one_offs:
+        kind = ONE_OFF_EVENTS[str(event_type)]
+        data = json.loads(payload).get("data") or {}  # the receiver stored it only after parsing it
+        detail = _text(data.get("message" if kind == DEAUTHORIZED else "expiration_time"))
+        works.append(Work(int(account_id or 0), kind, int(inbox_id), detail))
+    return works

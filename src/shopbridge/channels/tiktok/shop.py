@@ -27,6 +27,7 @@ class TikTokContext:
     app: TikTokApp
     http: httpx.Client
     sessions: sessionmaker[Session]
+    inbox_sessions: sessionmaker[Session]  # the inbox's database (the hub's own, or a file of its own on SQLite)
     secrets: SecretBox
     client: TikTokClient
 

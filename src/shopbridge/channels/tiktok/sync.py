@@ -122,7 +122,7 @@ def make_handlers(context: TikTokContext, *, poll_overlap: timedelta, initial_lo
         order_ids = [str(order_id) for order_id in ctx.payload.get("order_ids", [])]
         event_ids: list[int] = []
         if not order_ids:
-            with reading(context.sessions) as session:
+            with reading(context.inbox_sessions) as session:
                 rows = session.execute(
                     select(InboundEvent.id, InboundEvent.payload)
                     .where(InboundEvent.source == "tiktok", InboundEvent.channel_account_id == account_id,
@@ -143,8 +143,9 @@ def make_handlers(context: TikTokContext, *, poll_overlap: timedelta, initial_lo
                 fetched += data.get("orders") or []
             account = _read_account(context, ctx)
             _store(context, ctx, account, fetched, ctx.payload.get("source", "webhook"))
-        if event_ids:
-            inbox.mark_many(ctx.session, event_ids, status="processed", now=ctx.write_time())
+        if event_ids:  # the orders are committed (in _store's transactions): their events are done
+            with transaction(context.inbox_sessions) as session:
+                inbox.mark_many(session, event_ids, status="processed", now=ctx.write_time())
         if len(event_ids) == INBOX_BATCH:  # more are waiting: the successor takes them
             enqueue(ctx.session, SYNC_ORDERS, {"source": "webhook"}, now=ctx.now, channel_account_id=account_id,
                     identity_key=f"{SYNC_ORDERS}:{account_id}", priority=5)  # fmt: skip
