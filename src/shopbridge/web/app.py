@@ -77,7 +77,7 @@ def create_app(hub: Hub, *, workers: int = 0) -> FastAPI:
     )  # fmt: skip
     tiktok_dispatch: Dispatcher[Work] = Dispatcher(
         lambda works: queue_work(hub.sessions, hub.inbox_sessions, works, now=hub.clock.now()),
-        sweep=lambda: waiting_work(hub.inbox_sessions), sweep_seconds=hub.settings.inbox_sweep_seconds,
+        sweep=lambda: waiting_work(hub.sessions, hub.inbox_sessions), sweep_seconds=hub.settings.inbox_sweep_seconds,
         name="tiktok-dispatch",
     )  # fmt: skip
     app.state.tiktok_intake, app.state.tiktok_dispatch = tiktok_intake, tiktok_dispatch

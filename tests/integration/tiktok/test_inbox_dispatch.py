@@ -37,7 +37,7 @@ def test_the_sweep_queues_the_work_of_events_left_received(hub: Hub) -> None:
 
     dispatcher: Dispatcher[Work] = Dispatcher(
         lambda works: queue_work(hub.sessions, hub.inbox_sessions, works, now=now),
-        sweep=lambda: waiting_work(hub.inbox_sessions), name="test",
+        sweep=lambda: waiting_work(hub.sessions, hub.inbox_sessions), name="test",
     )  # fmt: skip
     assert dispatcher.flush(10), "the first sweep ran on start"
     dispatcher.stop()
@@ -53,6 +53,23 @@ def test_the_sweep_queues_the_work_of_events_left_received(hub: Hub) -> None:
     assert statuses["deauth"] == "processed", f"inbox row {deauthorized} is done once its job is queued"
     assert [statuses[f"order-{n}"] for n in range(3)] == ["received"] * 3, "the sync marks order events itself"
 
-    queue_work(hub.sessions, hub.inbox_sessions, waiting_work(hub.inbox_sessions), now=now)
+    queue_work(hub.sessions, hub.inbox_sessions, waiting_work(hub.sessions, hub.inbox_sessions), now=now)
     with hub.sessions() as session:
         assert len(session.scalars(select(Job)).all()) == 2, "a second sweep joins the waiting jobs"
+
+
+def test_the_sweep_leaves_a_shop_whose_latest_sync_went_dead(hub: Hub) -> None:
+    """A sync that dead-lettered already raised its sync issue; the sweep must not stack a new one every round."""
+    now = hub.clock.now()
+    with transaction(hub.sessions) as session:
+        accounts = [ChannelAccount(channel="tiktok", label=f"Shop {n}", external_id=f"shop-{n}") for n in (1, 2)]
+        session.add_all(accounts)
+        session.flush()
+        broken, healthy = (account.id for account in accounts)
+        session.add(Job(kind="tiktok.sync_orders", payload={}, state="dead", priority=5, due_at=now, attempts=8,
+                        max_attempts=8, channel_account_id=broken, created_at=now))  # fmt: skip
+    with transaction(hub.inbox_sessions) as session:
+        for account_id in (broken, healthy):
+            inbox.record(session, source="tiktok", event_id=f"order-{account_id}", event_type="1",
+                         channel_account_id=account_id, payload=_event(1, {"order_id": "576"}), now=now)  # fmt: skip
+    assert waiting_work(hub.sessions, hub.inbox_sessions) == [Work(healthy, "tiktok.sync_orders")]

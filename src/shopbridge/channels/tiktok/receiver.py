@@ -12,14 +12,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from shopbridge.channels.tiktok import webhooks
 from shopbridge.channels.tiktok.sync import AUTHORIZATION_EXPIRING, DEAUTHORIZED, ORDER_EVENT_NAMES, SYNC_ORDERS
 from shopbridge.runtime import inbox, jobs
 from shopbridge.store.db import WriteLane, reading, transaction
-from shopbridge.store.tables import ChannelAccount, InboundEvent
+from shopbridge.store.tables import ChannelAccount, InboundEvent, Job
 
 SOURCE = "tiktok"
 ONE_OFF_EVENTS = {str(webhooks.SELLER_DEAUTHORIZATION): DEAUTHORIZED,
@@ -113,6 +113,22 @@ def _work(account_id: int, notification: webhooks.Notification) -> Work | None:
     return None
 
 
+def _latest_sync_dead(sessions: sessionmaker[Session], account_ids: list[int]) -> set[int]:
+    if not account_ids:
+        return set()
+    with reading(sessions) as session:
+        latest = (
+            select(Job.channel_account_id, func.max(Job.id).label("id"))
+            .where(Job.kind == SYNC_ORDERS, Job.channel_account_id.in_(account_ids))
+            .group_by(Job.channel_account_id)
+            .subquery()
+        )
+        rows = session.execute(
+            select(Job.channel_account_id).join(latest, Job.id == latest.c.id).where(Job.state == "dead")
+        )
+        return {int(account_id) for (account_id,) in rows if account_id is not None}
+
+
 def _text(value: object) -> str | None:
     return None if value is None else str(value)
 
@@ -142,9 +158,11 @@ def queue_work(
             inbox.mark_many(session, one_offs, status="processed", now=now)
 
 
-def waiting_work(inbox_sessions: sessionmaker[Session]) -> list[Work]:
+def waiting_work(sessions: sessionmaker[Session], inbox_sessions: sessionmaker[Session]) -> list[Work]:
     """The work that `received` events in the inbox still ask for: a sync for every shop with order events
-    waiting, and each one-off event not yet marked processed."""
+    waiting, and each one-off event not yet marked processed. A shop whose latest sync went dead is left out:
+    re-queuing it every sweep would only stack dead letters behind the one already raised. Its events wait for
+    `shopbridge jobs retry` or the shop's next webhook, as before the sweep existed."""
     with reading(inbox_sessions) as session:
         shops = session.scalars(
             select(InboundEvent.channel_account_id)
@@ -157,7 +175,10 @@ def waiting_work(inbox_sessions: sessionmaker[Session]) -> list[Work]:
             .where(InboundEvent.source == SOURCE, InboundEvent.status == "received",
                    InboundEvent.event_type.in_(list(ONE_OFF_EVENTS)), InboundEvent.channel_account_id.is_not(None))
         ).all()  # fmt: skip
-    works = [Work(int(account_id), SYNC_ORDERS) for account_id in shops if account_id is not None]
+    dead = _latest_sync_dead(sessions, [int(account_id) for account_id in shops if account_id is not None])
+    works = [
+        Work(int(account_id), SYNC_ORDERS) for account_id in shops if account_id is not None and account_id not in dead
+    ]
     for inbox_id, account_id, event_type, payload in one_offs:
         kind = ONE_OFF_EVENTS[str(event_type)]
         data = json.loads(payload).get("data") or {}  # the receiver stored it only after parsing it
