@@ -23,21 +23,21 @@ from tests.conftest import postgres_only
 JOBS = 10_000
 
 
-def count_run(ctx: JobContext) -> None:
-    ctx.session.execute(text("INSERT INTO handler_runs (job_id) VALUES (:id)"), {"id": ctx.job_id})
+def counting_registry(handler_seconds: float = 0.0) -> JobRegistry:
+    def count_run(ctx: JobContext) -> None:
+        ctx.session.execute(text("INSERT INTO handler_runs (job_id) VALUES (:id)"), {"id": ctx.job_id})
+        time.sleep(handler_seconds)  # the victim works slowly, so the kill finds it holding claimed jobs
 
-
-def counting_registry() -> JobRegistry:
     registry = JobRegistry()
     registry.register("count.single", count_run)
     registry.register("count.batch", count_run, batch=True)
     return registry
 
 
-def run_worker(database_url: str, secret_key: str, ready: Any) -> None:
+def run_worker(database_url: str, secret_key: str, ready: Any, handler_seconds: float) -> None:
     settings = Settings(database_url=database_url, secret_key=secret_key, job_lease_seconds=3,
                         worker_poll_seconds=0.05, worker_batch_size=50, log_level="error")  # fmt: skip
-    hub = build_hub(settings, registry=counting_registry())
+    hub = build_hub(settings, registry=counting_registry(handler_seconds))
     worker = hub.new_worker()
     worker.options.sweep_seconds = 0.5
     ready.set()
@@ -59,9 +59,10 @@ def test_four_processes_run_each_handler_exactly_once_despite_a_kill(hub: Hub, s
     readies = [context.Event() for _ in range(4)]
     workers = [
         context.Process(
-            target=run_worker, args=(settings.effective_database_url, settings.secret_key.get_secret_value(), r)
+            target=run_worker,
+            args=(settings.effective_database_url, settings.secret_key.get_secret_value(), r, 0.05 if n == 0 else 0.0),
         )
-        for r in readies
+        for n, r in enumerate(readies)
     ]
     for process in workers:
         process.start()
@@ -85,6 +86,9 @@ def test_four_processes_run_each_handler_exactly_once_despite_a_kill(hub: Hub, s
                     break
         os.kill(victim.pid, signal.SIGKILL)  # mid-run: it holds claimed jobs and an open transaction
         victim.join(10)
+        with hub.sessions() as session:
+            orphaned = session.scalar(select(func.count()).where(*holding)) or 0
+        assert orphaned, "the kill found the victim holding claimed jobs"
         while succeeded() < JOBS and time.monotonic() < deadline:
             time.sleep(0.1)
         assert succeeded() == JOBS
@@ -103,4 +107,4 @@ def test_four_processes_run_each_handler_exactly_once_despite_a_kill(hub: Hub, s
         session.commit()
     assert runs == distinct == JOBS
     assert workers_seen == 4
-    assert recovered, "the killed worker's claimed jobs were recovered after their lease"
+    assert recovered and recovered >= orphaned, "the killed worker's claimed jobs were recovered after their lease"
