@@ -9,14 +9,20 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from shopbridge.channels.tiktok import webhooks
-from shopbridge.channels.tiktok.sync import AUTHORIZATION_EXPIRING, DEAUTHORIZED, ORDER_EVENT_NAMES, SYNC_ORDERS
+from shopbridge.channels.tiktok.sync import (
+    AUTHORIZATION_EXPIRING,
+    DEAUTHORIZED,
+    ORDER_EVENT_NAMES,
+    SYNC_ORDERS,
+    queue_sync,
+)
 from shopbridge.runtime import inbox, jobs
 from shopbridge.store.db import WriteLane, reading, transaction
 from shopbridge.store.tables import ChannelAccount, InboundEvent, Job
@@ -94,7 +100,7 @@ def receive(session: Session, raw_body: bytes, *, now: datetime, shops: Connecte
     if not recorded.created:
         return Receipt("duplicate", 200, "already received")
     if work is not None and work.kind != SYNC_ORDERS:
-        work = Work(work.account_id, work.kind, recorded.id, work.detail)
+        work = replace(work, inbox_id=recorded.id)
     return Receipt("accepted", 200, "accepted", work)
 
 
@@ -144,8 +150,7 @@ def queue_work(
         for work in works:
             identity = f"{work.kind}:{work.account_id}"
             if work.kind == SYNC_ORDERS:
-                jobs.enqueue(session, SYNC_ORDERS, {"source": "webhook"}, now=now, channel_account_id=work.account_id,
-                             identity_key=identity, priority=5)  # fmt: skip
+                queue_sync(session, work.account_id, now=now)
             elif work.kind == DEAUTHORIZED:
                 jobs.enqueue(session, DEAUTHORIZED, {"message": work.detail}, now=now,
                              channel_account_id=work.account_id, identity_key=identity, priority=1)  # fmt: skip
@@ -175,10 +180,9 @@ def waiting_work(sessions: sessionmaker[Session], inbox_sessions: sessionmaker[S
             .where(InboundEvent.source == SOURCE, InboundEvent.status == "received",
                    InboundEvent.event_type.in_(list(ONE_OFF_EVENTS)), InboundEvent.channel_account_id.is_not(None))
         ).all()  # fmt: skip
-    dead = _latest_sync_dead(sessions, [int(account_id) for account_id in shops if account_id is not None])
-    works = [
-        Work(int(account_id), SYNC_ORDERS) for account_id in shops if account_id is not None and account_id not in dead
-    ]
+    waiting = [int(account_id) for account_id in shops if account_id is not None]  # the query excludes None
+    dead = _latest_sync_dead(sessions, waiting)
+    works = [Work(account_id, SYNC_ORDERS) for account_id in waiting if account_id not in dead]
     for inbox_id, account_id, event_type, payload in one_offs:
         kind = ONE_OFF_EVENTS[str(event_type)]
         data = json.loads(payload).get("data") or {}  # the receiver stored it only after parsing it

@@ -43,6 +43,12 @@ def _account(ctx: JobContext, session: Session | None = None) -> ChannelAccount:
     return account
 
 
+def queue_sync(session: Session, account_id: int, *, now: datetime) -> None:
+    """Make sure one sync of the shop's order events waits (one per shop: the identity key coalesces them)."""
+    enqueue(session, SYNC_ORDERS, {"source": "webhook"}, now=now, channel_account_id=account_id,
+            identity_key=f"{SYNC_ORDERS}:{account_id}", priority=5)  # fmt: skip
+
+
 def _write_chunk(context: TikTokContext) -> int:
     """Orders per transaction. SQLite has one writer, and each transaction waits its turn behind the webhook
     intake: twenty per transaction keep one sync job (serial per shop) ahead of 50 orders/s, at the price of a
@@ -147,8 +153,7 @@ def make_handlers(context: TikTokContext, *, poll_overlap: timedelta, initial_lo
             with transaction(context.inbox_sessions) as session:
                 inbox.mark_many(session, event_ids, status="processed", now=ctx.write_time())
         if len(event_ids) == INBOX_BATCH:  # more are waiting: the successor takes them
-            enqueue(ctx.session, SYNC_ORDERS, {"source": "webhook"}, now=ctx.now, channel_account_id=account_id,
-                    identity_key=f"{SYNC_ORDERS}:{account_id}", priority=5)  # fmt: skip
+            queue_sync(ctx.session, account_id, now=ctx.now)
 
     def poll_orders(ctx: JobContext) -> None:
         """The backstop: every order updated since the watermark, minus an overlap, sorted by update time. The
