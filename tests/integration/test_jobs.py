@@ -15,6 +15,7 @@ from shopbridge.runtime.registry import JobContext, JobRegistry
 from shopbridge.runtime.worker import Worker
 from shopbridge.store.db import transaction
 from shopbridge.store.tables import AuditEntry, ChannelAccount, Job, JobAttempt, SyncIssue
+from tests.conftest import postgres_only
 
 
 def enqueue(hub: Hub, kind: str, **options: object) -> int:
@@ -430,6 +431,48 @@ def test_a_serial_kind_runs_one_job_per_identity_key_at_a_time(hub: Hub, registr
         claimed = jobs.claim(session, "w2", now=hub.clock.now(), lease_seconds=60, limit=10,
                              serial_kinds=registry.serial_kinds())  # fmt: skip
     assert [job.id for job in claimed] == [successor]
+
+
+def test_joining_a_waiting_job_keeps_the_more_urgent_priority(hub: Hub) -> None:
+    waiting = enqueue(hub, "stock.push", identity_key="push:product-1", priority=50)
+    assert enqueue(hub, "stock.push", identity_key="push:product-1", priority=80) == waiting
+    assert job(hub, waiting).priority == 50
+    assert enqueue(hub, "stock.push", identity_key="push:product-1", priority=10) == waiting
+    assert job(hub, waiting).priority == 10
+
+
+def test_a_job_waiting_for_its_serial_predecessor_is_not_due_for_an_idle_worker(
+    hub: Hub, registry: JobRegistry
+) -> None:
+    """An idle worker reads before it claims: a successor that cannot be claimed yet must not send it to the
+    write lock for nothing."""
+    registry.register("stock.push", write_effect, serial=True)
+    enqueue(hub, "stock.push", identity_key="push:product-1")
+    serial = registry.serial_kinds()
+    with transaction(hub.sessions) as session:
+        (running,) = jobs.claim(session, "w1", now=hub.clock.now(), lease_seconds=60, limit=10, serial_kinds=serial)
+    enqueue(hub, "stock.push", identity_key="push:product-1")
+    with hub.sessions() as session:
+        assert not jobs.any_due(session, now=hub.clock.now(), serial_kinds=serial)
+        assert jobs.any_due(session, now=hub.clock.now())  # it is pending and due, only not claimable
+    with transaction(hub.sessions) as session:
+        assert jobs.complete(session, running, "w1", now=hub.clock.now())
+    with hub.sessions() as session:
+        assert jobs.any_due(session, now=hub.clock.now(), serial_kinds=serial)
+
+
+@postgres_only()
+def test_a_worker_does_not_claim_a_job_whose_joining_change_is_not_committed(hub: Hub) -> None:
+    """A stock change joins the push waiting for its product; a worker claiming that push before the change
+    commits would read the old stock and leave the change unpushed. The join locks the job's row, so the claim
+    passes it by until the change is committed."""
+    waiting = enqueue(hub, "stock.push", identity_key="push:product-1")
+    with transaction(hub.sessions) as change:
+        assert jobs.enqueue(change, "stock.push", now=hub.clock.now(), identity_key="push:product-1") == waiting
+        with transaction(hub.sessions) as worker:
+            assert jobs.claim(worker, "w1", now=hub.clock.now(), lease_seconds=60, limit=10) == []
+    with transaction(hub.sessions) as worker:
+        assert [c.id for c in jobs.claim(worker, "w1", now=hub.clock.now(), lease_seconds=60, limit=10)] == [waiting]
 
 
 def test_a_worker_claims_a_network_job_alone(hub: Hub, registry: JobRegistry) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, text, update
+from sqlalchemy import Select, case, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session, aliased
 
 from shopbridge.runtime.backoff import RetryPolicy
@@ -53,7 +53,13 @@ def enqueue(
     replay_of: int | None = None,
 ) -> int:
     """Add a job in the caller's transaction; returns its id. With an identity key already pending (or parked),
-    nothing is added and the waiting job's id is returned: the same work is never queued twice."""
+    nothing is added and the waiting job's id is returned: the same work is never queued twice. The waiting job
+    takes the more urgent of the two priorities.
+
+    Joining a waiting job writes its row, which locks it until the caller commits: on PostgreSQL a worker's
+    claim (``FOR UPDATE SKIP LOCKED``) then passes it by until the change that joined it is committed, so the
+    job never runs on a state older than the work it absorbed. A job claimed before the join no longer waits, and
+    the insert makes a new one."""
     values = {
         "kind": kind,
         "payload": payload or {},
@@ -69,18 +75,13 @@ def enqueue(
     }
     statement = dialect_insert(session)(Job).values(**values)
     if identity_key is not None:
-        statement = statement.on_conflict_do_nothing(index_elements=["identity_key"], index_where=WAITING)
-    for _ in range(10):
-        new_id = session.execute(statement.returning(Job.__table__.c.id)).scalar_one_or_none()
-        if new_id is not None:
-            return int(new_id)
-        waiting = session.scalar(
-            select(Job.id).where(Job.identity_key == identity_key, Job.state.in_(("pending", "parked")))
-        )
-        if waiting is not None:
-            return int(waiting)
-        # On PostgreSQL the waiting job can be claimed between our insert and this read: insert again.
-    raise RuntimeError(f"could not enqueue {kind} with identity {identity_key!r}: it kept being claimed")
+        jobs = Job.__table__.c
+        statement = statement.on_conflict_do_update(
+            index_elements=["identity_key"], index_where=WAITING,
+            set_={"priority": case((statement.excluded.priority < jobs.priority, statement.excluded.priority),
+                                   else_=jobs.priority)},
+        )  # fmt: skip
+    return int(session.execute(statement.returning(Job.__table__.c.id)).scalar_one())
 
 
 def enqueue_or_extend(
@@ -155,9 +156,25 @@ def enqueue_many(
     return len(rows)
 
 
-def any_due(session: Session, *, now: datetime) -> bool:
-    """Whether a pending job is due (a cheap read before a claim, which writes)."""
-    return session.scalar(select(Job.id).where(Job.state == "pending", Job.due_at <= now).limit(1)) is not None
+def _claimable(now: datetime, serial_kinds: frozenset[str], kinds: frozenset[str] | None = None) -> Select[Any]:
+    """Due pending jobs that a claim may take: one of a ``serial_kinds`` kind only while no job with its identity
+    key runs; of ``kinds`` only, if given."""
+    due = select(Job.id).where(Job.state == "pending", Job.due_at <= now)
+    if serial_kinds:
+        sibling = aliased(Job)
+        running_sibling = (
+            select(sibling.id).where(sibling.identity_key == Job.identity_key, sibling.state == "running").exists()
+        )
+        due = due.where(or_(Job.kind.not_in(serial_kinds), Job.identity_key.is_(None), ~running_sibling))
+    if kinds is not None:
+        due = due.where(Job.kind.in_(kinds))
+    return due
+
+
+def any_due(session: Session, *, now: datetime, serial_kinds: frozenset[str] = frozenset()) -> bool:
+    """Whether a claim would find a job (a cheap read before the claim, which writes). A job waiting for its
+    serial predecessor does not count, so idle workers do not queue for the write lock to claim nothing."""
+    return session.scalar(_claimable(now, serial_kinds).limit(1)) is not None
 
 
 def claim(
@@ -173,20 +190,7 @@ def claim(
     """Take up to ``limit`` due jobs for ``worker`` (of ``kinds`` only, if given), lowest priority number and
     oldest due first. A job of a ``serial_kinds`` kind is skipped while another job with its identity key is
     running."""
-    due = (
-        select(Job.id)
-        .where(Job.state == "pending", Job.due_at <= now)
-        .order_by(Job.priority, Job.due_at, Job.id)
-        .limit(limit)
-    )
-    if serial_kinds:
-        sibling = aliased(Job)
-        running_sibling = (
-            select(sibling.id).where(sibling.identity_key == Job.identity_key, sibling.state == "running").exists()
-        )
-        due = due.where(or_(Job.kind.not_in(serial_kinds), Job.identity_key.is_(None), ~running_sibling))
-    if kinds is not None:
-        due = due.where(Job.kind.in_(kinds))
+    due = _claimable(now, serial_kinds, kinds).order_by(Job.priority, Job.due_at, Job.id).limit(limit)
     if not is_sqlite(session.get_bind()):
         due = due.with_for_update(skip_locked=True)
     statement = (

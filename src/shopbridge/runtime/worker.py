@@ -82,7 +82,7 @@ class Worker:
         # worker is idle.
         serial_kinds = self.registry.serial_kinds()
         with reading(self.sessions) as session:  # an idle worker does not queue for SQLite's write lock
-            if not jobs.any_due(session, now=self.clock.now()):
+            if not jobs.any_due(session, now=self.clock.now(), serial_kinds=serial_kinds):
                 return 0
         with transaction(self.sessions) as session:
             now = self.clock.now()
