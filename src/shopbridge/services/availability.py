@@ -10,6 +10,7 @@ backwards, so an old quantity cannot overwrite a newer one.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -62,27 +63,42 @@ def enqueue_push(session: Session, channel: str, account_id: int, product_id: st
             identity_key=f"{kind}:{account_id}:{product_id}", priority=10)  # fmt: skip
 
 
-def mark_dirty(session: Session, variant_id: int, *, now: datetime) -> int:
-    """A SKU's truth changed: raise its listings' versions and, in event mode, queue their products' pushes.
-    Returns how many listings were marked."""
-    rows = session.execute(
-        select(ChannelListing.channel_account_id, ChannelListing.external_product_id, ChannelAccount.channel,
-               ChannelAccount.settings)
-        .join(ChannelAccount, ChannelAccount.id == ChannelListing.channel_account_id)
-        .where(ChannelListing.variant_id == variant_id, ChannelAccount.status == "active")
-    ).all()  # fmt: skip
-    if not rows or not with_known_truth(session, [variant_id]):
-        return 0
-    session.execute(
-        update(ChannelListing)
-        .where(ChannelListing.variant_id == variant_id)
-        .values(stock_version=ChannelListing.stock_version + 1)
-        .execution_options(synchronize_session=False)
-    )
-    for account_id, product_id, channel, mode in {(r[0], r[1], r[2], _mode(r[3])) for r in rows}:
-        if mode == "event":
-            enqueue_push(session, channel, account_id, product_id, now=now)
-    return len(rows)
+MARK_CHUNK = 500  # SKUs per statement, well under SQLite's limit on bound parameters
+
+
+def mark_dirty(session: Session, variant_ids: Collection[int], *, now: datetime) -> int:
+    """The truth of these SKUs changed: raise their listings' versions and, in event mode, queue one push per
+    channel product, in product order (so two transactions take the push jobs' rows in one order). A few
+    statements per call, not per SKU, so an order's lines or an import cost little. Returns how many listings
+    were marked."""
+    ordered = sorted(variant_ids)
+    marked = 0
+    products: set[tuple[int, str, str]] = set()
+    for start in range(0, len(ordered), MARK_CHUNK):
+        rows = session.execute(
+            select(ChannelListing.variant_id, ChannelListing.channel_account_id, ChannelListing.external_product_id,
+                   ChannelAccount.channel, ChannelAccount.settings)
+            .join(ChannelAccount, ChannelAccount.id == ChannelListing.channel_account_id)
+            .where(ChannelListing.variant_id.in_(ordered[start : start + MARK_CHUNK]),
+                   ChannelAccount.status == "active")
+        ).all()  # fmt: skip
+        known = with_known_truth(session, sorted({row[0] for row in rows}))
+        if not known:
+            continue
+        session.execute(
+            update(ChannelListing)
+            .where(ChannelListing.variant_id.in_(sorted(known)))
+            .values(stock_version=ChannelListing.stock_version + 1)
+            .execution_options(synchronize_session=False)
+        )
+        for variant_id, account_id, product_id, channel, settings in rows:
+            if variant_id in known:
+                marked += 1
+                if _mode(settings) == "event":
+                    products.add((account_id, product_id, channel))
+    for account_id, product_id, channel in sorted(products):
+        enqueue_push(session, channel, account_id, product_id, now=now)
+    return marked
 
 
 def _mode(settings: dict[str, Any] | None) -> str:

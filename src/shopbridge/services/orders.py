@@ -6,7 +6,7 @@ one, so duplicated and reordered events are harmless.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -44,6 +44,7 @@ class BlockReason:
 
 
 LINE_REASONS = (BlockReason.UNLINKED_SKU, BlockReason.DELETED_PRODUCT)
+CATALOGUE_CHUNK = 500  # keys per catalogue read, well under SQLite's limit on bound parameters
 
 
 @dataclass(frozen=True)
@@ -62,26 +63,64 @@ class Match:
     problem: tuple[str, str] | None  # (reason code, sentence)
 
 
-def match_line(session: Session, account_id: int, external_sku_id: str, seller_sku: str | None, title: str) -> Match:
-    """Linked listing first, then the seller SKU; otherwise unmatched with the reason a person can act on."""
-    variant_id = session.scalar(
-        select(ChannelListing.variant_id).where(
-            ChannelListing.channel_account_id == account_id,
-            ChannelListing.external_sku_id == external_sku_id,
-            ChannelListing.variant_id.is_not(None),
+@dataclass(frozen=True)
+class Catalogue:
+    """What matching order lines needs, read once for a batch of orders: linked listings, then seller SKUs, and
+    which of those variants belong to deleted products. A sync reads it before it takes the write lock."""
+
+    by_listing: dict[str, int]
+    by_seller_sku: dict[str, int]
+    deleted: frozenset[int]
+
+    def match(self, external_sku_id: str, seller_sku: str | None, title: str) -> Match:
+        """Linked listing first, then the seller SKU; otherwise unmatched with the reason a person can act on."""
+        variant_id = self.by_listing.get(external_sku_id)
+        if variant_id is None and seller_sku:
+            variant_id = self.by_seller_sku.get(seller_sku)
+        label = seller_sku or f"sku_id {external_sku_id}"
+        if variant_id is None:
+            return Match(
+                None, (BlockReason.UNLINKED_SKU, f"SKU {label} ({title}) is not linked to a product in the hub")
+            )
+        if variant_id in self.deleted:
+            return Match(variant_id, (BlockReason.DELETED_PRODUCT, f"SKU {label} belongs to a deleted product"))
+        return Match(variant_id, None)
+
+
+def read_catalogue(session: Session, account_id: int, orders: list[Order]) -> Catalogue:
+    """The catalogue entries the lines of ``orders`` can match, in three reads."""
+    sku_ids = sorted({line.external_sku_id for order in orders for line in order.lines})
+    seller_skus = sorted({line.seller_sku for order in orders for line in order.lines if line.seller_sku})
+    by_listing: dict[str, int] = {}
+    by_seller_sku: dict[str, int] = {}
+    for start in range(0, max(len(sku_ids), len(seller_skus)), CATALOGUE_CHUNK):
+        by_listing.update(
+            (sku_id, variant_id)
+            for sku_id, variant_id in session.execute(
+                select(ChannelListing.external_sku_id, ChannelListing.variant_id).where(
+                    ChannelListing.channel_account_id == account_id,
+                    ChannelListing.external_sku_id.in_(sku_ids[start : start + CATALOGUE_CHUNK]),
+                    ChannelListing.variant_id.is_not(None),
+                )
+            )
+            if variant_id is not None
         )
-    )
-    if variant_id is None and seller_sku:
-        variant_id = session.scalar(select(Variant.id).where(Variant.sku == seller_sku))
-    label = seller_sku or f"sku_id {external_sku_id}"
-    if variant_id is None:
-        return Match(None, (BlockReason.UNLINKED_SKU, f"SKU {label} ({title}) is not linked to a product in the hub"))
-    product_status = session.scalar(
-        select(Product.status).join(Variant, Variant.product_id == Product.id).where(Variant.id == variant_id)
-    )
-    if product_status == "deleted":
-        return Match(variant_id, (BlockReason.DELETED_PRODUCT, f"SKU {label} belongs to a deleted product"))
-    return Match(variant_id, None)
+        by_seller_sku.update(
+            session.execute(
+                select(Variant.sku, Variant.id).where(Variant.sku.in_(seller_skus[start : start + CATALOGUE_CHUNK]))
+            ).all()
+        )
+    variant_ids = sorted({*by_listing.values(), *by_seller_sku.values()})
+    deleted: set[int] = set()
+    for start in range(0, len(variant_ids), CATALOGUE_CHUNK):
+        deleted.update(
+            session.scalars(
+                select(Variant.id)
+                .join(Product, Product.id == Variant.product_id)
+                .where(Variant.id.in_(variant_ids[start : start + CATALOGUE_CHUNK]), Product.status == "deleted")
+            )
+        )
+    return Catalogue(by_listing, by_seller_sku, frozenset(deleted))
 
 
 def _minor(money: Money | None) -> int | None:
@@ -94,10 +133,20 @@ def _history(session: Session, row: OrderRow, source: str, now: datetime) -> Non
 
 
 def upsert_order(
-    session: Session, account: ChannelAccount, order: Order, *, source: str, now: datetime, force: bool = False
+    session: Session,
+    account: ChannelAccount,
+    order: Order,
+    *,
+    source: str,
+    now: datetime,
+    force: bool = False,
+    catalogue: Catalogue | None = None,
+    settlement: Settlement | None = None,
 ) -> Intake:
     """Create or update the hub's copy of a channel order, then apply the release gate. A read that is not newer
-    than the hub's copy changes nothing (and writes nothing), unless ``force`` asks to re-run matching after a fix."""
+    than the hub's copy changes nothing (and writes nothing), unless ``force`` asks to re-run matching after a fix.
+    ``catalogue`` is what the lines are matched against (read_catalogue; read here for this order if not given);
+    ``settlement`` gathers the stock movements of a batch of orders (see Settlement; written here if not given)."""
     # Create the row if it is missing, then lock it: two jobs upserting one new order serialize on the lock
     # instead of racing to insert (which would fail one of them on PostgreSQL).
     created = (
@@ -152,9 +201,11 @@ def upsert_order(
         if row.blocked_reason in LINE_REASONS:
             problems.append((str(row.blocked_reason), str(row.blocked_message)))
     else:
-        session.execute(delete(OrderLine).where(OrderLine.order_id == row.id))
+        if not created:
+            session.execute(delete(OrderLine).where(OrderLine.order_id == row.id))
+        catalogue = catalogue or read_catalogue(session, account.id, [order])
         for line in order.lines:
-            match = match_line(session, account.id, line.external_sku_id, line.seller_sku, line.title)
+            match = catalogue.match(line.external_sku_id, line.seller_sku, line.title)
             if match.problem:
                 problems.append(match.problem)
             session.add(
@@ -171,7 +222,7 @@ def upsert_order(
     session.flush()
     released = apply_release_gate(session, account, row, now=now)
     if created or status_changed or lines_rewritten:
-        settle_stock(session, account, row, now=now)
+        settle_stock(session, account, row, now=now, new=created, settlement=settlement)
     return Intake(row.id, created, status_changed, False, released, row.blocked_reason)
 
 
@@ -270,13 +321,67 @@ def _cancel_after_release(session: Session, account: ChannelAccount, row: OrderR
 SHIPPED = progress(OrderStatus.IN_TRANSIT)
 
 
-def settle_stock(session: Session, account: ChannelAccount, row: OrderRow, *, now: datetime) -> None:
+@dataclass
+class Settlement:
+    """The stock effects of a batch of orders, written together: the ledger lines of every order go in one
+    ``record_movements`` call, so a chunk of orders costs one ledger write and one round of pushes rather than a
+    few statements each. What the orders need to read (their location, which SKUs have a known truth, the free
+    units) is read once per SKU; free units are then counted down in memory as the batch's orders reserve, so each
+    order's oversold check sees the orders before it."""
+
+    lines: dict[str, list[LedgerLine]] = field(default_factory=dict)  # by movement source (the channel)
+    locations: dict[tuple[int, str | None], int | None] = field(default_factory=dict)
+    known: dict[int, bool] = field(default_factory=dict)
+    free: dict[tuple[int, int], int] = field(default_factory=dict)
+
+    def location(self, session: Session, account_id: int, warehouse: str | None) -> int | None:
+        if (account_id, warehouse) not in self.locations:
+            self.locations[account_id, warehouse] = fulfilment_location(session, account_id, warehouse)
+        return self.locations[account_id, warehouse]
+
+    def known_truth(self, session: Session, variant_ids: list[int]) -> set[int]:
+        missing = [variant_id for variant_id in variant_ids if variant_id not in self.known]
+        found = with_known_truth(session, missing)
+        self.known.update((variant_id, variant_id in found) for variant_id in missing)
+        return {variant_id for variant_id in variant_ids if self.known[variant_id]}
+
+    def free_units(self, session: Session, variant_ids: list[int], location_id: int) -> dict[int, int]:
+        missing = sorted(v for v in variant_ids if (v, location_id) not in self.free)
+        read = _free_units(session, missing, location_id)
+        self.free.update(((v, location_id), read.get(v, 0)) for v in missing)
+        return {v: self.free[v, location_id] for v in variant_ids}
+
+    def add(self, source: str, line: LedgerLine) -> None:
+        self.lines.setdefault(source, []).append(line)
+        key = (line.variant_id, line.location_id)
+        if key in self.free:
+            self.free[key] += line.on_hand_delta - line.reserved_delta
+
+    def write(self, session: Session, *, now: datetime) -> None:
+        """Record what the batch's orders settled, and start over (the reads stay valid within the transaction)."""
+        for source, lines in sorted(self.lines.items()):
+            record_movements(session, lines, source=source, now=now)
+        self.lines.clear()
+
+
+def settle_stock(
+    session: Session,
+    account: ChannelAccount,
+    row: OrderRow,
+    *,
+    now: datetime,
+    new: bool = False,
+    settlement: Settlement | None = None,
+) -> None:
     """The order's effect on the stock truth, each step once (idempotency keys): a received order reserves its
     units; shipment turns the reservation into a sale; a cancellation before shipment releases it. An order first
     seen already shipped moves nothing. An order for units the truth no longer has is flagged oversold (reserved
-    all the same: it is owed) with a sync issue."""
+    all the same: it is owed) with a sync issue. ``new``: the order was created in this transaction, so none of
+    its steps can be recorded yet. With ``settlement`` the movements join that batch (the caller writes it before
+    committing); without, they are written here."""
+    batch = settlement or Settlement()
     status = OrderStatus(row.status)
-    location = fulfilment_location(session, account.id, _warehouse(row))
+    location = batch.location(session, account.id, _warehouse(row))
     if location is None:
         return
     # Stock rows are locked in variant order, so concurrent jobs settling overlapping SKUs queue instead of
@@ -288,16 +393,17 @@ def settle_stock(session: Session, account: ChannelAccount, row: OrderRow, *, no
     if not lines:
         return
     keys = {f"{step}:{row.id}:{line.variant_id}" for line in lines for step in ("reserve", "unreserve", "ship")}
-    done = set(session.scalars(select(StockMovement.idempotency_key).where(StockMovement.idempotency_key.in_(keys))))
+    done = set() if new else set(
+        session.scalars(select(StockMovement.idempotency_key).where(StockMovement.idempotency_key.in_(keys)))
+    )  # fmt: skip
     cancelled = status is OrderStatus.CANCELLED
     reserving = [] if cancelled else [line for line in lines if f"reserve:{row.id}:{line.variant_id}" not in done]
     # Oversold is judged only where the hub knows the stock: a SKU it has never counted has no truth to run out of.
     variant_ids = [line.variant_id for line in reserving if line.variant_id is not None]
-    truth = with_known_truth(session, variant_ids)
-    free = _free_units(session, sorted(truth), location)
+    truth = batch.known_truth(session, variant_ids)
+    free = batch.free_units(session, sorted(truth), location)
     short: list[str] = []
     unfillable: list[dict[str, Any]] = []
-    ledger: list[LedgerLine] = []
     reference = f"order:{row.id}"
     for line in lines:
         assert line.variant_id is not None
@@ -305,7 +411,7 @@ def settle_stock(session: Session, account: ChannelAccount, row: OrderRow, *, no
         reserve, unreserve, ship = (f"{step}:{row.id}:{variant_id}" for step in ("reserve", "unreserve", "ship"))
         if cancelled:
             if reserve in done and unreserve not in done and ship not in done:
-                ledger.append(LedgerLine(unreserve, variant_id, location, "release", 0, reference, -units))
+                batch.add(account.channel, LedgerLine(unreserve, variant_id, location, "release", 0, reference, -units))
             continue
         if reserve not in done:
             if progress(status) >= SHIPPED:
@@ -317,11 +423,11 @@ def settle_stock(session: Session, account: ChannelAccount, row: OrderRow, *, no
                 row.oversold_units += units - available
                 short.append(f"{line.sku or line.external_sku_id}: ordered {units}, {available} free")
                 unfillable.append({"sku_id": line.external_sku_id, "quantity": units - available})
-            ledger.append(LedgerLine(reserve, variant_id, location, "reservation", 0, reference, units))
+            batch.add(account.channel, LedgerLine(reserve, variant_id, location, "reservation", 0, reference, units))
         if progress(status) >= SHIPPED and ship not in done and unreserve not in done:
-            ledger.append(LedgerLine(ship, variant_id, location, "sale", -units, reference, -units))
-    if ledger:
-        record_movements(session, ledger, source=account.channel, now=now)
+            batch.add(account.channel, LedgerLine(ship, variant_id, location, "sale", -units, reference, -units))
+    if settlement is None:
+        batch.write(session, now=now)
     if short:
         raise_issue(
             session, kind="oversold", severity="error", fingerprint=f"oversold:{row.id}",

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from shopbridge.services.availability import channel_view, mark_dirty
 from shopbridge.store.db import dialect_insert
 from shopbridge.store.sync_issues import raise_issue
-from shopbridge.store.tables import Base, ChannelListing, ChannelWarehouse, Location, StockLevel, StockMovement, Variant
+from shopbridge.store.tables import Base, ChannelWarehouse, Location, StockLevel, StockMovement, Variant
 
 LEDGER_CHUNK = 500  # lines per ledger statement, well under SQLite's limit on bound parameters
 
@@ -42,7 +42,7 @@ def record_movements(
     """Apply movements to the ledger, each idempotency key once: a line whose key is already recorded, or earlier
     in ``lines``, is False and moves nothing. A chunk of lines costs a few statements, not three per line. Levels
     move by the sum of the lines applied, in one order of (variant, location) for every writer (so two writers
-    cannot deadlock), and each SKU whose stock moved is marked for its channels once. A None line (nothing to
+    cannot deadlock), and the SKUs whose stock moved are marked for their channels together. A None line (nothing to
     write) comes back as None."""
     movements = Base.metadata.tables[StockMovement.__tablename__]
     levels = Base.metadata.tables[StockLevel.__tablename__]
@@ -101,19 +101,8 @@ def record_movements(
         )
         if progress is not None:
             progress(start + len(chunk), len(lines))
-    for variant_id in _listed(session, moved):
-        mark_dirty(session, variant_id, now=now)
+    mark_dirty(session, moved, now=now)
     return applied
-
-
-def _listed(session: Session, variant_ids: set[int]) -> list[int]:
-    """The variants among ``variant_ids`` that some channel lists: for the others mark_dirty has nothing to do."""
-    listed: set[int] = set()
-    ordered = sorted(variant_ids)
-    for start in range(0, len(ordered), LEDGER_CHUNK):
-        chunk = ordered[start : start + LEDGER_CHUNK]
-        listed.update(session.scalars(select(ChannelListing.variant_id).where(ChannelListing.variant_id.in_(chunk))))
-    return sorted(listed)
 
 
 def record_movement(

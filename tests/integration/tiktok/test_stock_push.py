@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 
 from shopbridge.channels.tiktok.inventory import CHECK_STOCK
-from shopbridge.channels.tiktok.sync import SYNC_ORDERS
+from shopbridge.channels.tiktok.sync import POLL_ORDERS, SYNC_ORDERS
 from shopbridge.runtime.jobs import enqueue
 from shopbridge.services.availability import PushOutcome, record_push
 from shopbridge.store.db import reading, transaction
@@ -171,6 +171,27 @@ def test_an_order_for_stock_the_hub_no_longer_has_is_flagged_oversold(database_u
             assert issue is not None and "MUG: ordered 4, 2 free" in issue.message
         assert hub_stock(world, "MUG")["reserved"] == 4, "the order is owed: reserved all the same"
         assert hub_stock(world, "MUG")["channels"][0]["available"] == 0
+
+
+def test_orders_synced_together_are_judged_oversold_in_turn(database_url: str, tmp_path: Path) -> None:
+    """A chunk of orders settles its stock in one ledger write; the second order for the last units must still
+    see the first order's reservation."""
+    with tiktok_world(database_url, tmp_path) as world:
+        listings_imported(world)
+        move(world, "MUG", "restock", 12)
+        wait_until(lambda: settled(world, "MUG", 10), message="TikTok showing 10")
+        world.control.put("/_sandbox/faults/endpoints", json={"endpoint": f"POST {UPDATE}", "error_rate": 1.0})
+        move(world, "MUG", "sale", 10)  # the hub has 2 left; TikTok still offers 10
+        world.webhook_faults(drop_rate=1.0)  # both orders reach the hub through one poll
+        first, second = world.place_order({"MUG": 2}), world.place_order({"MUG": 2})
+        with transaction(world.hub.sessions) as session:
+            account_id = session.scalar(select(ChannelAccount.id))
+            enqueue(session, POLL_ORDERS, now=world.hub.clock.now(), channel_account_id=account_id)
+        wait_until(lambda: world.hub_order(first) and world.hub_order(second), message="both orders polled")
+        with reading(world.hub.sessions) as session:
+            oversold = dict(session.execute(select(Order.external_id, Order.oversold_units)).all())
+        assert oversold == {first: 0, second: 2}
+        assert hub_stock(world, "MUG")["reserved"] == 4
 
 
 def test_oversold_units_can_be_cancelled_on_tiktok(database_url: str, tmp_path: Path) -> None:

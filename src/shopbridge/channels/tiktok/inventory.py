@@ -94,8 +94,7 @@ def make_handlers(context: TikTokContext) -> dict[str, Any]:
                 if variant_id is not None:
                     linked.add(variant_id)
         # A listing imported earlier keeps the link a person may have made; a new one links by seller SKU.
-        for variant_id in sorted(linked):
-            mark_dirty(session, variant_id, now=now)
+        mark_dirty(session, linked, now=now)
 
     def push_stock(ctx: JobContext) -> None:
         """Absolute quantities for every dirty SKU of one TikTok product, with all of the shop's warehouses. The
@@ -155,6 +154,7 @@ def make_handlers(context: TikTokContext) -> dict[str, Any]:
         account = session.get(ChannelAccount, account_id)
         assert account is not None
         mismatched = []
+        stale: set[int] = set()
         for sku_id, item in settled.items():
             fingerprint = f"stock_mismatch:{item.listing_id}"
             if sku_id not in on_tiktok or on_tiktok[sku_id] == item.quantity:
@@ -168,7 +168,8 @@ def make_handlers(context: TikTokContext) -> dict[str, Any]:
                 now=now, channel_account_id=account_id, subject_type="channel_listing",
                 subject_id=str(item.listing_id), details={"tiktok": on_tiktok[sku_id], "hub": item.quantity},
             )  # fmt: skip
-            mark_dirty(session, item.variant_id, now=now)
+            stale.add(item.variant_id)
+        mark_dirty(session, stale, now=now)
         compared = sum(1 for sku_id in settled if sku_id in on_tiktok)
         account.settings = {
             **(account.settings or {}),

@@ -13,11 +13,12 @@ from sqlalchemy.orm import Session
 from shopbridge.channels.tiktok import webhooks
 from shopbridge.channels.tiktok.orders import OrderPayloadError, map_order
 from shopbridge.channels.tiktok.shop import Shop, TikTokContext
+from shopbridge.domain.orders import Order
 from shopbridge.runtime import inbox
 from shopbridge.runtime.errors import PermanentError
 from shopbridge.runtime.jobs import enqueue, park_account
 from shopbridge.runtime.registry import JobContext, JobRegistry
-from shopbridge.services.orders import block_unreadable, upsert_order
+from shopbridge.services.orders import Settlement, block_unreadable, read_catalogue, upsert_order
 from shopbridge.store.db import WriteLane, dialect_insert, is_sqlite, reading, transaction
 from shopbridge.store.sync_issues import raise_issue
 from shopbridge.store.tables import ChannelAccount, InboundEvent, SyncWatermark
@@ -65,7 +66,15 @@ def _store(
     Blocked, naming the bad field. The upsert is idempotent, so a crash between chunks only means a re-read."""
     seen = []
     chunk = _write_chunk(context)
-    for start in range(0, len(orders), chunk):
+    mapped: list[Order | tuple[dict[str, Any], str]] = []
+    for payload in orders:  # mapping and matching reads before the write lock: they need none
+        try:
+            mapped.append(map_order(payload))
+        except OrderPayloadError as error:
+            mapped.append((payload, str(error)))
+    with reading(context.sessions) as session:
+        catalogue = read_catalogue(session, account.id, [order for order in mapped if isinstance(order, Order)])
+    for start in range(0, len(mapped), chunk):
         # The engine's lane: on SQLite these writes go before API clients' (after the webhook intake's). An order
         # TikTok sold reserves its stock here; until then the hub could offer (and push) units already sold.
         with transaction(context.sessions, lane=WriteLane.ENGINE) as session:
@@ -73,15 +82,17 @@ def _store(
             # client following GET /api/v1/orders by updated_at and cursor does not skip a row committed late.
             session.connection()
             now = ctx.write_time()
-            for payload in orders[start : start + chunk]:
-                try:
-                    order = map_order(payload)
-                except OrderPayloadError as error:
-                    block_unreadable(session, account, str(payload.get("id", "?")), payload.get("status"), str(error),
+            settlement = Settlement()
+            for order in mapped[start : start + chunk]:
+                if not isinstance(order, Order):
+                    payload, problem = order
+                    block_unreadable(session, account, str(payload.get("id", "?")), payload.get("status"), problem,
                                      now=now)  # fmt: skip
                     continue
-                upsert_order(session, account, order, source=source, now=now, force=source == "retry")
+                upsert_order(session, account, order, source=source, now=now, force=source == "retry",
+                             catalogue=catalogue, settlement=settlement)  # fmt: skip
                 seen.append(order.updated_at)
+            settlement.write(session, now=now)
     return seen
 
 
