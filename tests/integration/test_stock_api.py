@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fastapi.testclient import TestClient
@@ -82,20 +81,3 @@ def test_a_write_from_the_other_side_is_refused_and_kept_as_an_issue(client: Tes
 def test_reading_needs_a_token(hub: Hub, client: TestClient) -> None:
     with TestClient(create_app(hub)) as anonymous:
         assert anonymous.get("/api/v1/stock/TEE-M").status_code == 401
-
-
-def test_movements_reported_at_once_are_answered_each_on_its_own(client: TestClient) -> None:
-    """Tills posting together may share a transaction; one caller's mistake refuses only its own movement."""
-    bodies = [{"kind": "sale", "quantity": 1, "idempotency_key": f"till-{n}"} for n in range(24)]
-    bodies += [{"sku": "NOPE", "idempotency_key": "bad-sku"}, {"sku": "TEE-L", "idempotency_key": "other-side"},
-               {"kind": "sale", "quantity": 1, "idempotency_key": "till-0"}]  # fmt: skip
-    move(client, quantity=100, idempotency_key="opening")
-    with ThreadPoolExecutor(max_workers=len(bodies)) as pool:
-        answers = list(pool.map(lambda body: move(client, **body), bodies))
-    statuses = [status for status, _ in answers]
-    assert statuses == [200] * 24 + [404, 409, 200]
-    assert [body["applied"] for _, body in answers[:24]].count(True) + answers[-1][1]["applied"] == 24, (
-        "till-0 sent twice is applied once"
-    )
-    assert client.get("/api/v1/stock/TEE-M").json()["on_hand"] == 100 - 24
-    assert client.app.state.stock_movements.items == 1 + 24 + 3, "every movement went through the group commit"  # type: ignore[attr-defined]

@@ -1,8 +1,6 @@
-"""Group commit: many small writes that each must be durable before their caller answers (webhook deliveries,
-stock movements reported through the API) share one transaction. Callers wait on a future; the writer thread
-commits every waiting item at once, so under a burst the write lock is taken once per batch instead of once per
-item, and a writer that handles the batch as a whole (``write_many``) spends a batch's statements, not an item's
-each.
+"""Group commit: many small writes that each must be durable before their caller answers (webhook deliveries)
+share one transaction. Callers wait on a future; the writer thread commits every waiting item at once, so under
+a burst the write lock is taken once per batch instead of once per delivery.
 
 If a batch fails, each of its items is written again in a transaction of its own, so one bad item fails only
 its own caller."""
@@ -36,23 +34,13 @@ class GroupCommitter(Generic[Item, Result]):
     def __init__(
         self,
         sessions: sessionmaker[Session],
-        write: Callable[[Session, Item], Result] | None = None,
+        write: Callable[[Session, Item], Result],
         *,
-        write_many: Callable[[Session, list[Item]], list[Result]] | None = None,
-        lane: WriteLane = WriteLane.ACKNOWLEDGEMENT,
         max_batch: int = 128,
         name: str = "group-commit",
     ) -> None:
-        """``write`` writes one item; or ``write_many`` writes a batch and returns one result per item."""
-        if (write is None) == (write_many is None):
-            raise ValueError("give either write or write_many")
-        if write is not None:
-            one = write
-            write_many = lambda session, items: [one(session, item) for item in items]  # noqa: E731
-        assert write_many is not None
         self.sessions = sessions
-        self.write_many = write_many
-        self.lane = lane
+        self.write = write
         self.max_batch = max_batch
         self.name = name
         self._queue: queue.Queue[_Pending[Item, Result] | None] = queue.Queue()
@@ -105,8 +93,8 @@ class GroupCommitter(Generic[Item, Result]):
 
     def _write(self, batch: list[_Pending[Item, Result]]) -> None:
         try:
-            with transaction(self.sessions, lane=self.lane) as session:
-                results = self.write_many(session, [pending.item for pending in batch])
+            with transaction(self.sessions, lane=WriteLane.ACKNOWLEDGEMENT) as session:
+                results = [self.write(session, pending.item) for pending in batch]
         except Exception:
             if len(batch) == 1:
                 self._write_one(batch[0])
@@ -122,8 +110,8 @@ class GroupCommitter(Generic[Item, Result]):
 
     def _write_one(self, pending: _Pending[Item, Result]) -> None:
         try:
-            with transaction(self.sessions, lane=self.lane) as session:
-                (result,) = self.write_many(session, [pending.item])
+            with transaction(self.sessions, lane=WriteLane.ACKNOWLEDGEMENT) as session:
+                result = self.write(session, pending.item)
         except Exception as error:
             pending.future.set_exception(error)
             return

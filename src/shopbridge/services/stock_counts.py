@@ -345,40 +345,6 @@ def apply_movements(
     return _write_movements(session, movements, targets, origin=origin, now=now, progress=progress)
 
 
-def apply_reported_movements(
-    session: Session, reported: Sequence[tuple[Movement, str]], *, now: datetime
-) -> list[Outcome | StockError]:
-    """Movements that callers reported one by one (each with its origin), applied in one unit of work: each is
-    checked on its own, and a refused one comes back as its error and moves nothing; the others are written
-    together, so a batch of them costs the statements of one. Unlike ``apply_movements`` (a file, all or none),
-    one caller's mistake never refuses another caller's movement."""
-    results: list[Outcome | StockError | None] = [None] * len(reported)
-    by_origin: dict[str, list[int]] = {}
-    for position, (_, origin) in enumerate(reported):
-        try:
-            check_origin(origin)
-        except StockError as error:
-            results[position] = error
-            continue
-        by_origin.setdefault(origin, []).append(position)
-    catalog = Catalog(session, (movement.sku for movement, _ in reported))
-    for origin, positions in sorted(by_origin.items()):
-        movements = [reported[position][0] for position in positions]
-        targets, problems = _check_movements(catalog, movements, origin, _index_name, positions)
-        for problem in problems:
-            results[problem.position] = problem.error
-        accepted = [position for position in positions if results[position] is None]
-        outcomes = _write_movements(session, [reported[position][0] for position in accepted], targets,
-                                    origin=origin, now=now, progress=None)  # fmt: skip
-        for position, outcome in zip(accepted, outcomes, strict=True):
-            results[position] = outcome
-    answered: list[Outcome | StockError] = []
-    for result in results:
-        assert result is not None  # every position was refused or written above
-        answered.append(result)
-    return answered
-
-
 # --- import files ----------------------------------------------------------------------------------------
 
 

@@ -52,7 +52,6 @@ def create_app(hub: Hub, *, workers: int = 0) -> FastAPI:
         finally:
             app.state.tiktok_intake.stop()
             app.state.tiktok_dispatch.stop()
-            app.state.stock_movements.stop()
             if hub.pool is not None:
                 hub.pool.stop()
 
@@ -84,8 +83,7 @@ def create_app(hub: Hub, *, workers: int = 0) -> FastAPI:
     app.state.tiktok_intake, app.state.tiktok_dispatch = tiktok_intake, tiktok_dispatch
     app.include_router(tiktok.router(hub, webhooks, tiktok_intake, tiktok_dispatch))
     app.include_router(orders.router(hub))
-    app.state.stock_movements = stock_movements = stock.movement_writer(hub)
-    app.include_router(stock.router(hub, stock_movements))
+    app.include_router(stock.router(hub))
 
     app.add_middleware(RequestContext, app=app, http=http)
 

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-import anyio.to_thread
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
 
 from shopbridge.bootstrap import Hub
-from shopbridge.runtime.group_commit import GroupCommitter
 from shopbridge.services import stock, stock_counts
 from shopbridge.services.access import Caller
-from shopbridge.store.db import WriteLane, reading, transaction
+from shopbridge.store.db import reading, transaction
 from shopbridge.web.auth import OPERATORS, READERS, require
 
 
@@ -52,46 +49,30 @@ def refusal_status(error: stock.StockError) -> int:
     return 422
 
 
-Reported = tuple[stock_counts.Movement, str]  # a movement and its origin
-Applied = stock_counts.Outcome | stock.StockError
-
-
-def movement_writer(hub: Hub) -> GroupCommitter[Reported, Applied]:
-    """Movements reported at the same moment (the tills of a store in a sale) are written in one transaction:
-    SQLite's write lock is taken once for all of them, each caller is answered once its movement is committed,
-    and no API thread waits meanwhile. They keep the API's lane, behind the work engine's writes (see
-    store.db.WriteLane): under a flash sale the orders TikTok sold are reserved, and pushed, first, and a batch of
-    movements waiting behind them goes in one turn of the lock."""
-    return GroupCommitter(
-        hub.sessions, write_many=lambda session, items: stock_counts.apply_reported_movements(
-            session, items, now=hub.clock.now()),
-        lane=WriteLane.ORDINARY, name="stock-movements",
-    )  # fmt: skip
-
-
-def router(hub: Hub, movements: GroupCommitter[Reported, Applied]) -> APIRouter:
+def router(hub: Hub) -> APIRouter:
     routes = APIRouter(prefix="/api/v1/stock", tags=["stock"])
     reader = Depends(require(hub, READERS))
     operator = Depends(require(hub, OPERATORS))
 
     @routes.post("/movements", summary="Report a stock movement; replaying its idempotency key changes nothing.")
-    async def post_movement(movement: MovementIn, caller: Caller = operator) -> dict[str, Any]:
-        reported = stock_counts.Movement(movement.sku, movement.location, movement.kind, movement.quantity,
-                                         movement.idempotency_key, movement.reference)  # fmt: skip
-        outcome = await asyncio.wrap_future(movements.submit((reported, movement.origin)))
-        if isinstance(outcome, stock.StockError):
-            if isinstance(outcome, stock.StockSourceConflict):
-                await anyio.to_thread.run_sync(refuse, movement, str(outcome))
-            raise HTTPException(refusal_status(outcome), str(outcome))
-        return {"applied": outcome == "applied", "stock": await anyio.to_thread.run_sync(view, movement.sku)}
-
-    def refuse(movement: MovementIn, message: str) -> None:
-        with transaction(hub.sessions) as session:  # the refusal is kept as a sync issue
-            stock.record_refusal(session, movement.sku, movement.origin, message, now=hub.clock.now())
-
-    def view(sku: str) -> dict[str, Any]:
+    def post_movement(movement: MovementIn, caller: Caller = operator) -> dict[str, Any]:
+        try:
+            with transaction(hub.sessions) as session:
+                applied = stock.apply_external_movement(
+                    session, sku=movement.sku, location_code=movement.location, kind=movement.kind,
+                    quantity=movement.quantity, idempotency_key=movement.idempotency_key, origin=movement.origin,
+                    now=hub.clock.now(), reference=movement.reference,
+                )  # fmt: skip
+        except stock.UnknownSku as error:
+            raise HTTPException(404, str(error)) from None
+        except stock.StockSourceConflict as error:
+            with transaction(hub.sessions) as session:  # the refusal is kept as a sync issue
+                stock.record_refusal(session, movement.sku, movement.origin, str(error), now=hub.clock.now())
+            raise HTTPException(409, str(error)) from None
+        except stock.StockError as error:
+            raise HTTPException(422, str(error)) from None
         with reading(hub.sessions) as session:
-            return stock.stock_of(session, sku, now=hub.clock.now())
+            return {"applied": applied, "stock": stock.stock_of(session, movement.sku, now=hub.clock.now())}
 
     @routes.put("/levels", summary="Set on-hand from a stock count: each difference becomes an adjustment.")
     def put_levels(levels: LevelsIn, caller: Caller = operator) -> dict[str, Any]:
@@ -126,9 +107,10 @@ def router(hub: Hub, movements: GroupCommitter[Reported, Applied]) -> APIRouter:
 
     @routes.get("/{sku}", summary="A SKU's stock per location.")
     def get_stock(sku: str, caller: Caller = reader) -> dict[str, Any]:
-        try:
-            return view(sku)
-        except stock.UnknownSku as error:
-            raise HTTPException(404, str(error)) from None
+        with reading(hub.sessions) as session:
+            try:
+                return stock.stock_of(session, sku, now=hub.clock.now())
+            except stock.UnknownSku as error:
+                raise HTTPException(404, str(error)) from None
 
     return routes

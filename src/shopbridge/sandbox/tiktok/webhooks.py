@@ -18,7 +18,7 @@ from .models import Delivery, Subscription, WebhookFault
 from .signing import webhook_signature
 
 if TYPE_CHECKING:
-    from .runtime import Deliver, TikTokSandbox
+    from .runtime import TikTokSandbox
 
 log = logging.getLogger(__name__)
 
@@ -106,20 +106,14 @@ class Webhooks:
         pending = [d for key in self._pending if (d := table.get(key)) is not None and d.status == "PENDING"]
         return sorted((d for d in pending if d.next_attempt_at <= now), key=lambda d: (d.next_attempt_at, d.seq))
 
-    async def dispatch_due(self, deliver: Deliver) -> int:
+    async def dispatch_due(self, client: httpx.AsyncClient) -> int:
         """Attempt every delivery that is due, up to ``webhook_concurrency`` at once (a real platform does not
-        wait for one receiver's answer before sending the next); returns how many were attempted. ``deliver``
-        runs the POSTs with an HTTP client (see ``TikTokSandbox.deliver``); the outcomes are recorded here."""
+        wait for one receiver's answer before sending the next); returns how many were attempted."""
         due = self.due()
         if not due:
             return 0
-        gate_size = self.sb.config.webhook_concurrency
-
-        async def post_all(client: httpx.AsyncClient) -> list[tuple[Delivery, bool, dict[str, Any]]]:
-            gate = asyncio.Semaphore(gate_size)
-            return await asyncio.gather(*(self._attempt(client, delivery, gate) for delivery in due))
-
-        results = await deliver(post_all)
+        gate = asyncio.Semaphore(self.sb.config.webhook_concurrency)
+        results = await asyncio.gather(*(self._attempt(client, delivery, gate) for delivery in due))
         sb = self.sb
         for delivery, ok, outcome in results:
             delivery.attempts += 1
