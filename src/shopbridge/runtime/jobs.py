@@ -75,11 +75,11 @@ def enqueue(
     }
     statement = dialect_insert(session)(Job).values(**values)
     if identity_key is not None:
-        jobs = Job.__table__.c
+        waiting = Job.__table__.c
         statement = statement.on_conflict_do_update(
             index_elements=["identity_key"], index_where=WAITING,
-            set_={"priority": case((statement.excluded.priority < jobs.priority, statement.excluded.priority),
-                                   else_=jobs.priority)},
+            set_={"priority": case((statement.excluded.priority < waiting.priority, statement.excluded.priority),
+                                   else_=waiting.priority)},
         )  # fmt: skip
     return int(session.execute(statement.returning(Job.__table__.c.id)).scalar_one())
 
