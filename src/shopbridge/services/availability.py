@@ -10,10 +10,10 @@ backwards, so an old quantity cannot overwrite a newer one.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
@@ -32,6 +32,7 @@ from shopbridge.store.tables import (
     Variant,
 )
 
+K = TypeVar("K")
 PUSH_MODES = ("event", "interval")
 # Sources whose movements establish a SKU's stock truth; an order's reservation alone does not.
 TRUTH_SOURCES = ("hub", "external")
@@ -63,7 +64,13 @@ def enqueue_push(session: Session, channel: str, account_id: int, product_id: st
             identity_key=f"{kind}:{account_id}:{product_id}", priority=10)  # fmt: skip
 
 
-MARK_CHUNK = 500  # SKUs per statement, well under SQLite's limit on bound parameters
+IN_CHUNK = 500  # keys per IN (...) list, well under SQLite's limit on bound parameters
+
+
+def in_chunks(keys: Sequence[K]) -> Iterator[Sequence[K]]:
+    """``keys`` in slices of IN_CHUNK, one statement's worth each (none for no keys)."""
+    for start in range(0, len(keys), IN_CHUNK):
+        yield keys[start : start + IN_CHUNK]
 
 
 def mark_dirty(session: Session, variant_ids: Collection[int], *, now: datetime) -> int:
@@ -74,13 +81,12 @@ def mark_dirty(session: Session, variant_ids: Collection[int], *, now: datetime)
     ordered = sorted(variant_ids)
     marked = 0
     products: set[tuple[int, str, str]] = set()
-    for start in range(0, len(ordered), MARK_CHUNK):
+    for chunk in in_chunks(ordered):
         rows = session.execute(
             select(ChannelListing.variant_id, ChannelListing.channel_account_id, ChannelListing.external_product_id,
                    ChannelAccount.channel, ChannelAccount.settings)
             .join(ChannelAccount, ChannelAccount.id == ChannelListing.channel_account_id)
-            .where(ChannelListing.variant_id.in_(ordered[start : start + MARK_CHUNK]),
-                   ChannelAccount.status == "active")
+            .where(ChannelListing.variant_id.in_(chunk), ChannelAccount.status == "active")
         ).all()  # fmt: skip
         known = with_known_truth(session, sorted({row[0] for row in rows}))
         if not known:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from shopbridge.domain.money import Money
 from shopbridge.domain.orders import Order, OrderStatus, progress, release_decision
 from shopbridge.runtime.jobs import enqueue
-from shopbridge.services.availability import with_known_truth
+from shopbridge.services.availability import in_chunks, with_known_truth
 from shopbridge.services.stock import LedgerLine, fulfilment_location, record_movements
 from shopbridge.store.db import dialect_insert
 from shopbridge.store.sync_issues import raise_issue, resolve_issue
@@ -44,7 +44,6 @@ class BlockReason:
 
 
 LINE_REASONS = (BlockReason.UNLINKED_SKU, BlockReason.DELETED_PRODUCT)
-CATALOGUE_CHUNK = 500  # keys per catalogue read, well under SQLite's limit on bound parameters
 
 
 @dataclass(frozen=True)
@@ -92,32 +91,28 @@ def read_catalogue(session: Session, account_id: int, orders: list[Order]) -> Ca
     sku_ids = sorted({line.external_sku_id for order in orders for line in order.lines})
     seller_skus = sorted({line.seller_sku for order in orders for line in order.lines if line.seller_sku})
     by_listing: dict[str, int] = {}
-    by_seller_sku: dict[str, int] = {}
-    for start in range(0, max(len(sku_ids), len(seller_skus)), CATALOGUE_CHUNK):
+    for chunk in in_chunks(sku_ids):
         by_listing.update(
             (sku_id, variant_id)
             for sku_id, variant_id in session.execute(
                 select(ChannelListing.external_sku_id, ChannelListing.variant_id).where(
                     ChannelListing.channel_account_id == account_id,
-                    ChannelListing.external_sku_id.in_(sku_ids[start : start + CATALOGUE_CHUNK]),
+                    ChannelListing.external_sku_id.in_(chunk),
                     ChannelListing.variant_id.is_not(None),
                 )
             )
             if variant_id is not None
         )
-        by_seller_sku.update(
-            session.execute(
-                select(Variant.sku, Variant.id).where(Variant.sku.in_(seller_skus[start : start + CATALOGUE_CHUNK]))
-            ).all()
-        )
-    variant_ids = sorted({*by_listing.values(), *by_seller_sku.values()})
+    by_seller_sku: dict[str, int] = {}
+    for chunk in in_chunks(seller_skus):
+        by_seller_sku.update(session.execute(select(Variant.sku, Variant.id).where(Variant.sku.in_(chunk))).all())
     deleted: set[int] = set()
-    for start in range(0, len(variant_ids), CATALOGUE_CHUNK):
+    for ids in in_chunks(sorted({*by_listing.values(), *by_seller_sku.values()})):
         deleted.update(
             session.scalars(
                 select(Variant.id)
                 .join(Product, Product.id == Variant.product_id)
-                .where(Variant.id.in_(variant_ids[start : start + CATALOGUE_CHUNK]), Product.status == "deleted")
+                .where(Variant.id.in_(ids), Product.status == "deleted")
             )
         )
     return Catalogue(by_listing, by_seller_sku, frozenset(deleted))
