@@ -95,6 +95,7 @@ class Hub:
             lease_seconds=self.settings.job_lease_seconds,
             batch_size=self.settings.worker_batch_size,
             poll_seconds=self.settings.worker_poll_seconds,
+            idle_seconds=self.settings.worker_idle_seconds,
             policy=self.retry_policy(),
         )
 

@@ -96,7 +96,16 @@ class Settings(BaseSettings):
     job_backoff_base_seconds: float = Field(default=2.0, gt=0)
     job_backoff_max_seconds: float = Field(default=3600.0, gt=0)
     job_lease_seconds: float = Field(default=60.0, gt=0)
-    worker_poll_seconds: float = Field(default=0.2, gt=0, le=60)
+    worker_poll_seconds: float = Field(
+        default=0.2, gt=0, le=60, description="How often the idle worker keeping watch looks for due jobs."
+    )
+    worker_idle_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="How long other idle workers sleep unless a commit in this process "
+        "queues a job (which wakes them at once).",
+    )
     worker_batch_size: int = Field(default=50, ge=1, le=1000)
 
     @field_validator("currency")

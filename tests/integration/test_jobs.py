@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from shopbridge.bootstrap import Hub
+from shopbridge.demo.world import wait_until
 from shopbridge.domain.clock import ManualClock
 from shopbridge.runtime import jobs
+from shopbridge.runtime.doorbell import Doorbell
 from shopbridge.runtime.errors import PermanentError, ReauthRequired, RetryableError
 from shopbridge.runtime.registry import JobContext, JobRegistry
 from shopbridge.runtime.worker import Worker
@@ -483,3 +487,32 @@ def test_a_worker_claims_a_network_job_alone(hub: Hub, registry: JobRegistry) ->
     worker = Worker(hub.sessions, registry, hub.clock, name="w1")
     assert worker.run_once() == 1
     assert len(effects(hub)) == 1
+
+
+def test_a_committed_job_due_now_rings_the_doorbell_and_nothing_else_does(hub: Hub, clock: ManualClock) -> None:
+    bell = Doorbell.of(hub.engine)
+    before = bell.rings
+    enqueue(hub, "later", due_at=clock.now() + timedelta(minutes=5))
+    with pytest.raises(RuntimeError), transaction(hub.sessions) as session:
+        jobs.enqueue(session, "rolled.back", now=clock.now())
+        raise RuntimeError("the caller's transaction fails")
+    assert bell.rings == before
+    enqueue(hub, "now")
+    assert bell.rings == before + 1
+
+
+def test_an_idle_worker_wakes_when_a_job_is_queued_not_at_its_next_poll(hub: Hub, registry: JobRegistry) -> None:
+    """The worker looks at the table once a minute here; only the doorbell can make it run the job in seconds."""
+    registry.register("wake", write_effect)
+    options = replace(hub.worker_options(), poll_seconds=60.0, idle_seconds=60.0, heartbeat_seconds=60.0)
+    worker = Worker(hub.sessions, registry, hub.clock, options, name="sleeper")
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: worker.doorbell.sleeping == 1, timeout=10, message="the worker to go idle")
+        job_id = enqueue(hub, "wake")
+        wait_until(lambda: job(hub, job_id).state == "succeeded", timeout=10, message="the queued job to run")
+    finally:
+        worker.stop()
+        thread.join(10)
+    assert not thread.is_alive()

@@ -7,15 +7,17 @@ every transaction begins IMMEDIATE (see store.db), which makes the claim's UPDAT
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, case, func, insert, or_, select, text, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import Select, Table, bindparam, case, func, insert, or_, select, text, update
+from sqlalchemy.orm import Session
 
 from shopbridge.runtime.backoff import RetryPolicy
+from shopbridge.runtime.doorbell import job_due
 from shopbridge.store.db import dialect_insert, is_sqlite
 from shopbridge.store.sync_issues import raise_issue, resolve_issue
 from shopbridge.store.tables import ChannelAccount, Job, JobAttempt
@@ -81,7 +83,10 @@ def enqueue(
             set_={"priority": case((statement.excluded.priority < waiting.priority, statement.excluded.priority),
                                    else_=waiting.priority)},
         )  # fmt: skip
-    return int(session.execute(statement.returning(Job.__table__.c.id)).scalar_one())
+    job_id = int(session.execute(statement.returning(Job.__table__.c.id)).scalar_one())
+    if due_at is None or due_at <= now:
+        job_due(session)
+    return job_id
 
 
 def enqueue_or_extend(
@@ -120,6 +125,7 @@ def enqueue_or_extend(
             )
         ).scalar_one_or_none()
         if new_id is not None:
+            job_due(session)
             return int(new_id)
         # Another transaction created it between our read and our insert: read it again.
     raise RuntimeError(f"could not extend {kind} with identity {identity_key!r}: it kept changing")
@@ -156,25 +162,60 @@ def enqueue_many(
     return len(rows)
 
 
-def _claimable(now: datetime, serial_kinds: frozenset[str], kinds: frozenset[str] | None = None) -> Select[Any]:
-    """Due pending jobs that a claim may take: one of a ``serial_kinds`` kind only while no job with its identity
-    key runs; of ``kinds`` only, if given."""
-    due = select(Job.id).where(Job.state == "pending", Job.due_at <= now)
+JOB_TABLE = cast(Table, Job.__table__)
+JOBS = JOB_TABLE.c
+
+
+@functools.cache
+def _claimable(serial_kinds: frozenset[str], kinds: frozenset[str] | None = None) -> Select[Any]:
+    """Due pending jobs that a claim may take (``now`` is a bound parameter): one of a ``serial_kinds`` kind only
+    while no job with its identity key runs; of ``kinds`` only, if given. Built once per combination: workers ask
+    many times a second, and building the statement cost more than running it."""
+    due = select(JOBS.id).where(JOBS.state == "pending", JOBS.due_at <= bindparam("now", type_=JOBS.due_at.type))
     if serial_kinds:
-        sibling = aliased(Job)
+        sibling = JOB_TABLE.alias("sibling")
         running_sibling = (
-            select(sibling.id).where(sibling.identity_key == Job.identity_key, sibling.state == "running").exists()
+            select(sibling.c.id)
+            .where(sibling.c.identity_key == JOBS.identity_key, sibling.c.state == "running")
+            .exists()
         )
-        due = due.where(or_(Job.kind.not_in(serial_kinds), Job.identity_key.is_(None), ~running_sibling))
+        due = due.where(or_(JOBS.kind.not_in(serial_kinds), JOBS.identity_key.is_(None), ~running_sibling))
     if kinds is not None:
-        due = due.where(Job.kind.in_(kinds))
+        due = due.where(JOBS.kind.in_(kinds))
     return due
+
+
+@functools.cache
+def _any_due_statement(serial_kinds: frozenset[str]) -> Select[Any]:
+    return _claimable(serial_kinds).limit(1)
 
 
 def any_due(session: Session, *, now: datetime, serial_kinds: frozenset[str] = frozenset()) -> bool:
     """Whether a claim would find a job (a cheap read before the claim, which writes). A job waiting for its
     serial predecessor does not count, so idle workers do not queue for the write lock to claim nothing."""
-    return session.scalar(_claimable(now, serial_kinds).limit(1)) is not None
+    return session.scalar(_any_due_statement(serial_kinds), {"now": now}) is not None
+
+
+@functools.cache
+def _claim_statement(serial_kinds: frozenset[str], kinds: frozenset[str] | None, limit: int, lock: bool) -> Any:
+    due = _claimable(serial_kinds, kinds).order_by(JOBS.priority, JOBS.due_at, JOBS.id).limit(limit)
+    if lock:
+        due = due.with_for_update(skip_locked=True)
+    return (
+        update(JOB_TABLE)
+        .where(JOBS.id.in_(due.scalar_subquery()))
+        .values(
+            state="running",
+            lease_owner=bindparam("worker"),
+            lease_expires_at=bindparam("lease_expires_at", type_=JOBS.lease_expires_at.type),
+            started_at=bindparam("now", type_=JOBS.started_at.type),
+            attempts=JOBS.attempts + 1,
+        )
+        .returning(
+            JOBS.id, JOBS.kind, JOBS.payload, JOBS.attempts, JOBS.max_attempts, JOBS.channel_account_id,
+            JOBS.identity_key,
+        )
+    )  # fmt: skip
 
 
 def claim(
@@ -190,28 +231,12 @@ def claim(
     """Take up to ``limit`` due jobs for ``worker`` (of ``kinds`` only, if given), lowest priority number and
     oldest due first. A job of a ``serial_kinds`` kind is skipped while another job with its identity key is
     running."""
-    due = _claimable(now, serial_kinds, kinds).order_by(Job.priority, Job.due_at, Job.id).limit(limit)
-    if not is_sqlite(session.get_bind()):
-        due = due.with_for_update(skip_locked=True)
-    statement = (
-        update(Job)
-        .where(Job.id.in_(due.scalar_subquery()))
-        .values(
-            state="running",
-            lease_owner=worker,
-            lease_expires_at=now + timedelta(seconds=lease_seconds),
-            started_at=now,
-            attempts=Job.attempts + 1,
-        )
-        .returning(
-            Job.id, Job.kind, Job.payload, Job.attempts, Job.max_attempts, Job.channel_account_id, Job.identity_key
-        )
-        .execution_options(synchronize_session=False)
-    )
+    statement = _claim_statement(serial_kinds, kinds, limit, not is_sqlite(session.get_bind()))
+    parameters = {"worker": worker, "now": now, "lease_expires_at": now + timedelta(seconds=lease_seconds)}
     claimed = [
         ClaimedJob(row.id, row.kind, row.payload, row.attempts, row.max_attempts, row.channel_account_id, now,
                    row.identity_key)
-        for row in session.execute(statement)
+        for row in session.execute(statement, parameters)
     ]  # fmt: skip
     claimed.sort(key=lambda job: job.id)
     return claimed
@@ -400,7 +425,10 @@ def resume_account(session: Session, channel_account_id: int, *, now: datetime) 
         .values(state="pending", due_at=now)
         .execution_options(synchronize_session=False)
     )
-    return int(resumed.rowcount)  # type: ignore[attr-defined]
+    count = int(resumed.rowcount)  # type: ignore[attr-defined]
+    if count:
+        job_due(session, count)
+    return count
 
 
 def recover_expired_leases(session: Session, *, now: datetime, policy: RetryPolicy, limit: int = 500) -> int:
@@ -459,6 +487,7 @@ def retry_dead(session: Session, job_id: int, *, now: datetime) -> Job:
     job.due_at = now
     job.finished_at = None
     resolve_issue(session, f"job:{job_id}", now)
+    job_due(session)
     return job
 
 

@@ -20,6 +20,7 @@ from shopbridge.domain.clock import Clock
 from shopbridge.logs import get_logger
 from shopbridge.runtime import jobs
 from shopbridge.runtime.backoff import RetryPolicy
+from shopbridge.runtime.doorbell import Doorbell
 from shopbridge.runtime.errors import PermanentError, classify
 from shopbridge.runtime.registry import JobContext, JobRegistry, UnknownJobKind
 from shopbridge.runtime.scheduler import Scheduler
@@ -37,7 +38,8 @@ class LeaseLost(Exception):
 class WorkerOptions:
     lease_seconds: float = 60.0
     batch_size: int = 50
-    poll_seconds: float = 0.2
+    poll_seconds: float = 0.2  # how often the idle worker keeping watch looks for due jobs (runtime/doorbell.py)
+    idle_seconds: float = 1.0  # how long the other idle workers sleep unless the doorbell rings
     heartbeat_seconds: float = 5.0
     sweep_seconds: float = 5.0
     scheduler_seconds: float = 1.0
@@ -67,6 +69,7 @@ class Worker:
         self.name = name or worker_name()
         self.scheduler = scheduler
         self.stop_event = threading.Event()
+        self.doorbell = Doorbell.of(self.sessions.kw["bind"])
         self.last_beat = 0.0
         self.processed = 0
         self._started_at = clock.now()
@@ -198,8 +201,10 @@ class Worker:
         while not self.stop_event.is_set():
             try:
                 self.housekeeping()
-                if self.run_once() == 0:
-                    self.stop_event.wait(self.options.poll_seconds)
+                rings = self.doorbell.rings
+                if self.run_once() == 0 and not self.stop_event.is_set():
+                    idle = min(self.options.idle_seconds, self._until_housekeeping())
+                    self.doorbell.wait(rings, poll_seconds=self.options.poll_seconds, idle_seconds=idle)
             except Exception as error:  # a database hiccup must not kill the worker
                 log.error("worker.pass_failed", worker=self.name, error=f"{type(error).__name__}: {error}")
                 self.stop_event.wait(min(5.0, self.options.poll_seconds * 10))
@@ -207,8 +212,16 @@ class Worker:
             session.execute(delete(WorkerHeartbeat).where(WorkerHeartbeat.worker == self.name))
         log.info("worker.stopped", worker=self.name, processed=self.processed)
 
+    def _until_housekeeping(self) -> float:
+        """Seconds until the next heartbeat, sweep or scheduler tick is due (never negative)."""
+        moments = [self.last_beat + self.options.heartbeat_seconds, self._next_sweep]
+        if self.scheduler is not None:
+            moments.append(self._next_tick)
+        return max(0.0, min(moments) - time.monotonic())
+
     def stop(self) -> None:
         self.stop_event.set()
+        self.doorbell.wake_all()
 
     def is_alive(self, within_seconds: float) -> bool:
         return time.monotonic() - self.last_beat <= within_seconds
