@@ -6,15 +6,16 @@ one, so duplicated and reordered events are harmless.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from shopbridge.domain.money import Money
-from shopbridge.domain.orders import Order, OrderStatus, progress, release_decision
+from shopbridge.domain.orders import Order, OrderStatus, ReleaseDecision, progress, release_decision
 from shopbridge.runtime.jobs import enqueue
 from shopbridge.services.availability import in_chunks, with_known_truth
 from shopbridge.services.stock import LedgerLine, fulfilment_location, record_movements
@@ -34,6 +35,10 @@ from shopbridge.store.tables import (
 from shopbridge.store.tables import Order as OrderRow
 
 RELEASE_DUE = "orders.release_due"
+# The tables written many rows at a time with Core statements (cheaper than the ORM's unit of work).
+ORDERS = cast(Table, OrderRow.__table__)
+ORDER_LINES = cast(Table, OrderLine.__table__)
+STATUS_CHANGES = cast(Table, OrderStatusChange.__table__)
 
 
 class BlockReason:
@@ -122,9 +127,156 @@ def _minor(money: Money | None) -> int | None:
     return None if money is None else money.to_minor()
 
 
-def _history(session: Session, row: OrderRow, source: str, now: datetime) -> None:
-    session.add(OrderStatusChange(order_id=row.id, channel_status=row.channel_status, status=row.status,
-                                  source=source, occurred_at=row.channel_updated_at, recorded_at=now))  # fmt: skip
+def _history(session: Session, changes: list[tuple[int, Order]], source: str, now: datetime) -> None:
+    """Record each (order id, order as read) as a status change, in one statement."""
+    if changes:
+        session.execute(insert(STATUS_CHANGES), [
+            {"order_id": order_id, "channel_status": order.channel_status, "status": order.status.value,
+             "source": source, "occurred_at": order.updated_at, "recorded_at": now}
+            for order_id, order in changes
+        ])  # fmt: skip
+
+
+def _columns(order: Order, now: datetime) -> dict[str, Any]:
+    """The order's columns as read from the channel (all but its identity, block, release and oversold state)."""
+    return {
+        "channel_status": order.channel_status, "status": order.status.value, "currency": order.currency,
+        "total_minor": order.total.to_minor(), "subtotal_minor": _minor(order.subtotal),
+        "shipping_minor": _minor(order.shipping), "tax_minor": _minor(order.tax),
+        "payment_method": order.payment_method, "is_cod": order.is_cod, "buyer": dict(order.buyer),
+        "recipient": dict(order.recipient),
+        "deadlines": {key: int(value.timestamp()) for key, value in order.deadlines.items()},
+        "packages": {"packages": list(order.packages), "warehouse_id": order.warehouse_id},
+        "channel_created_at": order.created_at, "channel_updated_at": order.updated_at, "updated_at": now,
+    }  # fmt: skip
+
+
+def _awaiting_shipment(order: Order) -> bool:
+    """The order has reached AWAITING_SHIPMENT (or gone beyond it) and is not cancelled."""
+    return order.status is not OrderStatus.CANCELLED and progress(order.status) >= progress(
+        OrderStatus.AWAITING_SHIPMENT
+    )
+
+
+def _currency_problem(account: ChannelAccount, order: Order) -> tuple[str, str] | None:
+    if account.currency and order.currency != account.currency:
+        return (
+            BlockReason.CURRENCY_MISMATCH,
+            f"order currency {order.currency} differs from the shop's {account.currency}",
+        )
+    return None
+
+
+def _line_rows(order_id: int, order: Order, catalogue: Catalogue) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+    """The order's lines as order_lines rows, matched against the catalogue, and the problems matching found."""
+    rows, problems = [], []
+    for line in order.lines:
+        match = catalogue.match(line.external_sku_id, line.seller_sku, line.title)
+        if match.problem:
+            problems.append(match.problem)
+        rows.append({
+            "order_id": order_id, "variant_id": match.variant_id, "sku": line.seller_sku,
+            "external_sku_id": line.external_sku_id, "external_product_id": line.external_product_id,
+            "title": line.title, "quantity": line.quantity, "unit_price_minor": line.unit_price.to_minor(),
+            "currency": line.unit_price.currency, "line_item_ids": {"ids": list(line.line_item_ids)},
+        })  # fmt: skip
+    return rows, problems
+
+
+@dataclass
+class NewOrder:
+    """An order created by ``create_orders``: what settling its stock and releasing it read, without an ORM row."""
+
+    id: int
+    external_id: str
+    status: str
+    packages: dict[str, Any]
+    oversold_units: int = 0
+
+
+@dataclass(frozen=True)
+class NewLine:
+    variant_id: int | None
+    sku: str | None
+    external_sku_id: str | None
+    quantity: int
+    line_item_ids: dict[str, Any]
+
+
+def create_orders(
+    session: Session,
+    account: ChannelAccount,
+    orders: list[Order],
+    *,
+    source: str,
+    now: datetime,
+    catalogue: Catalogue,
+    settlement: Settlement,
+) -> list[Order]:
+    """Create the orders of a batch that the hub does not have yet, in a few statements for the whole batch (the
+    orders, their lines, their history), then block, release and settle each as ``upsert_order`` would. Returns
+    the orders it did not create (the hub had them already, or one came twice), for ``upsert_order``."""
+    firsts: dict[str, Order] = {}
+    rest: list[Order] = []
+    for order in orders:
+        (rest.append(order) if order.external_id in firsts else firsts.setdefault(order.external_id, order))
+    if not firsts:
+        return rest
+    hold = extra_hold(account)
+    decisions: dict[str, ReleaseDecision] = {}
+    values = []
+    for external_id, order in firsts.items():
+        _, problems = _line_rows(0, order, catalogue)
+        problem = _currency_problem(account, order) or (problems[0] if problems else None)
+        awaiting = now if _awaiting_shipment(order) else None
+        decision = release_decision(order.status, now=now, reached_awaiting_at=awaiting, extra_hold=hold,
+                                    blocked=problem is not None)  # fmt: skip
+        decisions[external_id] = decision
+        values.append({
+            **_columns(order, now), "channel_account_id": account.id, "external_id": external_id, "created_at": now,
+            "blocked_reason": problem[0] if problem else None, "blocked_message": problem[1] if problem else None,
+            "oversold_units": 0, "awaiting_shipment_at": awaiting, "released_at": now if decision.release else None,
+        })  # fmt: skip
+    inserted = session.execute(
+        dialect_insert(session)(ORDERS)
+        .on_conflict_do_nothing(index_elements=["channel_account_id", "external_id"])
+        .returning(ORDERS.c.id, ORDERS.c.external_id),
+        values,
+    ).all()
+    created = {str(external_id): int(order_id) for order_id, external_id in inserted}
+    rest.extend(order for external_id, order in firsts.items() if external_id not in created)
+    if not created:
+        return rest
+    line_rows: list[dict[str, Any]] = []
+    new_orders: list[tuple[NewOrder, list[NewLine], tuple[str, str] | None]] = []
+    for row_values in values:
+        external_id = row_values["external_id"]
+        if external_id not in created:
+            continue
+        order_id, order = created[external_id], firsts[external_id]
+        rows, _ = _line_rows(order_id, order, catalogue)
+        line_rows.extend(rows)
+        lines = [NewLine(r["variant_id"], r["sku"], r["external_sku_id"], r["quantity"], r["line_item_ids"])
+                 for r in rows]  # fmt: skip
+        blocked = (
+            (row_values["blocked_reason"], row_values["blocked_message"]) if row_values["blocked_reason"] else None
+        )
+        new_orders.append((NewOrder(order_id, external_id, order.status.value, row_values["packages"]), lines, blocked))
+    if line_rows:
+        session.execute(insert(ORDER_LINES), line_rows)
+    _history(session, [(new.id, firsts[new.external_id]) for new, _, _ in new_orders], source, now)
+    for new, lines, blocked in new_orders:
+        if blocked is not None:
+            _raise_blocked(session, account, new.id, new.external_id, blocked, now)
+        _release_effects(session, account, new, decisions[new.external_id], now, lines)
+        settle_stock(session, account, new, now=now, new=True, settlement=settlement, lines=lines)
+    oversold = [{"order_id": new.id, "units": new.oversold_units} for new, _, _ in new_orders if new.oversold_units]
+    if oversold:
+        session.execute(
+            update(ORDERS).where(ORDERS.c.id == bindparam("order_id")).values(oversold_units=bindparam("units")),
+            oversold,
+        )
+    return rest
 
 
 def upsert_order(
@@ -148,10 +300,7 @@ def upsert_order(
         session.execute(
             dialect_insert(session)(OrderRow)
             .values(
-                channel_account_id=account.id, external_id=order.external_id, channel_status=order.channel_status,
-                status=order.status.value, currency=order.currency, total_minor=order.total.to_minor(),
-                channel_created_at=order.created_at, channel_updated_at=order.updated_at, created_at=now,
-                updated_at=now,
+                channel_account_id=account.id, external_id=order.external_id, created_at=now, **_columns(order, now)
             )
             .on_conflict_do_nothing(index_elements=["channel_account_id", "external_id"])
             .returning(OrderRow.__table__.c.id)
@@ -171,24 +320,15 @@ def upsert_order(
         if read < stored or (read == stored and row.channel_status == order.channel_status and not force):
             return Intake(row.id, False, False, read < stored, False, row.blocked_reason)
     status_changed = created or row.status != order.status.value or row.channel_status != order.channel_status
-    row.channel_status, row.status = order.channel_status, order.status.value
-    row.currency, row.total_minor = order.currency, order.total.to_minor()
-    row.subtotal_minor, row.shipping_minor, row.tax_minor = (
-        _minor(order.subtotal), _minor(order.shipping), _minor(order.tax),
-    )  # fmt: skip
-    row.payment_method, row.is_cod = order.payment_method, order.is_cod
-    row.buyer, row.recipient = dict(order.buyer), dict(order.recipient)
-    row.deadlines = {key: int(value.timestamp()) for key, value in order.deadlines.items()}
-    row.packages = {"packages": list(order.packages), "warehouse_id": order.warehouse_id}
-    row.channel_created_at, row.channel_updated_at, row.updated_at = order.created_at, order.updated_at, now
-    if order.status is not OrderStatus.CANCELLED and progress(order.status) >= progress(OrderStatus.AWAITING_SHIPMENT):
+    for column, value in _columns(order, now).items():
+        setattr(row, column, value)
+    if _awaiting_shipment(order):
         row.awaiting_shipment_at = row.awaiting_shipment_at or now
     session.flush()
 
     problems: list[tuple[str, str]] = []
-    if account.currency and order.currency != account.currency:
-        problems.append((BlockReason.CURRENCY_MISMATCH,
-                         f"order currency {order.currency} differs from the shop's {account.currency}"))  # fmt: skip
+    if currency := _currency_problem(account, order):
+        problems.append(currency)
     lines_rewritten = created or force or not _same_lines(session, row.id, order)
     if not lines_rewritten:
         # A status change re-reads the same lines: keep them, and keep a line problem found before (a retry
@@ -198,22 +338,13 @@ def upsert_order(
     else:
         if not created:
             session.execute(delete(OrderLine).where(OrderLine.order_id == row.id))
-        catalogue = catalogue or read_catalogue(session, account.id, [order])
-        for line in order.lines:
-            match = catalogue.match(line.external_sku_id, line.seller_sku, line.title)
-            if match.problem:
-                problems.append(match.problem)
-            session.add(
-                OrderLine(
-                    order_id=row.id, variant_id=match.variant_id, sku=line.seller_sku,
-                    external_sku_id=line.external_sku_id, external_product_id=line.external_product_id,
-                    title=line.title, quantity=line.quantity, unit_price_minor=line.unit_price.to_minor(),
-                    currency=line.unit_price.currency, line_item_ids={"ids": list(line.line_item_ids)},
-                )
-            )  # fmt: skip
+        line_rows, line_problems = _line_rows(row.id, order, catalogue or read_catalogue(session, account.id, [order]))
+        problems.extend(line_problems)
+        if line_rows:
+            session.execute(insert(ORDER_LINES), line_rows)
     _set_blocked(session, account, row, problems[0] if problems else None, now)
     if status_changed:
-        _history(session, row, source, now)
+        _history(session, [(row.id, order)], source, now)
     session.flush()
     released = apply_release_gate(session, account, row, now=now)
     if created or status_changed or lines_rewritten:
@@ -275,10 +406,16 @@ def _set_blocked(
         row.blocked_reason = row.blocked_message = None
         return
     row.blocked_reason, row.blocked_message = problem
+    _raise_blocked(session, account, row.id, row.external_id, problem, now)
+
+
+def _raise_blocked(
+    session: Session, account: ChannelAccount, order_id: int, external_id: str, problem: tuple[str, str], now: datetime
+) -> None:
     raise_issue(
-        session, kind="order_blocked", severity="error", fingerprint=fingerprint,
-        message=f"{account.label} order {row.external_id} is blocked: {problem[1]}", now=now,
-        channel_account_id=account.id, subject_type="order", subject_id=str(row.id), details={"reason": problem[0]},
+        session, kind="order_blocked", severity="error", fingerprint=f"order_blocked:{order_id}",
+        message=f"{account.label} order {external_id} is blocked: {problem[1]}", now=now,
+        channel_account_id=account.id, subject_type="order", subject_id=str(order_id), details={"reason": problem[0]},
     )  # fmt: skip
 
 
@@ -296,14 +433,30 @@ def apply_release_gate(session: Session, account: ChannelAccount, row: OrderRow,
         status, now=now, reached_awaiting_at=row.awaiting_shipment_at, extra_hold=extra_hold(account),
         blocked=row.blocked_reason is not None, already_released=row.released_at is not None,
     )  # fmt: skip
+    if decision.release:
+        row.released_at = now
+    return _release_effects(session, account, row, decision, now)
+
+
+def _release_effects(
+    session: Session,
+    account: ChannelAccount,
+    row: OrderRow | NewOrder,
+    decision: ReleaseDecision,
+    now: datetime,
+    lines: Sequence[OrderLine | NewLine] | None = None,
+) -> bool:
+    """What a release decision asks for: a re-check at the end of an extra hold, or the released event (with
+    ``lines``, read here if not given). The caller has set the release time. Returns whether it released."""
     if decision.not_before is not None:
         enqueue(session, RELEASE_DUE, {"order_id": row.id}, now=now, due_at=decision.not_before,
                 identity_key=f"release:{row.id}", channel_account_id=account.id)  # fmt: skip
     if not decision.release:
         return False
-    row.released_at = now
-    lines = session.scalars(select(OrderLine).where(OrderLine.order_id == row.id).order_by(OrderLine.variant_id)).all()
-    _emit(session, account, row, "released", now, {"lines": [_line_payload(line) for line in lines]})
+    if lines is None:
+        lines = session.scalars(select(OrderLine).where(OrderLine.order_id == row.id)).all()
+    ordered = sorted(lines, key=lambda line: (line.variant_id is not None, line.variant_id or 0))
+    _emit(session, account, row, "released", now, {"lines": [_line_payload(line) for line in ordered]})
     return True
 
 
@@ -362,18 +515,19 @@ class Settlement:
 def settle_stock(
     session: Session,
     account: ChannelAccount,
-    row: OrderRow,
+    row: OrderRow | NewOrder,
     *,
     now: datetime,
     new: bool = False,
     settlement: Settlement | None = None,
+    lines: Sequence[OrderLine | NewLine] | None = None,
 ) -> None:
     """The order's effect on the stock truth, each step once (idempotency keys): a received order reserves its
     units; shipment turns the reservation into a sale; a cancellation before shipment releases it. An order first
     seen already shipped moves nothing. An order for units the truth no longer has is flagged oversold (reserved
     all the same: it is owed) with a sync issue. ``new``: the order was created in this transaction, so none of
     its steps can be recorded yet. With ``settlement`` the movements join that batch (the caller writes it before
-    committing); without, they are written here."""
+    committing); without, they are written here. ``lines``: the order's lines, if the caller has them."""
     batch = settlement or Settlement()
     status = OrderStatus(row.status)
     location = batch.location(session, account.id, _warehouse(row))
@@ -381,10 +535,9 @@ def settle_stock(
         return
     # Stock rows are locked in variant order, so concurrent jobs settling overlapping SKUs queue instead of
     # deadlocking (PostgreSQL); a deadlock that still happens is a retryable error.
-    lines = session.scalars(
-        select(OrderLine).where(OrderLine.order_id == row.id, OrderLine.variant_id.is_not(None))
-        .order_by(OrderLine.variant_id)
-    ).all()  # fmt: skip
+    if lines is None:
+        lines = session.scalars(select(OrderLine).where(OrderLine.order_id == row.id)).all()
+    lines = sorted((line for line in lines if line.variant_id is not None), key=lambda line: line.variant_id or 0)
     if not lines:
         return
     keys = {f"{step}:{row.id}:{line.variant_id}" for line in lines for step in ("reserve", "unreserve", "ship")}
@@ -449,18 +602,23 @@ def _free_units(session: Session, variant_ids: list[int], location_id: int) -> d
     return {variant_id: on_hand - reserved for variant_id, on_hand, reserved in rows}
 
 
-def _warehouse(row: OrderRow) -> str | None:
+def _warehouse(row: OrderRow | NewOrder) -> str | None:
     warehouse = (row.packages or {}).get("warehouse_id")
     return str(warehouse) if warehouse else None
 
 
-def _line_payload(line: OrderLine) -> dict[str, Any]:
+def _line_payload(line: OrderLine | NewLine) -> dict[str, Any]:
     return {"variant_id": line.variant_id, "sku": line.sku, "quantity": line.quantity,
             "line_item_ids": (line.line_item_ids or {}).get("ids", [])}  # fmt: skip
 
 
 def _emit(
-    session: Session, account: ChannelAccount, row: OrderRow, kind: str, now: datetime, payload: dict[str, Any]
+    session: Session,
+    account: ChannelAccount,
+    row: OrderRow | NewOrder,
+    kind: str,
+    now: datetime,
+    payload: dict[str, Any],
 ) -> None:
     payload = {"external_id": row.external_id, "channel": account.channel, **payload}
     session.add(OrderEvent(order_id=row.id, channel_account_id=account.id, kind=kind, created_at=now, payload=payload))

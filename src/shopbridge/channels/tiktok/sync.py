@@ -18,7 +18,7 @@ from shopbridge.runtime import inbox
 from shopbridge.runtime.errors import PermanentError
 from shopbridge.runtime.jobs import enqueue, park_account
 from shopbridge.runtime.registry import JobContext, JobRegistry
-from shopbridge.services.orders import Settlement, block_unreadable, read_catalogue, upsert_order
+from shopbridge.services.orders import Settlement, block_unreadable, create_orders, read_catalogue, upsert_order
 from shopbridge.store.db import WriteLane, dialect_insert, is_sqlite, reading, transaction
 from shopbridge.store.sync_issues import raise_issue
 from shopbridge.store.tables import ChannelAccount, InboundEvent, SyncWatermark
@@ -64,7 +64,7 @@ def _store(
 ) -> list[datetime]:
     """Upsert each order read from TikTok, a few per transaction (see _write_chunk); an unreadable one is kept
     Blocked, naming the bad field. The upsert is idempotent, so a crash between chunks only means a re-read."""
-    seen = []
+    seen: list[datetime] = []
     chunk = _write_chunk(context)
     mapped: list[Order | tuple[dict[str, Any], str]] = []
     for payload in orders:  # mapping and matching reads before the write lock: they need none
@@ -83,15 +83,18 @@ def _store(
             session.connection()
             now = ctx.write_time()
             settlement = Settlement()
+            readable = [order for order in mapped[start : start + chunk] if isinstance(order, Order)]
             for order in mapped[start : start + chunk]:
                 if not isinstance(order, Order):
                     payload, problem = order
                     block_unreadable(session, account, str(payload.get("id", "?")), payload.get("status"), problem,
                                      now=now)  # fmt: skip
-                    continue
+            # Orders new to the hub are created together; those it has are upserted one by one.
+            for order in create_orders(session, account, readable, source=source, now=now, catalogue=catalogue,
+                                       settlement=settlement):  # fmt: skip
                 upsert_order(session, account, order, source=source, now=now, force=source == "retry",
                              catalogue=catalogue, settlement=settlement)  # fmt: skip
-                seen.append(order.updated_at)
+            seen.extend(order.updated_at for order in readable)
             settlement.write(session, now=now)
     return seen
 
