@@ -31,7 +31,11 @@ def tiktok(
     clock_speed: Annotated[float, typer.Option(help="Sandbox clock multiplier; 1.0 = real time.")] = 1.0,
     random_seed: Annotated[int | None, typer.Option(help="Make ids, audits and faults reproducible.")] = None,
     dispatcher_interval: Annotated[
-        float, typer.Option(min=0.01, help="Seconds between passes sending due webhooks and transitions.")
+        float,
+        typer.Option(
+            min=0.01,
+            help="Seconds between passes applying due transitions and retries; a new webhook goes at once.",
+        ),
     ] = 0.2,
     webhook_concurrency: Annotated[int, typer.Option(min=1, help="Webhook deliveries in flight at once.")] = 16,
     quiet: Annotated[bool, typer.Option(help="Log warnings only.")] = False,

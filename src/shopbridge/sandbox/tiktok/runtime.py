@@ -23,6 +23,17 @@ from .webhooks import Webhooks
 log = logging.getLogger(__name__)
 
 
+def _settled(sending: set[asyncio.Task[int]]) -> Callable[[asyncio.Task[int]], None]:
+    """A done-callback: forget the finished pass, logging what made it fail."""
+
+    def done(task: asyncio.Task[int]) -> None:
+        sending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("sandbox dispatcher pass failed", exc_info=task.exception())
+
+    return done
+
+
 class TikTokSandbox:
     def __init__(self, config: SandboxConfig) -> None:
         self.config = config
@@ -66,12 +77,33 @@ class TikTokSandbox:
         return await self.webhooks.dispatch_due(self._http())
 
     async def _loop(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception:
-                log.exception("sandbox dispatcher pass failed")
-            await asyncio.sleep(self.config.dispatcher_interval)
+        """Every ``dispatcher_interval``, and as soon as a delivery is queued: apply due transitions and start
+        sending what is due. A pass's deliveries are sent while later passes start, as a platform sends each
+        event when it happens rather than in rounds that wait for the slowest receiver."""
+        loop = asyncio.get_running_loop()
+        queued = asyncio.Event()
+
+        def wake() -> None:
+            loop.call_soon_threadsafe(queued.set)
+
+        self.webhooks.on_queued = wake
+        sending: set[asyncio.Task[int]] = set()
+        try:
+            while True:
+                queued.clear()
+                try:
+                    self.tick()
+                    task = asyncio.create_task(self.webhooks.dispatch_due(self._http()))
+                    sending.add(task)
+                    task.add_done_callback(_settled(sending))
+                except Exception:
+                    log.exception("sandbox dispatcher pass failed")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(queued.wait(), self.config.dispatcher_interval)
+        finally:
+            self.webhooks.on_queued = None
+            for task in sending:
+                task.cancel()
 
     async def start(self) -> None:
         if self._task is None:

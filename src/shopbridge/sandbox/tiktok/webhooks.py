@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -53,6 +54,11 @@ class Webhooks:
         self._seq = max((d.seq for d in deliveries), default=0)
         # Ids of deliveries still to attempt, so a dispatcher pass never walks the delivered history.
         self._pending = {d.id for d in deliveries if d.status == "PENDING"}
+        # Ids being attempted by a pass still running: passes overlap, and none sends what another is sending.
+        self._in_flight: set[str] = set()
+        self._gate: asyncio.Semaphore | None = None  # webhook_concurrency across overlapping passes
+        # Called when a delivery is queued, so the dispatcher sends it now rather than at its next interval.
+        self.on_queued: Callable[[], None] | None = None
 
     def emit(self, shop_id: str, type_: int, data: dict[str, Any]) -> list[Delivery]:
         """Queue one event for the shop's subscribed address, applying the stream's faults."""
@@ -94,6 +100,8 @@ class Webhooks:
             if delivery.status == "PENDING":
                 self._pending.add(delivery.id)
             out.append(delivery)
+        if self.on_queued is not None and any(d.status == "PENDING" for d in out):
+            self.on_queued()
         return out
 
     def _next_seq(self) -> int:
@@ -103,7 +111,9 @@ class Webhooks:
     def due(self) -> list[Delivery]:
         now = self.sb.clock.now()
         table = self.sb.world.table(Delivery)
-        pending = [d for key in self._pending if (d := table.get(key)) is not None and d.status == "PENDING"]
+        pending = [
+            d for key in self._pending - self._in_flight if (d := table.get(key)) is not None and d.status == "PENDING"
+        ]
         return sorted((d for d in pending if d.next_attempt_at <= now), key=lambda d: (d.next_attempt_at, d.seq))
 
     async def dispatch_due(self, client: httpx.AsyncClient) -> int:
@@ -112,8 +122,15 @@ class Webhooks:
         due = self.due()
         if not due:
             return 0
-        gate = asyncio.Semaphore(self.sb.config.webhook_concurrency)
-        results = await asyncio.gather(*(self._attempt(client, delivery, gate) for delivery in due))
+        if self._gate is None:
+            self._gate = asyncio.Semaphore(self.sb.config.webhook_concurrency)
+        gate = self._gate
+        sending = {delivery.id for delivery in due}
+        self._in_flight |= sending
+        try:
+            results = await asyncio.gather(*(self._attempt(client, delivery, gate) for delivery in due))
+        finally:
+            self._in_flight -= sending
         sb = self.sb
         for delivery, ok, outcome in results:
             delivery.attempts += 1
