@@ -38,6 +38,9 @@ def tiktok(
         ),
     ] = 0.2,
     webhook_concurrency: Annotated[int, typer.Option(min=1, help="Webhook deliveries in flight at once.")] = 16,
+    webhook_sender_process: Annotated[
+        bool, typer.Option(help="Post webhooks from a process of their own, unslowed by the sandbox's API traffic.")
+    ] = True,
     quiet: Annotated[bool, typer.Option(help="Log warnings only.")] = False,
 ) -> None:
     """Serve the TikTok Shop sandbox."""
@@ -56,6 +59,7 @@ def tiktok(
         random_seed=random_seed,
         dispatcher_interval=dispatcher_interval,
         webhook_concurrency=webhook_concurrency,
+        webhook_sender_process=webhook_sender_process,
     )
     typer.echo(f"TikTok Shop sandbox on http://{host}:{port}  (control API: http://{host}:{port}/docs)")
     uvicorn.run(create_app(config), host=host, port=port, log_level="warning" if quiet else "info",

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from shopbridge.sandbox.cli import sandbox_app
 from shopbridge.sandbox.tiktok import SandboxClock, SandboxConfig, TikTokSandbox, create_app, sandbox_of
-from shopbridge.sandbox.tiktok.models import Order, Product, Seller
+from shopbridge.sandbox.tiktok.models import Delivery, Order, Product, Seller, Shop, Sku, Subscription
 from shopbridge.sandbox.tiktok.orders import BuyerLine, place_order
 from shopbridge.sandbox.tiktok.pagination import decode_token, encode_token, paginate
 from shopbridge.sandbox.tiktok.seed import seed_demo
@@ -69,6 +73,18 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
     assert len(TikTokSandbox(SandboxConfig(state_path=path)).world.table(Seller)) == 1
 
 
+def _subscribed(config: SandboxConfig, address: str) -> tuple[FastAPI, TikTokSandbox, Shop, Sku]:
+    """A demo sandbox whose first shop sends order events to ``address``, and a SKU in stock."""
+    app = create_app(config)
+    sb = sandbox_of(app)
+    shop = sb.world.shops_of(next(iter(sb.world.table(Seller))))[0]
+    topic = "ORDER_STATUS_CHANGE"
+    sb.world.save(Subscription(id=f"{shop.id}:{topic}", shop_id=shop.id, event_type=topic, address=address,
+                               create_time=0, update_time=0))  # fmt: skip
+    sku = next(s for p in sb.world.table(Product).values() for s in p.skus if sum(s.inventory.values()) > 0)
+    return app, sb, shop, sku
+
+
 async def test_background_dispatcher_delivers_through_the_lifespan_as_soon_as_an_event_is_queued() -> None:
     """The dispatcher's interval is a minute here: only the wake-up on queueing can deliver within seconds."""
     delivered = asyncio.Event()
@@ -79,34 +95,57 @@ async def test_background_dispatcher_delivers_through_the_lifespan_as_soon_as_an
         delivered.set()
         return httpx.Response(204)
 
-    app = create_app(
-        SandboxConfig(
-            seed="demo",
-            dispatcher_interval=60,
-            webhook_transport=httpx.MockTransport(handler),
-            clock=SandboxClock(start=T0, speed=0),
-        )
-    )
-    sb = sandbox_of(app)
-    from shopbridge.sandbox.tiktok.models import Subscription
-
-    shop = sb.world.shops_of(next(iter(sb.world.table(Seller))))[0]
-    sb.world.save(
-        Subscription(
-            id=f"{shop.id}:ORDER_STATUS_CHANGE",
-            shop_id=shop.id,
-            event_type="ORDER_STATUS_CHANGE",
-            address="https://hooks.example/",
-            create_time=0,
-            update_time=0,
-        )
-    )
-    sku = next(s for p in sb.world.table(Product).values() for s in p.skus if sum(s.inventory.values()) > 0)
+    config = SandboxConfig(seed="demo", dispatcher_interval=60, webhook_transport=httpx.MockTransport(handler),
+                           clock=SandboxClock(start=T0, speed=0))  # fmt: skip
+    app, sb, shop, sku = _subscribed(config, "https://hooks.example/")
     async with app.router.lifespan_context(app):
         await asyncio.sleep(0.2)  # the dispatcher's first pass has run and it waits for its next
         place_order(sb, shop, [BuyerLine(sku.id, 1)])
         await asyncio.wait_for(delivered.wait(), timeout=5)
     assert received[0].headers["authorization"]
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    bodies: list[bytes] = []
+
+    def do_POST(self) -> None:
+        self.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
+        self.send_response(200 if self.path == "/ok" else 503)
+        self.end_headers()
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+async def test_a_sender_process_posts_deliveries_and_the_outbox_records_each_answer() -> None:
+    """The standalone sandbox posts from a process of its own; outcomes and timings come back to the outbox."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    config = SandboxConfig(seed="demo", dispatcher_interval=0.05, webhook_sender_process=True,
+                           clock=SandboxClock(start=T0, speed=0))  # fmt: skip
+    app, sb, shop, sku = _subscribed(config, f"{base}/ok")
+    try:
+        async with app.router.lifespan_context(app):
+            place_order(sb, shop, [BuyerLine(sku.id, 1)])
+            sb.world.save(sb.world.get(Subscription, f"{shop.id}:ORDER_STATUS_CHANGE").model_copy(
+                update={"address": f"{base}/down"}))  # fmt: skip
+            place_order(sb, shop, [BuyerLine(sku.id, 1)])
+            for _ in range(200):
+                deliveries = list(sb.world.table(Delivery).values())
+                if deliveries and all(d.attempts for d in deliveries):
+                    break
+                await asyncio.sleep(0.05)
+    finally:
+        server.shutdown()
+    deliveries = list(sb.world.table(Delivery).values())
+    ok = [d for d in deliveries if d.address.endswith("/ok")]
+    down = [d for d in deliveries if d.address.endswith("/down")]
+    assert ok and down and len(ok) + len(down) == len(deliveries) == len(_Receiver.bodies)
+    assert all(d.status == "DELIVERED" and d.history[0]["status_code"] == 200 for d in ok)
+    assert all(d.history[0]["response_ms"] > 0 for d in deliveries)
+    assert all(d.status == "PENDING" and d.history[0]["status_code"] == 503 for d in down)  # retried later
+    assert {json.loads(body)["shop_id"] for body in _Receiver.bodies} == {shop.id}
 
 
 def test_cli_help_lists_the_contract_options() -> None:

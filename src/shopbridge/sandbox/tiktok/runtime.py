@@ -16,6 +16,7 @@ from .config import SandboxConfig
 from .gateway import real_sleep
 from .ids import IdFactory
 from .ratelimit import RateLimiter
+from .sender import SenderProcess
 from .state import Store, World
 from .timeline import Timeline
 from .webhooks import Webhooks
@@ -107,6 +108,9 @@ class TikTokSandbox:
 
     async def start(self) -> None:
         if self._task is None:
+            if self.config.webhook_sender_process and self.webhooks.sender is None:
+                self.webhooks.sender = SenderProcess(timeout=self.config.webhook_timeout)
+                self.webhooks.sender.start()
             self._task = asyncio.create_task(self._loop(), name="tiktok-sandbox-dispatcher")
 
     async def stop(self) -> None:
@@ -115,6 +119,9 @@ class TikTokSandbox:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self.webhooks.sender is not None:
+            self.webhooks.sender.stop()
+            self.webhooks.sender = None
         if self._client is not None:
             await self._client.aclose()
             self._client = None
