@@ -94,10 +94,13 @@ def test_handler_writes_commit_with_success_and_vanish_with_failure(hub: Hub, re
     registry.register("ok", write_effect)
     registry.register("fails", half_then_fail)
     good, bad = enqueue(hub, "ok"), enqueue(hub, "fails")
-    Worker(hub.sessions, registry, hub.clock, hub.worker_options(), name="w1").run_once()
+    worker = Worker(hub.sessions, registry, hub.clock, hub.worker_options(), name="w1")
+    assert worker.run_once() == 1  # "ok", and "fails" claimed ahead in the same transaction
+    assert job(hub, bad).state == "running"
+    assert worker.run_once() == 1  # "fails"
     assert effects(hub) == [str(good)]
     assert job(hub, good).state == "succeeded"
-    assert job(hub, bad).state == "pending"
+    assert job(hub, bad).state == "pending" and job(hub, bad).attempts == 1
 
 
 def test_retryable_errors_back_off_exponentially_then_dead_letter(
@@ -516,3 +519,29 @@ def test_an_idle_worker_wakes_when_a_job_is_queued_not_at_its_next_poll(hub: Hub
         worker.stop()
         thread.join(10)
     assert not thread.is_alive()
+
+
+def test_a_failed_jobs_transaction_claims_nothing_ahead(hub: Hub, registry: JobRegistry) -> None:
+    def fails(ctx: JobContext) -> None:
+        raise RetryableError("the channel timed out")
+
+    registry.register("fails", fails)
+    registry.register("ok", write_effect)
+    bad, good = enqueue(hub, "fails"), enqueue(hub, "ok")
+    Worker(hub.sessions, registry, hub.clock, hub.worker_options(), name="w1").run_once()
+    assert job(hub, bad).state == "pending"
+    assert job(hub, good).state == "pending" and job(hub, good).lease_owner is None
+
+
+def test_a_stopping_worker_gives_back_the_job_it_claimed_ahead(hub: Hub, registry: JobRegistry) -> None:
+    registry.register("ok", write_effect)
+    first, second = enqueue(hub, "ok"), enqueue(hub, "ok")
+    worker = Worker(hub.sessions, registry, hub.clock, hub.worker_options(), name="w1")
+    worker.run_once()
+    assert job(hub, first).state == "succeeded" and job(hub, second).state == "running"
+    worker.stop()
+    worker.run()  # stopped before its first pass: only the shutdown runs
+    given_back = job(hub, second)
+    assert (given_back.state, given_back.lease_owner, given_back.attempts) == ("pending", None, 0)
+    assert Worker(hub.sessions, registry, hub.clock, hub.worker_options(), name="w2").run_once() == 1
+    assert job(hub, second).state == "succeeded"

@@ -242,6 +242,22 @@ def claim(
     return claimed
 
 
+def unclaim(session: Session, claimed: Sequence[ClaimedJob], worker: str) -> int:
+    """Give back jobs this worker claimed but has not started (a worker stopping with a job claimed ahead):
+    pending again at once, their claim's attempt not counted."""
+    if not claimed:
+        return 0
+    returned = session.execute(
+        update(JOB_TABLE)
+        .where(JOBS.id.in_([job.id for job in claimed]), JOBS.state == "running", JOBS.lease_owner == worker)
+        .values(state="pending", lease_owner=None, lease_expires_at=None, started_at=None, attempts=JOBS.attempts - 1)
+    )
+    count = int(returned.rowcount)  # type: ignore[attr-defined]
+    if count:
+        job_due(session, count)
+    return count
+
+
 def complete_batch(session: Session, batch: Sequence[ClaimedJob], worker: str, *, now: datetime) -> bool:
     """Mark a whole batch succeeded in the handlers' transaction; False if any lease was lost (roll back)."""
     ids = [job.id for job in batch]

@@ -75,6 +75,9 @@ class Worker:
         self._started_at = clock.now()
         self._next_sweep = 0.0
         self._next_tick = 0.0
+        # A job claimed in the transaction that completed the previous one: a busy worker then takes the write
+        # lock once per job instead of twice (one claim, one completion), which on SQLite is the scarce resource.
+        self._ahead: list[jobs.ClaimedJob] = []
 
     # --- one pass ---------------------------------------------------------------------------------------
 
@@ -84,9 +87,25 @@ class Worker:
         # that calls out over the network is claimed alone, so none waits in one worker's hands while another
         # worker is idle.
         serial_kinds = self.registry.serial_kinds()
-        with reading(self.sessions) as session:  # an idle worker does not queue for SQLite's write lock
-            if not jobs.any_due(session, now=self.clock.now(), serial_kinds=serial_kinds):
-                return 0
+        claimed, self._ahead = self._ahead, []
+        if not claimed:
+            with reading(self.sessions) as session:  # an idle worker does not queue for SQLite's write lock
+                if not jobs.any_due(session, now=self.clock.now(), serial_kinds=serial_kinds):
+                    return 0
+            claimed = self._claim(serial_kinds)
+        batchable = [job for job in claimed if (kind := self.registry.find(job.kind)) is not None and kind.batch]
+        single = claimed
+        if len(batchable) > 1 and self.run_batch(batchable):
+            single = [job for job in claimed if job not in batchable]
+            self.processed += len(batchable)
+        for index, job in enumerate(single):
+            if self.stop_event.is_set():
+                break  # the rest go back to the queue when their lease expires
+            self.run_job(job, claim_ahead=index == len(single) - 1)
+            self.processed += 1
+        return len(claimed)
+
+    def _claim(self, serial_kinds: frozenset[str]) -> list[jobs.ClaimedJob]:
         with transaction(self.sessions) as session:
             now = self.clock.now()
             lease = self.options.lease_seconds
@@ -95,17 +114,7 @@ class Worker:
             if first is not None and first.batch and self.options.batch_size > 1:
                 claimed += jobs.claim(session, self.name, now=now, lease_seconds=lease,
                                       limit=self.options.batch_size - 1, kinds=self.registry.batch_kinds())  # fmt: skip
-        batchable = [job for job in claimed if (kind := self.registry.find(job.kind)) is not None and kind.batch]
-        single = claimed
-        if len(batchable) > 1 and self.run_batch(batchable):
-            single = [job for job in claimed if job not in batchable]
-            self.processed += len(batchable)
-        for job in single:
-            if self.stop_event.is_set():
-                break  # the rest go back to the queue when their lease expires
-            self.run_job(job)
-            self.processed += 1
-        return len(claimed)
+            return claimed
 
     def _context(self, job: jobs.ClaimedJob, session: Session) -> JobContext:
         return JobContext(job.id, job.kind, job.payload, job.attempt, job.channel_account_id, session,
@@ -127,8 +136,9 @@ class Worker:
         finally:
             session.close()
 
-    def run_job(self, job: jobs.ClaimedJob) -> str:
-        """Run one claimed job to an outcome: succeeded, retry, reauth, dead, or lease_lost."""
+    def run_job(self, job: jobs.ClaimedJob, *, claim_ahead: bool = False) -> str:
+        """Run one claimed job to an outcome: succeeded, retry, reauth, dead, or lease_lost. With ``claim_ahead``
+        a successful job's transaction also claims the next due job, which the next pass runs."""
         session = self.sessions()
         try:
             with session.begin():
@@ -137,8 +147,14 @@ class Worker:
                 except UnknownJobKind:
                     raise PermanentError(f"no handler is registered for job kind {job.kind!r}") from None
                 kind.handler(self._context(job, session))
-                if not jobs.complete(session, job, self.name, now=self.clock.now()):
+                now = self.clock.now()
+                if not jobs.complete(session, job, self.name, now=now):
                     raise LeaseLost(f"job {job.id}")
+                ahead = []
+                if claim_ahead and not self.stop_event.is_set():
+                    ahead = jobs.claim(session, self.name, now=now, lease_seconds=self.options.lease_seconds, limit=1,
+                                       serial_kinds=self.registry.serial_kinds())  # fmt: skip
+            self._ahead = ahead  # committed with the completion; a rollback took the claim back too
             return "succeeded"
         except LeaseLost:
             log.warning("job.lease_lost", job_id=job.id, kind=job.kind, worker=self.name)
@@ -209,7 +225,9 @@ class Worker:
                 log.error("worker.pass_failed", worker=self.name, error=f"{type(error).__name__}: {error}")
                 self.stop_event.wait(min(5.0, self.options.poll_seconds * 10))
         with transaction(self.sessions) as session:
+            jobs.unclaim(session, self._ahead, self.name)
             session.execute(delete(WorkerHeartbeat).where(WorkerHeartbeat.worker == self.name))
+        self._ahead = []
         log.info("worker.stopped", worker=self.name, processed=self.processed)
 
     def _until_housekeeping(self) -> float:
