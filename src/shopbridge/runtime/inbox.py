@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
-from shopbridge.store.db import dialect_insert
+from shopbridge.store.db import insert_of
 from shopbridge.store.tables import InboundEvent
 
 
@@ -31,28 +33,23 @@ def record(
     error: str | None = None,
 ) -> Recorded:
     """Insert the event unless (source, event_id) is already there. Commit before acknowledging the sender."""
-    statement = (
-        dialect_insert(session)(InboundEvent)
-        .values(
-            source=source,
-            event_id=event_id,
-            event_type=event_type,
-            channel_account_id=channel_account_id,
-            payload=payload,
-            status=status,
-            error=error,
-            received_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["source", "event_id"])
-        .returning(InboundEvent.__table__.c.id)
-    )
-    new_id = session.execute(statement).scalar_one_or_none()
+    values = {"source": source, "event_id": event_id, "event_type": event_type,
+              "channel_account_id": channel_account_id, "payload": payload, "status": status, "error": error,
+              "received_at": now}  # fmt: skip
+    new_id = session.execute(_record_statement(session.get_bind().dialect.name), values).scalar_one_or_none()
     if new_id is not None:
         return Recorded(int(new_id), created=True)
     existing = session.execute(
         select(InboundEvent.id).where(InboundEvent.source == source, InboundEvent.event_id == event_id)
     ).scalar_one()
     return Recorded(int(existing), created=False)
+
+
+@functools.cache
+def _record_statement(dialect: str) -> Any:
+    """record's INSERT (values bound at execution), built once per dialect: it runs for every delivery."""
+    table = cast(Table, InboundEvent.__table__)
+    return insert_of(dialect)(table).on_conflict_do_nothing(index_elements=["source", "event_id"]).returning(table.c.id)
 
 
 def mark(session: Session, event_id: int, *, status: str, now: datetime, error: str | None = None) -> None:

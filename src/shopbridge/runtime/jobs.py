@@ -18,11 +18,13 @@ from sqlalchemy.orm import Session
 
 from shopbridge.runtime.backoff import RetryPolicy
 from shopbridge.runtime.doorbell import job_due
-from shopbridge.store.db import dialect_insert, is_sqlite
+from shopbridge.store.db import dialect_insert, insert_of, is_sqlite
 from shopbridge.store.sync_issues import raise_issue, resolve_issue
 from shopbridge.store.tables import ChannelAccount, Job, JobAttempt
 
 WAITING = text("state IN ('pending', 'parked')")
+JOB_TABLE = cast(Table, Job.__table__)
+JOBS = JOB_TABLE.c
 
 
 @dataclass(frozen=True)
@@ -75,18 +77,25 @@ def enqueue(
         "replay_of": replay_of,
         "created_at": now,
     }
-    statement = dialect_insert(session)(Job).values(**values)
-    if identity_key is not None:
-        waiting = Job.__table__.c
-        statement = statement.on_conflict_do_update(
-            index_elements=["identity_key"], index_where=WAITING,
-            set_={"priority": case((statement.excluded.priority < waiting.priority, statement.excluded.priority),
-                                   else_=waiting.priority)},
-        )  # fmt: skip
-    job_id = int(session.execute(statement.returning(Job.__table__.c.id)).scalar_one())
+    statement = _enqueue_statement(session.get_bind().dialect.name, identity_key is not None)
+    job_id = int(session.execute(statement, values).scalar_one())
     if due_at is None or due_at <= now:
         job_due(session)
     return job_id
+
+
+@functools.cache
+def _enqueue_statement(dialect: str, keyed: bool) -> Any:
+    """enqueue's INSERT (values bound at execution), built once per dialect: it runs for every change that queues
+    work (a webhook's sync, a stock change's push), and building it cost more than running it."""
+    statement = insert_of(dialect)(JOB_TABLE)
+    if keyed:
+        statement = statement.on_conflict_do_update(
+            index_elements=["identity_key"], index_where=WAITING,
+            set_={"priority": case((statement.excluded.priority < JOBS.priority, statement.excluded.priority),
+                                   else_=JOBS.priority)},
+        )  # fmt: skip
+    return statement.returning(JOBS.id)
 
 
 def enqueue_or_extend(
@@ -160,10 +169,6 @@ def enqueue_many(
     if rows:
         session.execute(insert(Job), rows)
     return len(rows)
-
-
-JOB_TABLE = cast(Table, Job.__table__)
-JOBS = JOB_TABLE.c
 
 
 @functools.cache

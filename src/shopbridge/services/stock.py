@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,7 +12,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from shopbridge.services.availability import channel_view, mark_dirty
-from shopbridge.store.db import dialect_insert
+from shopbridge.store.db import insert_of
 from shopbridge.store.sync_issues import raise_issue
 from shopbridge.store.tables import Base, ChannelWarehouse, Location, StockLevel, StockMovement, Variant
 
@@ -31,6 +32,25 @@ class LedgerLine:
     reserved_delta: int = 0
 
 
+@functools.cache
+def _ledger_statements(dialect: str) -> tuple[Any, Any, Any]:
+    """record_movements' three statements (values bound at execution), built once per dialect: every stock change
+    runs them, and building them cost more than running them. Insert movements (each key once), create missing
+    levels, add to levels."""
+    movements = Base.metadata.tables[StockMovement.__tablename__]
+    levels = Base.metadata.tables[StockLevel.__tablename__]
+    insert = insert_of(dialect)
+    return (
+        insert(movements).on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(movements.c.idempotency_key),
+        insert(levels).on_conflict_do_nothing(index_elements=["variant_id", "location_id"]),
+        update(levels)
+        .where(levels.c.variant_id == bindparam("variant"), levels.c.location_id == bindparam("location"))
+        .values(on_hand=levels.c.on_hand + bindparam("on_hand"), reserved=levels.c.reserved + bindparam("reserved"),
+                updated_at=bindparam("now", type_=levels.c.updated_at.type)),
+    )  # fmt: skip
+
+
 def record_movements(
     session: Session,
     lines: Sequence[LedgerLine | None],
@@ -44,14 +64,7 @@ def record_movements(
     move by the sum of the lines applied, in one order of (variant, location) for every writer (so two writers
     cannot deadlock), and the SKUs whose stock moved are marked for their channels together. A None line (nothing to
     write) comes back as None."""
-    movements = Base.metadata.tables[StockMovement.__tablename__]
-    levels = Base.metadata.tables[StockLevel.__tablename__]
-    add_to_level = (
-        update(levels)
-        .where(levels.c.variant_id == bindparam("variant"), levels.c.location_id == bindparam("location"))
-        .values(on_hand=levels.c.on_hand + bindparam("on_hand"), reserved=levels.c.reserved + bindparam("reserved"),
-                updated_at=now)
-    )  # fmt: skip
+    insert_movements, ensure_levels, add_to_level = _ledger_statements(session.get_bind().dialect.name)
     applied: list[bool | None] = []
     seen: set[str] = set()
     moved: set[int] = set()
@@ -68,14 +81,7 @@ def record_movements(
                      "location_id": line.location_id, "kind": line.kind, "on_hand_delta": line.on_hand_delta,
                      "reserved_delta": line.reserved_delta, "source": source, "reference": line.reference,
                      "occurred_at": now, "recorded_at": now} for line in first.values()]  # fmt: skip
-            inserted = set(
-                session.scalars(
-                    dialect_insert(session)(movements)
-                    .on_conflict_do_nothing(index_elements=["idempotency_key"])
-                    .returning(movements.c.idempotency_key),
-                    rows,
-                )
-            )
+            inserted = set(session.scalars(insert_movements, rows))
         deltas: dict[tuple[int, int], tuple[int, int]] = {}
         for key in inserted:
             line = first[key]
@@ -86,14 +92,14 @@ def record_movements(
         if deltas:
             touched = sorted(deltas)
             session.execute(
-                dialect_insert(session)(levels).on_conflict_do_nothing(index_elements=["variant_id", "location_id"]),
+                ensure_levels,
                 [{"variant_id": variant_id, "location_id": location_id, "on_hand": 0, "reserved": 0,
                   "updated_at": now} for variant_id, location_id in touched],
             )  # fmt: skip
             session.execute(
                 add_to_level,
                 [{"variant": variant_id, "location": location_id, "on_hand": deltas[variant_id, location_id][0],
-                  "reserved": deltas[variant_id, location_id][1]} for variant_id, location_id in touched],
+                  "reserved": deltas[variant_id, location_id][1], "now": now} for variant_id, location_id in touched],
             )  # fmt: skip
         applied.extend(
             None if line is None else line.idempotency_key in inserted and first[line.idempotency_key] is line

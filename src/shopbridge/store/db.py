@@ -172,15 +172,21 @@ def dialect_insert(bind: Engine | Connection | Session) -> Callable[[Any], Any]:
     a mapped class it inserts into the class's table as plain Core (RETURNING table columns), which skips the ORM's
     bulk-insert machinery: these statements run on every webhook and every order."""
     name = bind.get_bind().dialect.name if isinstance(bind, Session) else bind.dialect.name
-    if name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    insert = insert_of(name)
 
     def into(target: Any) -> Any:
         return insert(getattr(target, "__table__", target))
 
     return into
+
+
+def insert_of(dialect: str) -> Callable[[Any], Any]:
+    """The INSERT construct of the dialect named (for statements built once per dialect and cached)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    return insert
 
 
 def with_search_path(url: str, schema: str) -> str:
