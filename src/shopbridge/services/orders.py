@@ -219,14 +219,18 @@ def create_orders(
     firsts: dict[str, Order] = {}
     rest: list[Order] = []
     for order in orders:
-        (rest.append(order) if order.external_id in firsts else firsts.setdefault(order.external_id, order))
+        if order.external_id in firsts:
+            rest.append(order)
+        else:
+            firsts[order.external_id] = order
     if not firsts:
         return rest
     hold = extra_hold(account)
     decisions: dict[str, ReleaseDecision] = {}
+    matched: dict[str, list[dict[str, Any]]] = {}  # each order's lines, their order id set once it is known
     values = []
     for external_id, order in firsts.items():
-        _, problems = _line_rows(0, order, catalogue)
+        matched[external_id], problems = _line_rows(0, order, catalogue)
         problem = _currency_problem(account, order) or (problems[0] if problems else None)
         awaiting = now if _awaiting_shipment(order) else None
         decision = release_decision(order.status, now=now, reached_awaiting_at=awaiting, extra_hold=hold,
@@ -254,7 +258,7 @@ def create_orders(
         if external_id not in created:
             continue
         order_id, order = created[external_id], firsts[external_id]
-        rows, _ = _line_rows(order_id, order, catalogue)
+        rows = [{**row, "order_id": order_id} for row in matched[external_id]]
         line_rows.extend(rows)
         lines = [NewLine(r["variant_id"], r["sku"], r["external_sku_id"], r["quantity"], r["line_item_ids"])
                  for r in rows]  # fmt: skip
