@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 
@@ -521,11 +522,15 @@ def test_an_idle_worker_wakes_when_a_job_is_queued_not_at_its_next_poll(hub: Hub
     assert not thread.is_alive()
 
 
-def test_a_failed_jobs_transaction_claims_nothing_ahead(hub: Hub, registry: JobRegistry) -> None:
-    def fails(ctx: JobContext) -> None:
-        raise RetryableError("the channel timed out")
+def raising(error: Exception) -> Callable[[JobContext], None]:
+    def handler(ctx: JobContext) -> None:
+        raise error
 
-    registry.register("fails", fails)
+    return handler
+
+
+def test_a_failed_jobs_transaction_claims_nothing_ahead(hub: Hub, registry: JobRegistry) -> None:
+    registry.register("fails", raising(RetryableError("the channel timed out")))
     registry.register("ok", write_effect)
     bad, good = enqueue(hub, "fails"), enqueue(hub, "ok")
     Worker(hub.sessions, registry, hub.clock, hub.worker_options(), name="w1").run_once()

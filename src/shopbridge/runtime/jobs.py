@@ -287,13 +287,16 @@ def complete_batch(session: Session, batch: Sequence[ClaimedJob], worker: str, *
 
 def _finish(session: Session, job: ClaimedJob, worker: str, values: dict[str, Any]) -> bool:
     """Move a running job on, only if this worker still holds its lease."""
-    result = session.execute(
-        update(Job)
-        .where(Job.id == job.id, Job.state == "running", Job.lease_owner == worker)
-        .values(lease_owner=None, lease_expires_at=None, **values)
-        .execution_options(synchronize_session=False)
-    )
+    parameters = {"job": job.id, "worker": worker, "lease_owner": None, "lease_expires_at": None, **values}
+    result = session.execute(_FINISH, parameters)
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+# Every job's end runs these; built once, the columns to set bound at execution.
+_FINISH = update(JOB_TABLE).where(
+    JOBS.id == bindparam("job"), JOBS.state == "running", JOBS.lease_owner == bindparam("worker")
+)
+_ATTEMPT = insert(cast(Table, JobAttempt.__table__))
 
 
 def _record_attempt(
@@ -307,17 +310,18 @@ def _record_attempt(
     error_class: str | None = None,
 ) -> None:
     session.execute(
-        insert(JobAttempt).values(
-            job_id=job.id,
-            attempt=job.attempt,
-            worker=worker,
-            started_at=job.started_at,
-            finished_at=now,
-            outcome=outcome,
-            error_class=error_class,
-            error_type=type(error).__name__ if error else None,
-            error_message=str(error)[:4000] if error else None,
-        )
+        _ATTEMPT,
+        {
+            "job_id": job.id,
+            "attempt": job.attempt,
+            "worker": worker,
+            "started_at": job.started_at,
+            "finished_at": now,
+            "outcome": outcome,
+            "error_class": error_class,
+            "error_type": type(error).__name__ if error else None,
+            "error_message": str(error)[:4000] if error else None,
+        },
     )
 
 

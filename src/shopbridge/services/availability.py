@@ -9,13 +9,14 @@ backwards, so an old quantity cannot overwrite a newer one.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import BindParameter, Select, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from shopbridge.domain.stock import StockRule, available_to_sell
@@ -37,19 +38,72 @@ PUSH_MODES = ("event", "interval")
 # Sources whose movements establish a SKU's stock truth; an order's reservation alone does not.
 TRUTH_SOURCES = ("hub", "external")
 
+# The reads and writes of every stock change and every push, built once with their values bound at execution
+# (building a statement cost more than running it). "variants" lists expand into IN (...).
+_VARIANTS: BindParameter[list[int]] = bindparam("variants", expanding=True)
+_ACCOUNT: BindParameter[int] = bindparam("account")
+_KNOWN_TRUTH = (
+    select(StockMovement.variant_id)
+    .where(StockMovement.variant_id.in_(_VARIANTS), StockMovement.source.in_(TRUTH_SOURCES))
+    .distinct()
+)
+_MARKABLE_LISTINGS = (
+    select(ChannelListing.variant_id, ChannelListing.channel_account_id, ChannelListing.external_product_id,
+           ChannelAccount.channel, ChannelAccount.settings)
+    .join(ChannelAccount, ChannelAccount.id == ChannelListing.channel_account_id)
+    .where(ChannelListing.variant_id.in_(_VARIANTS), ChannelAccount.status == "active")
+)  # fmt: skip
+_RAISE_VERSIONS = (
+    update(ChannelListing)
+    .where(ChannelListing.variant_id.in_(_VARIANTS))
+    .values(stock_version=ChannelListing.stock_version + 1)
+    .execution_options(synchronize_session=False)
+)
+_RULES = select(
+    StockRuleRow.variant_id, StockRuleRow.buffer_units, StockRuleRow.buffer_percent,
+    StockRuleRow.out_of_stock_threshold, StockRuleRow.continue_selling, StockRuleRow.protect_units,
+    StockRuleRow.protect_until,
+).where(StockRuleRow.channel_account_id == _ACCOUNT,
+        StockRuleRow.variant_id.is_(None) | StockRuleRow.variant_id.in_(_VARIANTS))  # fmt: skip
+_WAREHOUSES = select(ChannelWarehouse.external_warehouse_id, ChannelWarehouse.location_id).where(
+    ChannelWarehouse.channel_account_id == _ACCOUNT
+)
+_LEVELS = select(StockLevel.variant_id, StockLevel.location_id, StockLevel.on_hand, StockLevel.reserved).where(
+    StockLevel.variant_id.in_(_VARIANTS)
+)
+
+
+_VARIANT_LISTINGS = (
+    select(ChannelListing.id, ChannelListing.channel_account_id, ChannelAccount.channel,
+           ChannelListing.external_product_id, ChannelListing.external_sku_id, ChannelListing.stock_version,
+           ChannelListing.acked_stock_version, ChannelListing.pushed_quantity, ChannelListing.push_error)
+    .join(ChannelAccount, ChannelAccount.id == ChannelListing.channel_account_id)
+    .where(ChannelListing.variant_id == bindparam("variant"))
+    .order_by(ChannelListing.id)
+)  # fmt: skip
+
+
+@functools.cache
+def _listings_statement(by_product: bool, by_variant: bool) -> Select[int, str, int | None, int, int, int | None]:
+    """The account's linked listings with their versions (of one channel product, or one variant, if asked)."""
+    listing = ChannelListing
+    query = select(listing.id, listing.external_sku_id, listing.variant_id, listing.stock_version,
+                   listing.acked_stock_version, listing.pushed_quantity).where(
+        listing.channel_account_id == _ACCOUNT, listing.variant_id.is_not(None)
+    )  # fmt: skip
+    if by_product:
+        query = query.where(listing.external_product_id == bindparam("product"))
+    if by_variant:
+        query = query.where(listing.variant_id == bindparam("variant"))
+    return query.order_by(listing.external_sku_id)
+
 
 def with_known_truth(session: Session, variant_ids: list[int]) -> set[int]:
     """The variants whose stock the hub knows (a movement from a stock source was recorded). The hub never
     pushes a quantity for the others: that would zero a channel's stock by accident."""
     if not variant_ids:
         return set()
-    return set(
-        session.scalars(
-            select(StockMovement.variant_id)
-            .where(StockMovement.variant_id.in_(variant_ids), StockMovement.source.in_(TRUTH_SOURCES))
-            .distinct()
-        )
-    )
+    return set(session.scalars(_KNOWN_TRUTH, {"variants": list(variant_ids)}))
 
 
 def push_kind(channel: str) -> str:
@@ -82,21 +136,11 @@ def mark_dirty(session: Session, variant_ids: Collection[int], *, now: datetime)
     marked = 0
     products: set[tuple[int, str, str]] = set()
     for chunk in in_chunks(ordered):
-        rows = session.execute(
-            select(ChannelListing.variant_id, ChannelListing.channel_account_id, ChannelListing.external_product_id,
-                   ChannelAccount.channel, ChannelAccount.settings)
-            .join(ChannelAccount, ChannelAccount.id == ChannelListing.channel_account_id)
-            .where(ChannelListing.variant_id.in_(chunk), ChannelAccount.status == "active")
-        ).all()  # fmt: skip
+        rows = session.execute(_MARKABLE_LISTINGS, {"variants": list(chunk)}).all()
         known = with_known_truth(session, sorted({row[0] for row in rows}))
         if not known:
             continue
-        session.execute(
-            update(ChannelListing)
-            .where(ChannelListing.variant_id.in_(sorted(known)))
-            .values(stock_version=ChannelListing.stock_version + 1)
-            .execution_options(synchronize_session=False)
-        )
+        session.execute(_RAISE_VERSIONS, {"variants": sorted(known)})
         for variant_id, account_id, product_id, channel, settings in rows:
             if variant_id in known:
                 marked += 1
@@ -113,13 +157,7 @@ def _mode(settings: dict[str, Any] | None) -> str:
 
 def rules_for(session: Session, account_id: int, variant_ids: list[int]) -> dict[int | None, StockRule]:
     """The account's default rule (key None) and the per-SKU overrides among ``variant_ids``."""
-    rule = StockRuleRow
-    rows = session.execute(
-        select(rule.variant_id, rule.buffer_units, rule.buffer_percent, rule.out_of_stock_threshold,
-               rule.continue_selling, rule.protect_units, rule.protect_until)
-        .where(rule.channel_account_id == account_id,
-               (rule.variant_id.is_(None)) | (rule.variant_id.in_(variant_ids)))
-    )  # fmt: skip
+    rows = session.execute(_RULES, {"account": account_id, "variants": list(variant_ids)})
     rules: dict[int | None, StockRule] = {None: StockRule()}
     for variant_id, units, percent, threshold, continue_selling, protect_units, protect_until in rows:
         rules[variant_id] = StockRule(
@@ -157,35 +195,17 @@ def listing_stock(
     """Available to sell for the account's linked listings (of one channel product, or of one variant), read in
     one snapshot with their versions. A listing whose SKU has no stock truth in the hub yet is left out: the hub
     never pushes a quantity it does not know (it would zero the channel's stock by accident)."""
-    listing = ChannelListing
-    query = select(listing.id, listing.external_sku_id, listing.variant_id, listing.stock_version,
-                   listing.acked_stock_version, listing.pushed_quantity).where(
-        listing.channel_account_id == account_id, listing.variant_id.is_not(None)
-    )  # fmt: skip
-    if product_id is not None:
-        query = query.where(listing.external_product_id == product_id)
-    if variant_id is not None:
-        query = query.where(listing.variant_id == variant_id)
-    listings = session.execute(query.order_by(listing.external_sku_id)).all()
+    query = _listings_statement(product_id is not None, variant_id is not None)
+    listings = session.execute(query, {"account": account_id, "product": product_id, "variant": variant_id}).all()
     if not listings:
         return []
     variant_ids = sorted({row.variant_id for row in listings})
     truth = with_known_truth(session, variant_ids)
     if not truth:
         return []
-    warehouses = dict(
-        session.execute(
-            select(ChannelWarehouse.external_warehouse_id, ChannelWarehouse.location_id).where(
-                ChannelWarehouse.channel_account_id == account_id
-            )
-        ).all()
-    )
+    warehouses = dict(session.execute(_WAREHOUSES, {"account": account_id}).all())
     levels: dict[int, dict[int, tuple[int, int]]] = defaultdict(dict)
-    for level_variant, location_id, on_hand, reserved in session.execute(
-        select(StockLevel.variant_id, StockLevel.location_id, StockLevel.on_hand, StockLevel.reserved).where(
-            StockLevel.variant_id.in_(sorted(truth))
-        )
-    ):
+    for level_variant, location_id, on_hand, reserved in session.execute(_LEVELS, {"variants": sorted(truth)}):
         levels[level_variant][location_id] = (on_hand, reserved)
     rules = rules_for(session, account_id, sorted(truth))
     result = []
@@ -261,15 +281,7 @@ def dirty_products(session: Session, account_id: int) -> list[str]:
 
 def channel_view(session: Session, variant: Variant, *, now: datetime) -> list[dict[str, Any]]:
     """Per channel listing of a SKU: what the channel should show now, what it last confirmed, and versions."""
-    listing = ChannelListing
-    rows = session.execute(
-        select(listing.id, listing.channel_account_id, ChannelAccount.channel, listing.external_product_id,
-               listing.external_sku_id, listing.stock_version, listing.acked_stock_version, listing.pushed_quantity,
-               listing.push_error)
-        .join(ChannelAccount, ChannelAccount.id == listing.channel_account_id)
-        .where(listing.variant_id == variant.id)
-        .order_by(listing.id)
-    ).all()  # fmt: skip
+    rows = session.execute(_VARIANT_LISTINGS, {"variant": variant.id}).all()
     stocks: dict[int, ListingStock] = {}
     for account_id in sorted({row.channel_account_id for row in rows}):
         stocks.update(

@@ -159,6 +159,17 @@ class StockSourceConflict(StockError):
 SIGNS = {"restock": 1, "return": 1, "sale": -1, "adjustment": 0}
 
 
+# Run on every stock change reported from outside and every answer about one; built once (see _ledger_statements).
+_VARIANT_BY_SKU = select(Variant).where(Variant.sku == bindparam("sku"))
+_LOCATION_BY_CODE = select(Location.id).where(Location.code == bindparam("code"))
+_LEVELS_BY_LOCATION = (
+    select(Location.code, StockLevel.on_hand, StockLevel.reserved)
+    .join(StockLevel, StockLevel.location_id == Location.id)
+    .where(StockLevel.variant_id == bindparam("variant"))
+    .order_by(Location.code)
+)
+
+
 def apply_external_movement(
     session: Session,
     *,
@@ -184,10 +195,10 @@ def apply_external_movement(
         raise StockError("an adjustment of 0 units changes nothing")
     if origin not in ("hub", "external"):
         raise StockError(f"origin must be 'hub' or 'external', got {origin!r}")
-    variant = session.scalar(select(Variant).where(Variant.sku == sku))
+    variant = session.scalar(_VARIANT_BY_SKU, {"sku": sku})
     if variant is None:
         raise UnknownSku(f"unknown SKU {sku!r}")
-    location_id = session.scalar(select(Location.id).where(Location.code == location_code))
+    location_id = session.scalar(_LOCATION_BY_CODE, {"code": location_code})
     if location_id is None:
         raise StockError(f"unknown location {location_code!r}")
     if variant.stock_source != origin:
@@ -211,15 +222,10 @@ def record_refusal(session: Session, sku: str, origin: str, message: str, *, now
 def stock_of(session: Session, sku: str, *, now: datetime) -> dict[str, Any]:
     """A SKU's stock per location (on hand, reserved, and what is free: on hand minus reserved) and per channel
     listing (what the channel should show now, and what it last confirmed)."""
-    variant = session.scalar(select(Variant).where(Variant.sku == sku))
+    variant = session.scalar(_VARIANT_BY_SKU, {"sku": sku})
     if variant is None:
         raise UnknownSku(f"unknown SKU {sku!r}")
-    rows = session.execute(
-        select(Location.code, StockLevel.on_hand, StockLevel.reserved)
-        .join(StockLevel, StockLevel.location_id == Location.id)
-        .where(StockLevel.variant_id == variant.id)
-        .order_by(Location.code)
-    ).all()
+    rows = session.execute(_LEVELS_BY_LOCATION, {"variant": variant.id}).all()
     locations = [{"location": code, "on_hand": on_hand, "reserved": reserved, "free": on_hand - reserved}
                  for code, on_hand, reserved in rows]  # fmt: skip
     return {

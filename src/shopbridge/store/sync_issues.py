@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.orm import Session
 
 from shopbridge.store.db import dialect_insert
@@ -71,9 +71,13 @@ def resolve_issue(session: Session, fingerprint: str, now: datetime) -> bool:
 def resolve_issues(session: Session, fingerprints: list[str], now: datetime) -> None:
     """Resolve whichever of these are open, in one statement."""
     if fingerprints:
-        session.execute(
-            update(SyncIssue)
-            .where(SyncIssue.fingerprint.in_(fingerprints), SyncIssue.status == "open")
-            .values(status="resolved", resolved_at=now)
-            .execution_options(synchronize_session=False)
-        )
+        session.execute(_RESOLVE, {"fingerprints": fingerprints, "now": now})
+
+
+# Every acknowledged push runs this; built once.
+_RESOLVE = (
+    update(SyncIssue)
+    .where(SyncIssue.fingerprint.in_(bindparam("fingerprints", expanding=True)), SyncIssue.status == "open")
+    .values(status="resolved", resolved_at=bindparam("now", type_=SyncIssue.__table__.c.resolved_at.type))
+    .execution_options(synchronize_session=False)
+)
