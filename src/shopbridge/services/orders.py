@@ -293,14 +293,16 @@ def upsert_order(
     force: bool = False,
     catalogue: Catalogue | None = None,
     settlement: Settlement | None = None,
+    known: bool = False,
 ) -> Intake:
     """Create or update the hub's copy of a channel order, then apply the release gate. A read that is not newer
     than the hub's copy changes nothing (and writes nothing), unless ``force`` asks to re-run matching after a fix.
     ``catalogue`` is what the lines are matched against (read_catalogue; read here for this order if not given);
-    ``settlement`` gathers the stock movements of a batch of orders (see Settlement; written here if not given)."""
+    ``settlement`` gathers the stock movements of a batch of orders (see Settlement; written here if not given);
+    ``known``: the caller knows the hub has the order (``create_orders`` found it), so no insert is tried."""
     # Create the row if it is missing, then lock it: two jobs upserting one new order serialize on the lock
-    # instead of racing to insert (which would fail one of them on PostgreSQL).
-    created = (
+    # instead of racing to insert (which would fail one of them on PostgreSQL). Orders are never deleted.
+    created = not known and (
         session.execute(
             dialect_insert(session)(OrderRow)
             .values(

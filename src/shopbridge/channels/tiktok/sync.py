@@ -93,7 +93,7 @@ def _store(
             for order in create_orders(session, account, readable, source=source, now=now, catalogue=catalogue,
                                        settlement=settlement):  # fmt: skip
                 upsert_order(session, account, order, source=source, now=now, force=source == "retry",
-                             catalogue=catalogue, settlement=settlement)  # fmt: skip
+                             catalogue=catalogue, settlement=settlement, known=True)  # fmt: skip
             seen.extend(order.updated_at for order in readable)
             settlement.write(session, now=now)
     return seen
