@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import multiprocessing
+import signal
 import time
 from contextlib import suppress
 from multiprocessing.connection import Connection
@@ -109,7 +110,9 @@ class SenderProcess:
 
 
 def _serve(conn: Connection, timeout: float) -> None:
-    """The child: post each delivery as it arrives (no limit here: the sandbox's gate bounds what is in flight)."""
+    """The child: post each delivery as it arrives (no limit here: the sandbox's gate bounds what is in flight).
+    Ctrl-C reaches the whole process group; the sandbox stops this process itself (or its pipe closes)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     asyncio.run(_serve_async(conn, timeout))
 
 
