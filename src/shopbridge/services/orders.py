@@ -227,11 +227,12 @@ def create_orders(
         return rest
     hold = extra_hold(account)
     decisions: dict[str, ReleaseDecision] = {}
+    blocks: dict[str, tuple[str, str] | None] = {}
     matched: dict[str, list[dict[str, Any]]] = {}  # each order's lines, their order id set once it is known
     values = []
     for external_id, order in firsts.items():
         matched[external_id], problems = _line_rows(0, order, catalogue)
-        problem = _currency_problem(account, order) or (problems[0] if problems else None)
+        blocks[external_id] = problem = _currency_problem(account, order) or (problems[0] if problems else None)
         awaiting = now if _awaiting_shipment(order) else None
         decision = release_decision(order.status, now=now, reached_awaiting_at=awaiting, extra_hold=hold,
                                     blocked=problem is not None)  # fmt: skip
@@ -262,10 +263,9 @@ def create_orders(
         line_rows.extend(rows)
         lines = [NewLine(r["variant_id"], r["sku"], r["external_sku_id"], r["quantity"], r["line_item_ids"])
                  for r in rows]  # fmt: skip
-        blocked = (
-            (row_values["blocked_reason"], row_values["blocked_message"]) if row_values["blocked_reason"] else None
+        new_orders.append(
+            (NewOrder(order_id, external_id, order.status.value, row_values["packages"]), lines, blocks[external_id])
         )
-        new_orders.append((NewOrder(order_id, external_id, order.status.value, row_values["packages"]), lines, blocked))
     if line_rows:
         session.execute(insert(ORDER_LINES), line_rows)
     _history(session, [(new.id, firsts[new.external_id]) for new, _, _ in new_orders], source, now)
