@@ -85,6 +85,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         job_max_attempts=4,
         log_format="console",
         log_level="warning",
+        worker_process=False,  # the hub below runs on an injected clock and registry, which only threads share
     )
 
 

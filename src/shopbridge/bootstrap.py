@@ -26,6 +26,7 @@ from shopbridge.store import migrations
 from shopbridge.store.db import create_database_engine, session_factory
 from shopbridge.store.inbox_db import ensure_inbox_schema, inbox_database_url
 from shopbridge.store.secrets import SecretBox, SecretKeyMissing, load_or_create_key
+from shopbridge.worker_process import WorkerProcess
 
 
 def default_registry() -> JobRegistry:
@@ -76,6 +77,7 @@ class Hub:
     inbox_engine: Engine | None = None  # a database of its own for the inbox (SQLite), or None: the hub's
     periodics: list[Periodic] = field(default_factory=list)
     pool: WorkerPool | None = None
+    worker_process: WorkerProcess | None = None
     tiktok: TikTokContext | None = None
 
     @property
@@ -104,17 +106,33 @@ class Hub:
         return Worker(self.sessions, self.registry, self.clock, self.worker_options(), name=name, scheduler=scheduler)
 
     def start_workers(self, count: int) -> WorkerPool:
-        """The embedded mode: ``count`` worker threads; the first one also ticks the scheduler."""
+        """``count`` worker threads in this process; the first one also ticks the scheduler."""
         self.pool = WorkerPool([self.new_worker(with_scheduler=index == 0) for index in range(count)])
         self.pool.start()
         return self.pool
+
+    def start_serve_workers(self, count: int) -> None:
+        """`serve`'s workers: in a worker process of their own (``settings.worker_process``), else threads."""
+        if not count:
+            return
+        if not self.settings.worker_process:
+            self.start_workers(count)
+            return
+        self.worker_process = WorkerProcess(self.settings, count)
+        self.worker_process.start()
+
+    def stop_workers(self) -> None:
+        if self.worker_process is not None:
+            self.worker_process.stop()
+            self.worker_process = None
+        if self.pool is not None:
+            self.pool.stop()
 
     def migrate(self) -> tuple[str | None, str | None]:
         return migrations.upgrade(self.engine)
 
     def close(self) -> None:
-        if self.pool is not None:
-            self.pool.stop()
+        self.stop_workers()
         if self.tiktok is not None:
             self.tiktok.http.close()
         self.engine.dispose()

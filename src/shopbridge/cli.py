@@ -128,7 +128,8 @@ def serve(
     """Run the web app with embedded workers and the scheduler."""
     loaded = settings(host=host, port=port, workers=workers)
     built = ready_hub(loaded)
-    console.print(f"shopbridge serving on http://{loaded.host}:{loaded.port} with {loaded.workers} worker(s)")
+    where = "in a worker process" if loaded.worker_process else "as threads"
+    console.print(f"shopbridge serving on http://{loaded.host}:{loaded.port} with {loaded.workers} worker(s) {where}")
     _serve(built, loaded.host, loaded.port, loaded.workers)
 
 

@@ -56,7 +56,12 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     public_url: str | None = Field(default=None, description="Public base URL channels send webhooks to.")
-    workers: int = Field(default=4, ge=0, le=64, description="Embedded workers inside `serve` (threads).")
+    workers: int = Field(default=4, ge=0, le=64, description="Workers `serve` runs (threads).")
+    worker_process: bool = Field(
+        default=True,
+        description="`serve` runs its workers in a child process beside the web process (their own interpreter "
+        "lock); false runs them as threads of the web process.",
+    )
     api_threads: int = Field(default=8, ge=1, le=200, description="Threads serving the synchronous API routes.")
     inbox_sweep_seconds: float = Field(
         default=30.0, gt=0, description="How often inbox events still `received` are handed to their jobs again."
@@ -103,8 +108,7 @@ class Settings(BaseSettings):
         default=1.0,
         gt=0,
         le=60,
-        description="How long other idle workers sleep unless a commit in this process "
-        "queues a job (which wakes them at once).",
+        description="How long other idle workers sleep unless a commit queues a job (which wakes them at once).",
     )
     worker_batch_size: int = Field(default=50, ge=1, le=1000)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from shopbridge import __version__
+from shopbridge import __version__, cli
 from shopbridge.bootstrap import Hub
 from shopbridge.cli import app
 from shopbridge.config import Settings
@@ -63,7 +63,11 @@ def test_a_postgres_url_without_a_secret_key_is_refused(monkeypatch: pytest.Monk
     assert "SHOPBRIDGE_SECRET_KEY" in result.stderr
 
 
-def test_dead_letters_listed_shown_retried_and_replayed(env: Settings, hub: Hub, registry: JobRegistry) -> None:
+def test_dead_letters_listed_shown_retried_and_replayed(
+    env: Settings, hub: Hub, registry: JobRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cli.console, "width", 200)  # a table as an operator's terminal shows it, cells unwrapped
+
     def reject(ctx: JobContext) -> None:
         raise PermanentError("unknown SKU TEE-XXL")
 

@@ -5,20 +5,32 @@ not ask the job table many times a second whether anything is due.
 its database (one per connection pool, so every sessionmaker on one engine shares it) rings once per such job and
 wakes that many sleeping workers. A rolled-back transaction rings nothing.
 
+The bell also rings between the processes of one machine: the process running the workers (``serve``'s worker
+process, ``serve`` itself when its workers are threads, or the first ``shopbridge worker``) listens on a Unix
+datagram socket named after the database (its file for SQLite, its URL otherwise), and every other process on that
+database (the web process, a CLI command) sends it each ring. The socket is in Linux's abstract namespace, so
+nothing is left on disk; where that is missing, rings stay local and the watch below finds the work.
+
 Work the bell does not announce still runs on time: a job due later (a retry's backoff, an order's hold), a job
-queued by another process (a CLI command, a web replica, a worker elsewhere). For those, one idle worker at a
-time keeps watch and looks at the table every ``poll_seconds``; the others sleep until the bell rings or
+queued where the bell cannot reach (another machine, or a second worker process, which finds the socket's name
+taken and listens to nobody). For those, one idle worker at
+a time keeps watch and looks at the table every ``poll_seconds``; the others sleep until the bell rings or
 ``idle_seconds`` pass. A worker that has just run a job looks again at once, which also finds a serial job that
 its own job's completion unblocked.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import socket
+import sys
 import threading
 import weakref
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import Pool
 
@@ -26,11 +38,14 @@ _DUE = "shopbridge.jobs_due"  # session.info key: jobs due now queued in the ses
 
 
 class Doorbell:
-    def __init__(self) -> None:
+    def __init__(self, address: bytes | None = None) -> None:
         self._state = threading.Condition()
         self._rings = 0  # a generation count: a worker sleeps only if no ring came since it last looked
         self._watched = False
         self._sleeping = 0
+        self.address = address  # where the process running this database's workers listens, if anywhere
+        self._sender: socket.socket | None = None
+        self._listener: socket.socket | None = None
 
     @property
     def sleeping(self) -> int:
@@ -45,10 +60,60 @@ class Doorbell:
             return self._rings
 
     def ring(self, count: int = 1) -> None:
-        """Wake up to ``count`` sleeping workers."""
+        """Wake up to ``count`` sleeping workers, here and in the process listening for this database's rings."""
+        self._ring_here(count)
+        if self.address is not None and self._listener is None:
+            self._send(self.address, count)
+
+    def _ring_here(self, count: int) -> None:
         with self._state:
             self._rings += 1
             self._state.notify(count)
+
+    def _send(self, address: bytes, count: int) -> None:
+        try:
+            if self._sender is None:
+                self._sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                self._sender.setblocking(False)
+            self._sender.sendto(str(count).encode(), address)
+        except OSError:
+            pass  # nobody listens, or its queue is full: the watch finds the work
+
+    @property
+    def listening(self) -> bool:
+        return self._listener is not None
+
+    def listen(self) -> bool:
+        """Take this database's rings from other processes (the process running its workers calls this). False if
+        the bell cannot ring between processes here, or another process already listens."""
+        if self.address is None or self._listener is not None:
+            return self._listener is not None
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            listener.bind(self.address)
+        except OSError:
+            listener.close()
+            return False
+        listener.settimeout(0.5)
+        self._listener = listener
+        threading.Thread(target=self._receive, args=(listener,), name="doorbell", daemon=True).start()
+        return True
+
+    def stop_listening(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()  # the receiving thread notices within its timeout
+
+    def _receive(self, listener: socket.socket) -> None:
+        while self._listener is listener:
+            try:
+                message = listener.recv(32)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if message.isdigit():
+                self._ring_here(min(int(message), 1024))
 
     def wake_all(self) -> None:
         with self._state:
@@ -74,12 +139,27 @@ class Doorbell:
     @staticmethod
     def of(bind: Any) -> Doorbell:
         """The doorbell of the database behind ``bind`` (an Engine, an engine with options, or a Connection)."""
-        pool: Pool = bind.engine.pool
+        engine = bind.engine
+        pool: Pool = engine.pool
         with _REGISTRY_LOCK:
             bell = _BELLS.get(pool)
             if bell is None:
-                bell = _BELLS[pool] = Doorbell()
+                bell = _BELLS[pool] = Doorbell(address_of(engine.url))
             return bell
+
+
+def address_of(url: URL) -> bytes | None:
+    """The abstract socket name of a database's doorbell: by the file for SQLite, by the URL otherwise (None for an
+    in-memory database and where Linux's abstract namespace is missing)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    if url.get_backend_name() == "sqlite":
+        if not url.database or url.database == ":memory:":
+            return None
+        name = os.path.realpath(url.database)
+    else:
+        name = url.render_as_string(hide_password=True)
+    return f"\0shopbridge-doorbell-{hashlib.sha256(name.encode()).hexdigest()[:32]}".encode()
 
 
 _BELLS: weakref.WeakKeyDictionary[Pool, Doorbell] = weakref.WeakKeyDictionary()

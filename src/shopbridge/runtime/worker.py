@@ -253,6 +253,8 @@ class WorkerPool:
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
+        if self.workers:
+            self.workers[0].doorbell.listen()  # rings from the other processes on this database (if it can)
         for worker in self.workers:
             worker.heartbeat()  # alive from the moment start() returns, not from the thread's first pass
             thread = threading.Thread(target=worker.run, name=worker.name, daemon=True)
@@ -260,6 +262,8 @@ class WorkerPool:
             self._threads.append(thread)
 
     def stop(self, timeout: float = 10.0) -> None:
+        if self.workers:
+            self.workers[0].doorbell.stop_listening()
         for worker in self.workers:
             worker.stop()
         deadline = time.monotonic() + timeout

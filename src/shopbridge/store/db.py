@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import IntEnum
@@ -31,7 +34,8 @@ def create_database_engine(url: str, *, pool_size: int = 10) -> Engine:
     engine = create_engine(
         url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=pool_size + 10, max_overflow=30
     )
-    _use_single_writer_sqlite(engine)
+    on_disk = bool(parsed.database) and parsed.database != ":memory:"
+    _use_single_writer_sqlite(engine, Path(f"{parsed.database}-writer") if on_disk else None)
     return engine
 
 
@@ -51,14 +55,21 @@ class WriteLane(IntEnum):
 
 
 class _WriterLock:
-    """The in-process write lock with lanes: a waiting writer goes when the lock is free and nobody waits in a
-    lane before its own. An acknowledgement therefore waits for at most the one transaction holding the lock, and
-    under a flash sale the engine's writes (orders TikTok sold, stock pushes) go before API clients' writes."""
+    """The write lock with lanes: a waiting writer goes when the lock is free and nobody waits in a lane before its
+    own. An acknowledgement therefore waits for at most the one transaction holding the lock, and under a flash sale
+    the engine's writes (orders TikTok sold, stock pushes) go before API clients' writes.
 
-    def __init__(self) -> None:
+    Lanes order the writers of this process. Between processes on one file (the web process and its worker
+    process, a CLI command) the holder also holds an exclusive ``flock`` on ``<database>-writer``: a writer of
+    another process blocks in the kernel and is woken the moment the lock is released, where SQLite's own
+    busy_timeout would poll with sleeps of up to 100 ms."""
+
+    def __init__(self, lock_file: Path | None) -> None:
         self._state = threading.Condition()
         self._held = False
         self._waiting = [0] * len(WriteLane)
+        self._lock_file = lock_file
+        self._fd: int | None = None
 
     def acquire(self, lane: WriteLane, *, timeout: float) -> bool:
         with self._state:
@@ -66,26 +77,43 @@ class _WriterLock:
             try:
                 free = self._state.wait_for(lambda: not self._held and not any(self._waiting[:lane]), timeout=timeout)
                 self._held = self._held or free
-                return free
             finally:
                 self._waiting[lane] -= 1
+        if free and self._lock_file is not None:
+            try:
+                fcntl.flock(self._descriptor(), fcntl.LOCK_EX)  # waits without the interpreter lock
+            except BaseException:
+                self.release(file_locked=False)
+                raise
+        return free
 
-    def release(self) -> None:
+    def release(self, *, file_locked: bool = True) -> None:
+        if file_locked and self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
         with self._state:
             self._held = False
             self._state.notify_all()
 
+    def _descriptor(self) -> int:
+        # Opened on first use, by the thread holding the in-process lock (so once), and kept for the engine's life:
+        # a flock belongs to the open file, shared by this process's threads, which the lanes already serialize.
+        if self._fd is None:
+            assert self._lock_file is not None
+            self._fd = os.open(self._lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            weakref.finalize(self, os.close, self._fd)
+        return self._fd
 
-def _use_single_writer_sqlite(engine: Engine) -> None:
+
+def _use_single_writer_sqlite(engine: Engine, lock_file: Path | None) -> None:
     """SQLite allows one writer at a time. Every transaction starts with BEGIN IMMEDIATE, so it takes the write
     lock up front instead of failing half-way when a read turns into a write; claims, completions and inbox
     inserts from any thread or process are thereby serialized safely.
 
-    Within this process writers also queue on a lock of ours. SQLite's own wait (busy_timeout) polls with sleeps
-    that grow to 100 ms, so under contention a writer slept long after the lock was free; our lock wakes the next
-    writer as soon as the previous one commits. Other processes on the same file still wait through busy_timeout.
+    Writers also queue on a lock of ours (``_WriterLock``: lanes within this process, a file lock between
+    processes). SQLite's own wait (busy_timeout) polls with sleeps that grow to 100 ms, so under contention a writer
+    slept long after the lock was free; our lock wakes the next writer as soon as the previous one commits.
     """
-    writer = _WriterLock()
+    writer = _WriterLock(lock_file)
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: sqlite3.Connection, _record: Any) -> None:

@@ -35,7 +35,8 @@ log = get_logger("shopbridge.web")
 
 
 def create_app(hub: Hub, *, workers: int = 0) -> FastAPI:
-    """The hub's web app; with ``workers`` > 0 it also runs that many embedded workers for its lifetime."""
+    """The hub's web app; with ``workers`` > 0 it also runs that many workers for its lifetime (in a worker process
+    of their own unless ``settings.worker_process`` is off, see ``shopbridge.worker_process``)."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -43,8 +44,7 @@ def create_app(hub: Hub, *, workers: int = 0) -> FastAPI:
         # for each other's turn at the GIL and at SQLite's write lock, which slows whoever holds it; a few threads
         # serve as many requests per second and leave the workers their share.
         anyio.to_thread.current_default_thread_limiter().total_tokens = hub.settings.api_threads
-        if workers:
-            hub.start_workers(workers)
+        hub.start_serve_workers(workers)
         if hub.tiktok is not None:
             app.state.tiktok_dispatch.start()  # its first sweep queues what a previous run left received
         try:
@@ -52,8 +52,7 @@ def create_app(hub: Hub, *, workers: int = 0) -> FastAPI:
         finally:
             app.state.tiktok_intake.stop()
             app.state.tiktok_dispatch.stop()
-            if hub.pool is not None:
-                hub.pool.stop()
+            hub.stop_workers()
 
     app = FastAPI(
         title="shopbridge",
@@ -161,12 +160,16 @@ def readiness(hub: Hub) -> dict[str, dict[str, Any]]:
     checks["migrations"] = {"ok": current == head, "current": current, "head": head}
     if hub.pool is not None:
         checks["workers"] = {"ok": hub.pool.alive(), "embedded": len(hub.pool.workers)}
-    else:
-        with reading(hub.sessions) as session:
-            recent = session.scalar(
-                select(func.count()).where(
-                    WorkerHeartbeat.last_seen_at >= hub.clock.now() - timedelta(seconds=WORKER_STALE_SECONDS)
-                )
+        return checks
+    with reading(hub.sessions) as session:
+        recent = session.scalar(
+            select(func.count()).where(
+                WorkerHeartbeat.last_seen_at >= hub.clock.now() - timedelta(seconds=WORKER_STALE_SECONDS)
             )
+        )
+    if hub.worker_process is not None:  # its workers run and beat their hearts
+        process = hub.worker_process
+        checks["workers"] = {"ok": process.alive() and bool(recent), "process": process.pid, "alive": recent or 0}
+    else:
         checks["workers"] = {"ok": bool(recent), "alive": recent or 0}
     return checks

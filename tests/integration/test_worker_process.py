@@ -1,0 +1,71 @@
+"""`serve`'s workers in a process of their own beside the web process (the default)."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from shopbridge.bootstrap import Hub, build_hub
+from shopbridge.config import Settings
+from shopbridge.demo.world import wait_until
+from shopbridge.runtime import jobs
+from shopbridge.services.orders import RELEASE_DUE
+from shopbridge.store.db import reading, transaction
+from shopbridge.store.tables import Job, JobAttempt
+from shopbridge.web.app import create_app
+
+
+@pytest.fixture
+def process_hub(settings: Settings) -> Iterator[Hub]:
+    """A hub as `serve` builds it: the system clock, every job kind, workers in a worker process."""
+    built = build_hub(settings.model_copy(update={"worker_process": True, "worker_poll_seconds": 30.0}))
+    built.migrate()
+    yield built
+    built.close()
+
+
+def _queue_release_check(hub: Hub) -> int:
+    with transaction(hub.sessions) as session:
+        return jobs.enqueue(session, RELEASE_DUE, {"order_id": 404}, now=hub.clock.now())
+
+
+def _ran_in(hub: Hub, job_id: int) -> str | None:
+    with reading(hub.sessions) as session:
+        if session.scalar(select(Job.state).where(Job.id == job_id)) != "succeeded":
+            return None
+        return session.scalar(select(JobAttempt.worker).where(JobAttempt.job_id == job_id))
+
+
+def test_a_job_queued_by_the_web_process_runs_in_the_worker_process_at_once(process_hub: Hub) -> None:
+    with TestClient(create_app(process_hub, workers=2)) as client:
+        process = process_hub.worker_process
+        assert process is not None and process.alive() and process.pid != os.getpid()
+        ready = client.get("/readyz").json()["checks"]["workers"]
+        assert ready == {"ok": True, "process": process.pid, "alive": 2}
+
+        job_id = _queue_release_check(process_hub)
+        # The worker keeping watch looks every 30 s here: only the doorbell's ring from this process can wake it.
+        worker = wait_until(lambda: _ran_in(process_hub, job_id), timeout=10, message="the job ran")
+        assert f"-{process.pid}-" in worker
+    assert not process.alive(), "the worker process stops with the app"
+    assert process_hub.worker_process is None
+
+
+def test_a_worker_process_that_dies_is_restarted(process_hub: Hub) -> None:
+    with TestClient(create_app(process_hub, workers=1)) as client:
+        process = process_hub.worker_process
+        assert process is not None and process.pid is not None
+        first = process.pid
+        os.kill(first, signal.SIGKILL)
+        wait_until(lambda: process.alive() and process.pid != first, timeout=20, message="a new worker process")
+        assert process.restarts == 1
+
+        job_id = _queue_release_check(process_hub)
+        worker = wait_until(lambda: _ran_in(process_hub, job_id), timeout=10, message="the job ran")
+        assert f"-{process.pid}-" in worker
+        wait_until(lambda: client.get("/readyz").status_code == 200, timeout=20, message="ready again")
