@@ -56,7 +56,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     public_url: str | None = Field(default=None, description="Public base URL channels send webhooks to.")
-    workers: int = Field(default=4, ge=0, le=64, description="Workers `serve` runs (threads).")
+    workers: int = Field(
+        default=8, ge=0, le=64, description="Workers `serve` runs (threads of its worker process, see worker_process)."
+    )
     worker_process: bool = Field(
         default=True,
         description="`serve` runs its workers in a child process beside the web process (their own interpreter "
@@ -89,7 +91,7 @@ class Settings(BaseSettings):
     stock_push_interval_seconds: float = Field(default=60.0, gt=0, description="The period of the interval mode.")
     stock_buffer_units: int = Field(default=1, ge=0, description="Default units held back from each channel per SKU.")
     stock_buffer_percent: Decimal = Field(
-        default=Decimal(2), ge=0, lt=100, description="Default percent of on-hand held back (rounded up)."
+        default=Decimal(4), ge=0, lt=100, description="Default percent of on-hand held back (rounded up)."
     )
     stock_cancel_oversold: bool = Field(
         default=False, description="Cancel an order's units the stock truth no longer had, on the channel."

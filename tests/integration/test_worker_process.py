@@ -1,10 +1,12 @@
-"""`serve`'s workers in a process of their own beside the web process (the default)."""
+"""`serve`'s workers in a process of their own beside the web process (the default), and how idle workers wake
+for work as it is queued rather than at their next look at the job table."""
 
 from __future__ import annotations
 
 import os
 import signal
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -69,3 +71,19 @@ def test_a_worker_process_that_dies_is_restarted(process_hub: Hub) -> None:
         worker = wait_until(lambda: _ran_in(process_hub, job_id), timeout=10, message="the job ran")
         assert f"-{process.pid}-" in worker
         wait_until(lambda: client.get("/readyz").status_code == 200, timeout=20, message="ready again")
+
+
+@pytest.fixture
+def watching_hub(settings: Settings) -> Iterator[Hub]:
+    """Worker threads on the system clock whose watch looks at the job table only every 30 s."""
+    built = build_hub(settings.model_copy(update={"worker_poll_seconds": 30.0, "worker_idle_seconds": 30.0}))
+    built.start_workers(2)
+    yield built
+    built.close()
+
+
+def test_a_job_queued_to_be_due_soon_runs_when_due(watching_hub: Hub) -> None:
+    now = watching_hub.clock.now()
+    with transaction(watching_hub.sessions) as session:
+        job_id = jobs.enqueue(session, RELEASE_DUE, {"order_id": 404}, now=now, due_at=now + timedelta(seconds=0.5))
+    wait_until(lambda: _ran_in(watching_hub, job_id), timeout=10, message="the job ran once due")

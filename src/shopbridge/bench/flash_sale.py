@@ -438,6 +438,7 @@ class Load:
     tiktok_unmet: int = 0  # demand that found every hot SKU shown as sold out
     store_sold: dict[str, int] = field(default_factory=dict)
     store_checks_sold_out: int = 0  # store reads that found the hub's truth at 0
+    store_sold_reserved: dict[str, int] = field(default_factory=dict)  # sales the hub answered with reserved > on-hand
     store_unmet: int = 0  # demand that found the store out of every hot SKU
     background_events: int = 0
     late_ms: dict[str, list[float]] = field(default_factory=dict)
@@ -641,8 +642,14 @@ def generate_load(
                 if response.status_code != 200:
                     load.error(f"store sale: {response.status_code}: {response.text[:200]}")
                     return
-                if response.json()["applied"]:
+                answer = response.json()
+                if answer["applied"]:
                     load.count(load.store_sold, sku)
+                    after = answer.get("stock") or {}
+                    if int(after.get("on_hand", 0)) < int(after.get("reserved", 0)):
+                        # TikTok orders reserved the unit between the clerk's read and the sale: the till sold
+                        # a unit the hub had already promised (a race of the store's, not a TikTok oversell).
+                        load.count(load.store_sold_reserved, sku)
                     with load.lock:
                         load.events.append(Event(sku, True, "sale", sent, answered, _answered_available(response)))
                 return
@@ -893,6 +900,7 @@ def _mode_result(
             "physical_units_left": sum(max(0, left) for left in physical_left.values()),
             "tiktok_shows_at_end": sum(final_sandbox.get(sku, 0) for sku in hot),
             "oversold_by_sku": {sku: n for sku, n in oversold_by_sku.items() if n},
+            "store_sales_into_reserved_units": {sku: n for sku, n in load.store_sold_reserved.items() if n},
         },
         "timing": {
             "setup_sync_seconds": round(sync_seconds, 1),

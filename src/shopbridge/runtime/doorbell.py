@@ -22,10 +22,12 @@ its own job's completion unblocked.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import socket
 import sys
 import threading
+import time
 import weakref
 from typing import Any
 
@@ -35,14 +37,18 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import Pool
 
 _DUE = "shopbridge.jobs_due"  # session.info key: jobs due now queued in the session's open transaction
+_DUE_IN = "shopbridge.job_due_in"  # session.info key: seconds until the soonest job it queued for later is due
 
 
 class Doorbell:
     def __init__(self, address: bytes | None = None) -> None:
-        self._state = threading.Condition()
+        lock = threading.Lock()
+        self._state = threading.Condition(lock)  # the idle workers sleep on this one
+        self._watch = threading.Condition(lock)  # the worker keeping watch sleeps on this one
         self._rings = 0  # a generation count: a worker sleeps only if no ring came since it last looked
         self._watched = False
         self._sleeping = 0
+        self._next_due = math.inf  # monotonic time of the soonest job queued here to be due later (see due_in)
         self.address = address  # where the process running this database's workers listens, if anywhere
         self._sender: socket.socket | None = None
         self._listener: socket.socket | None = None
@@ -65,9 +71,19 @@ class Doorbell:
         if self.address is not None and self._listener is None:
             self._send(self.address, count)
 
+    def due_in(self, seconds: float) -> None:
+        """A job was queued here to be due in ``seconds``: the worker keeping watch looks for it then, if that is
+        sooner than its next look (only within this process; elsewhere the watch finds it)."""
+        with self._state:
+            due = time.monotonic() + max(0.0, seconds)
+            if due < self._next_due:
+                self._next_due = due
+                self._watch.notify()  # a sleeping watcher wakes, looks, and sleeps again until then
+
     def _ring_here(self, count: int) -> None:
         with self._state:
             self._rings += 1
+            self._watch.notify()
             self._state.notify(count)
 
     def _send(self, address: bytes, count: int) -> None:
@@ -118,6 +134,7 @@ class Doorbell:
     def wake_all(self) -> None:
         with self._state:
             self._rings += 1
+            self._watch.notify_all()
             self._state.notify_all()
 
     def wait(self, seen: int, *, poll_seconds: float, idle_seconds: float) -> None:
@@ -130,7 +147,13 @@ class Doorbell:
             self._watched = self._watched or watching
             self._sleeping += 1
             try:
-                self._state.wait(poll_seconds if watching else max(idle_seconds, poll_seconds))
+                if watching:
+                    now = time.monotonic()
+                    if self._next_due <= now:
+                        self._next_due = math.inf  # the look just made has found it (or it ran elsewhere)
+                    self._watch.wait(min(poll_seconds, self._next_due - now + 0.001))
+                else:
+                    self._state.wait(max(idle_seconds, poll_seconds))
             finally:
                 self._sleeping -= 1
                 if watching:
@@ -162,6 +185,8 @@ def address_of(url: URL) -> bytes | None:
     return f"\0shopbridge-doorbell-{hashlib.sha256(name.encode()).hexdigest()[:32]}".encode()
 
 
+_SOON_SECONDS = 60.0  # jobs due later than this are left to the watch (retries' backoff, orders' holds)
+
 _BELLS: weakref.WeakKeyDictionary[Pool, Doorbell] = weakref.WeakKeyDictionary()
 _REGISTRY_LOCK = threading.Lock()
 
@@ -171,13 +196,22 @@ def job_due(session: Session, count: int = 1) -> None:
     session.info[_DUE] = session.info.get(_DUE, 0) + count
 
 
+def job_due_in(session: Session, seconds: float) -> None:
+    """Note that the session's transaction queued a job due in ``seconds`` (told to the bell when it commits)."""
+    session.info[_DUE_IN] = min(session.info.get(_DUE_IN, math.inf), seconds)
+
+
 @event.listens_for(Session, "after_commit")
 def _ring_on_commit(session: Session) -> None:
     due = session.info.pop(_DUE, 0)
     if due:
         Doorbell.of(session.get_bind()).ring(due)
+    later = session.info.pop(_DUE_IN, None)
+    if later is not None and later < _SOON_SECONDS:
+        Doorbell.of(session.get_bind()).due_in(later)
 
 
 @event.listens_for(Session, "after_rollback")
 def _forget_on_rollback(session: Session) -> None:
     session.info.pop(_DUE, None)
+    session.info.pop(_DUE_IN, None)

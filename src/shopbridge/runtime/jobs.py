@@ -17,7 +17,7 @@ from sqlalchemy import Select, Table, bindparam, case, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from shopbridge.runtime.backoff import RetryPolicy
-from shopbridge.runtime.doorbell import job_due
+from shopbridge.runtime.doorbell import job_due, job_due_in
 from shopbridge.store.db import dialect_insert, insert_of, is_sqlite
 from shopbridge.store.sync_issues import raise_issue, resolve_issue
 from shopbridge.store.tables import ChannelAccount, Job, JobAttempt
@@ -81,6 +81,8 @@ def enqueue(
     job_id = int(session.execute(statement, values).scalar_one())
     if due_at is None or due_at <= now:
         job_due(session)
+    else:
+        job_due_in(session, (due_at - now).total_seconds())
     return job_id
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import BindParameter, Select, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from shopbridge.domain.stock import StockRule, available_to_sell
+from shopbridge.runtime.doorbell import job_due
 from shopbridge.runtime.jobs import enqueue
 from shopbridge.store.sync_issues import raise_issue, resolve_issues
 from shopbridge.store.tables import (
@@ -27,6 +28,7 @@ from shopbridge.store.tables import (
     ChannelAccount,
     ChannelListing,
     ChannelWarehouse,
+    Job,
     StockLevel,
     StockMovement,
     StockRuleRow,
@@ -111,11 +113,44 @@ def push_kind(channel: str) -> str:
     return f"{channel}.push_stock"
 
 
-def enqueue_push(session: Session, channel: str, account_id: int, product_id: str, *, now: datetime) -> None:
-    """One waiting push per channel product: changes meanwhile join it, and it runs serially per product."""
+def enqueue_push(
+    session: Session,
+    channel: str,
+    account_id: int,
+    product_id: str,
+    *,
+    now: datetime,
+    after_sync: dict[str, Any] | None = None,
+    until: datetime | None = None,
+) -> None:
+    """One waiting push per channel product: changes meanwhile join it, and it runs serially per product.
+
+    ``after_sync`` defers the push until the channel's order sync has caught up (``release_deferred_pushes``) or
+    ``until`` passes, whichever is first; it is the payload the push then re-checks (see the TikTok push)."""
     kind = push_kind(channel)
-    enqueue(session, kind, {"product_id": product_id}, now=now, channel_account_id=account_id,
-            identity_key=f"{kind}:{account_id}:{product_id}", priority=10)  # fmt: skip
+    enqueue(session, kind, {"product_id": product_id, **(after_sync or {})}, now=now, due_at=until,
+            channel_account_id=account_id, identity_key=f"{kind}:{account_id}:{product_id}", priority=10)  # fmt: skip
+
+
+def release_deferred_pushes(session: Session, channel: str, account_id: int, *, now: datetime) -> int:
+    """The account's order sync has caught up: pushes deferred for it become due now. A deferred push is a push
+    job queued for later and never attempted; a push waiting out a retry's backoff has been attempted and keeps
+    its delay."""
+    values = {"push_kind": push_kind(channel), "account": account_id, "released_at": now}
+    result = session.execute(_RELEASE_DEFERRED, values)
+    released = result.rowcount  # type: ignore[attr-defined]
+    if released:
+        job_due(session, released)
+    return int(released)
+
+
+_RELEASE_DEFERRED = (
+    update(Job)
+    .where(Job.kind == bindparam("push_kind"), Job.channel_account_id == bindparam("account"),
+           Job.state == "pending", Job.attempts == 0, Job.due_at > bindparam("released_at"))
+    .values(due_at=bindparam("released_at"))
+    .execution_options(synchronize_session=False)
+)  # fmt: skip
 
 
 IN_CHUNK = 500  # keys per IN (...) list, well under SQLite's limit on bound parameters

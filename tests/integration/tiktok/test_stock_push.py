@@ -1,6 +1,6 @@
 """Stock truth to TikTok: pushes after every change, reservations from orders, per-SKU refusals, drift, oversell.
 
-The shop's default rule holds back 1 unit plus 2% of on-hand (rounded up), the hub's default buffer."""
+The shop's default rule holds back 1 unit plus 4% of on-hand (rounded up), the hub's default buffer."""
 
 from __future__ import annotations
 
@@ -11,11 +11,20 @@ from typing import Any
 from sqlalchemy import select
 
 from shopbridge.channels.tiktok.inventory import CHECK_STOCK
-from shopbridge.channels.tiktok.sync import POLL_ORDERS, SYNC_ORDERS
+from shopbridge.channels.tiktok.sync import ORDER_DETAIL_PATH, POLL_ORDERS, SYNC_ORDERS
 from shopbridge.runtime.jobs import enqueue
 from shopbridge.services.availability import PushOutcome, record_push
 from shopbridge.store.db import reading, transaction
-from shopbridge.store.tables import ChannelAccount, ChannelListing, Order, Product, SyncIssue, Variant
+from shopbridge.store.tables import (
+    ChannelAccount,
+    ChannelListing,
+    InboundEvent,
+    Job,
+    Order,
+    Product,
+    SyncIssue,
+    Variant,
+)
 from tests.integration.tiktok.harness import World, tiktok_world, wait_until
 
 keys = count(1)
@@ -50,14 +59,25 @@ def listings_imported(world: World) -> None:
     wait_until(lambda: len(hub_stock(world, "TEE-M")["channels"]) == 1, message="the shop's listings imported")
 
 
+def first_poll_done(world: World) -> None:
+    """The order poll that connecting the shop started has finished: orders placed from now on reach the hub only
+    through their webhooks (the next poll is an hour away in these tests)."""
+
+    def done() -> bool:
+        with reading(world.hub.sessions) as session:
+            return session.scalar(select(Job.id).where(Job.kind == POLL_ORDERS, Job.state == "succeeded")) is not None
+
+    wait_until(done, message="the first order poll")
+
+
 def test_every_stock_change_reaches_tiktok_as_an_absolute_quantity(database_url: str, tmp_path: Path) -> None:
     with tiktok_world(database_url, tmp_path) as world:
         listings_imported(world)
         stock = move(world, "TEE-M", "restock", 40)
-        assert stock["channels"][0]["available"] == 38  # 40 - 1 unit - 2% of 40 rounded up
-        wait_until(lambda: settled(world, "TEE-M", 38), message="TikTok showing 38")
+        assert stock["channels"][0]["available"] == 37  # 40 - 1 unit - 4% of 40 rounded up
+        wait_until(lambda: settled(world, "TEE-M", 37), message="TikTok showing 37")
         move(world, "TEE-M", "sale", 10)  # sold in the store
-        wait_until(lambda: settled(world, "TEE-M", 28), message="TikTok showing 28 after the store sale")
+        wait_until(lambda: settled(world, "TEE-M", 27), message="TikTok showing 27 after the store sale")
         # A SKU without a stock truth in the hub is never pushed: TikTok keeps what it had.
         assert on_tiktok(world, "TEE-L") == 5000
 
@@ -87,7 +107,7 @@ def test_rapid_changes_under_slow_acknowledgements_end_at_the_latest_truth(datab
             move(world, "TEE-M", "sale", 7)
             move(world, "TEE-L", "restock", 3)
         truth = hub_stock(world, "TEE-M")["channels"][0]["available"]
-        assert truth == 500 - 105 - 1 - 8  # 2% of 395 rounds up to 8
+        assert truth == 500 - 105 - 1 - 16  # 4% of 395 rounds up to 16
         wait_until(lambda: settled(world, "TEE-M", truth), timeout=60, message="TikTok at the hub's latest truth")
         updates = world.control.get("/_sandbox/truth/inventory_updates").json()
         tee_m = [u for u in updates if u["sku_id"] == world.sku_ids["TEE-M"]]
@@ -96,11 +116,56 @@ def test_rapid_changes_under_slow_acknowledgements_end_at_the_latest_truth(datab
         assert quantities == sorted(quantities, reverse=True), "an older (larger) quantity never followed a newer one"
 
 
+def test_a_push_leaving_tiktok_low_waits_for_the_sync_of_a_sale_tiktok_already_made(
+    database_url: str, tmp_path: Path
+) -> None:
+    with tiktok_world(database_url, tmp_path) as world:
+        listings_imported(world)
+        first_poll_done(world)
+        move(world, "MUG", "restock", 10)
+        wait_until(lambda: settled(world, "MUG", 8), message="TikTok showing 8 = 10 - 2 buffer")
+        # TikTok answers order details slowly: the hub hears of the next order at once but learns its lines late.
+        world.control.put("/_sandbox/faults/endpoints", json={
+            "endpoint": f"GET {ORDER_DETAIL_PATH}", "latency": {"distribution": "fixed", "mean_ms": 1500},
+        }).raise_for_status()  # fmt: skip
+        order_id = world.place_order({"MUG": 1})  # TikTok now shows 7 by itself
+        deliveries = "/_sandbox/webhooks/deliveries"
+        wait_until(lambda: all(d["status"] == "DELIVERED" for d in world.control.get(deliveries).json()
+                               if order_id in d["body"]), message="the order's webhooks acknowledged")  # fmt: skip
+        seen = len(world.control.get("/_sandbox/truth/inventory_updates").json())
+        assert move(world, "MUG", "sale", 1)["reserved"] == 0, "the store sale lands before the order's sync"
+
+        # 9 on hand - 1 reserved - 2 buffer. Pushing what the hub knew at the sale (9 - 2 = 7) would have put the unit
+        # TikTok had just sold back on sale; the push waited for the order's sync instead.
+        wait_until(lambda: settled(world, "MUG", 6), message="TikTok showing 6", timeout=15)
+        mug = [u["quantity"] for u in world.control.get("/_sandbox/truth/inventory_updates").json()[seen:]
+               if u["sku_id"] == world.sku_ids["MUG"]]  # fmt: skip
+        assert mug == [6]
+
+
+def test_an_order_sync_that_cannot_finish_delays_a_push_but_never_stops_it(database_url: str, tmp_path: Path) -> None:
+    with tiktok_world(database_url, tmp_path) as world:
+        listings_imported(world)
+        first_poll_done(world)
+        move(world, "MUG", "restock", 10)
+        wait_until(lambda: settled(world, "MUG", 8), message="TikTok showing 8")
+        world.control.put(
+            "/_sandbox/faults/endpoints", json={"endpoint": f"GET {ORDER_DETAIL_PATH}", "error_rate": 1.0}
+        )
+        world.place_order({"MUG": 1})  # the sync of its webhooks keeps failing
+        move(world, "MUG", "sale", 1)
+        # 9 - 2 buffer: the hub cannot learn the order's lines, so after waiting for its sync the push goes anyway
+        wait_until(lambda: settled(world, "MUG", 7), message="the push, sent anyway", timeout=15)
+        with reading(world.hub.inbox_sessions) as session:
+            waiting = session.scalars(select(InboundEvent.status).where(InboundEvent.status == "received")).all()
+        assert waiting, "the order's events are still waiting for their sync"
+
+
 def test_an_acknowledgement_never_moves_a_listing_back(database_url: str, tmp_path: Path) -> None:
     with tiktok_world(database_url, tmp_path) as world:
         listings_imported(world)
         move(world, "TEE-M", "restock", 40)
-        wait_until(lambda: settled(world, "TEE-M", 38), message="TikTok showing 38")
+        wait_until(lambda: settled(world, "TEE-M", 37), message="TikTok showing 37")
         with transaction(world.hub.sessions) as session:
             listing = session.scalar(select(ChannelListing).where(ChannelListing.seller_sku == "TEE-M"))
             account = session.get(ChannelAccount, listing.channel_account_id) if listing else None
@@ -108,7 +173,7 @@ def test_an_acknowledgement_never_moves_a_listing_back(database_url: str, tmp_pa
             newest = listing.acked_stock_version
             record_push(session, account, [PushOutcome(listing.id, newest - 1, 99)], now=world.hub.clock.now())
         channel = hub_stock(world, "TEE-M")["channels"][0]
-        assert (channel["acked_stock_version"], channel["pushed_quantity"]) == (newest, 38)
+        assert (channel["acked_stock_version"], channel["pushed_quantity"]) == (newest, 37)
 
 
 def test_a_sku_tiktok_refuses_is_reported_on_its_own(database_url: str, tmp_path: Path) -> None:
@@ -128,7 +193,7 @@ def test_a_sku_tiktok_refuses_is_reported_on_its_own(database_url: str, tmp_path
                                        seller_sku="GHOST"))  # fmt: skip
         move(world, "GHOST", "restock", 10)
         move(world, "TEE-M", "restock", 40)
-        wait_until(lambda: settled(world, "TEE-M", 38), message="TEE-M pushed despite its neighbour's refusal")
+        wait_until(lambda: settled(world, "TEE-M", 37), message="TEE-M pushed despite its neighbour's refusal")
         ghost_channel = hub_stock(world, "GHOST")["channels"][0]
         assert ghost_channel["push_error"] and "12052990" in ghost_channel["push_error"]
         assert ghost_channel["acked_stock_version"] < ghost_channel["stock_version"]

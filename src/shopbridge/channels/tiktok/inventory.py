@@ -6,11 +6,14 @@ Handlers call TikTok before they first touch ctx.session (see sync.py): reads go
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 
 from shopbridge.channels.tiktok.shop import Shop, TikTokContext
+from shopbridge.channels.tiktok.sync import unsynced_order_event
+from shopbridge.logs import get_logger
 from shopbridge.runtime.errors import PermanentError
 from shopbridge.runtime.registry import JobContext, JobRegistry
 from shopbridge.services.availability import (
@@ -22,6 +25,7 @@ from shopbridge.services.availability import (
     mark_dirty,
     push_kind,
     record_push,
+    release_deferred_pushes,
 )
 from shopbridge.store.db import dialect_insert, reading
 from shopbridge.store.sync_issues import raise_issue, resolve_issue
@@ -40,6 +44,8 @@ INVENTORY_UPDATE_PATH = "/product/202309/products/{product_id}/inventory/update"
 INVENTORY_SEARCH_PATH = "/product/202309/inventory/search"
 INVENTORY_SEARCH_BATCH = 100  # product_ids per inventory search
 DEFAULT_LOCATION = "MAIN"
+
+log = get_logger("shopbridge.tiktok.inventory")
 
 
 def _account_id(ctx: JobContext) -> int:
@@ -99,7 +105,8 @@ def make_handlers(context: TikTokContext) -> dict[str, Any]:
     def push_stock(ctx: JobContext) -> None:
         """Absolute quantities for every dirty SKU of one TikTok product, with all of the shop's warehouses. The
         job is serial per product (one request in flight) and reads the truth when it runs, so a retry sends the
-        newest quantities rather than replaying old ones."""
+        newest quantities rather than replaying old ones. A push that would leave a SKU low on TikTok first waits for
+        the shop's order sync (`_wait_for_sync`)."""
         account_id = _account_id(ctx)
         product_id = str(ctx.payload.get("product_id") or "")
         if not product_id:
@@ -108,6 +115,10 @@ def make_handlers(context: TikTokContext) -> dict[str, Any]:
             dirty = [item for item in listing_stock(session, account_id, now=ctx.now, product_id=product_id)
                      if item.dirty]  # fmt: skip
         if not dirty:
+            return
+        if min(item.quantity for item in dirty) <= SYNC_FIRST_AT_OR_BELOW and _wait_for_sync(
+            context, ctx, account_id, product_id
+        ):
             return
         shop = Shop(context, account_id)
         body = {"skus": [{"id": item.external_sku_id, "inventory": _inventory(item)} for item in dirty]}
@@ -199,6 +210,51 @@ def make_handlers(context: TikTokContext) -> dict[str, Any]:
         PUSH_DIRTY: push_dirty,
         CHECK_STOCK: check_stock,
     }
+
+
+SYNC_FIRST_AT_OR_BELOW = 10  # units: a push that leaves a SKU this low on TikTok waits for the order sync first
+SYNC_WAIT = timedelta(seconds=2)  # the longest a push waits for the order sync (a sync that cannot finish)
+SYNC_RECHECK = timedelta(seconds=0.5)  # a deferred push looks again this soon if no sync has released it
+
+
+def _wait_for_sync(context: TikTokContext, ctx: JobContext, account_id: int, product_id: str) -> bool:
+    """Whether the push defers itself until the shop's order sync has caught up (True: it has, and this job is
+    done). TikTok sets absolute quantities: a quantity read before the hub has synced a sale that TikTok already
+    made would put the sold unit back on sale. So while order events that arrived before the push are still
+    waiting in the inbox, the push does not hold a worker: it queues itself again, due once the sync that takes
+    those events has committed (the sync releases it, `release_deferred_pushes`), and at the latest after
+    SYNC_WAIT, so a sync that cannot finish delays a push, never stops it. TikTok sales whose webhook has not
+    arrived yet, and sales during the push's own request, are what the buffer is for.
+
+    Only pushes that leave a SKU at SYNC_FIRST_AT_OR_BELOW units or fewer wait: further up, a unit put back on sale
+    by a stale quantity is taken off again by the next push long before the stock could run out, and waiting would
+    only slow every push (in a flash sale order events arrive many times a second, so nearly every push would
+    wait for a sync)."""
+    up_to = ctx.payload.get("after_event")
+    since = _instant(ctx.payload.get("waiting_since")) or ctx.now
+    if ctx.now - since >= SYNC_WAIT:
+        log.warning(
+            "tiktok.push_stopped_waiting_for_sync",
+            product_id=product_id,
+            waited_s=round((ctx.now - since).total_seconds(), 1),
+        )
+        return False
+    waiting_for = unsynced_order_event(context, account_id, up_to=up_to)
+    if waiting_for is None:
+        return False
+    after_sync = {"after_event": waiting_for, "waiting_since": since.isoformat()}
+    until = min(since + SYNC_WAIT, ctx.now + SYNC_RECHECK)
+    enqueue_push(ctx.session, "tiktok", account_id, product_id, now=ctx.now, after_sync=after_sync, until=until)
+    # With the write lock now held: a sync that finished since the look above released the deferred pushes before
+    # this one existed, so release it here (on SQLite a sync finishing from now on finds it; elsewhere the
+    # re-check above covers that moment).
+    if unsynced_order_event(context, account_id, up_to=waiting_for) is None:
+        release_deferred_pushes(ctx.session, "tiktok", account_id, now=ctx.now)
+    return True
+
+
+def _instant(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) else None
 
 
 def _inventory(item: ListingStock) -> list[dict[str, Any]]:

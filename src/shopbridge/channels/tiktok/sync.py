@@ -7,7 +7,7 @@ from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shopbridge.channels.tiktok import webhooks
@@ -18,6 +18,7 @@ from shopbridge.runtime import inbox
 from shopbridge.runtime.errors import PermanentError
 from shopbridge.runtime.jobs import enqueue, park_account
 from shopbridge.runtime.registry import JobContext, JobRegistry
+from shopbridge.services.availability import release_deferred_pushes
 from shopbridge.services.orders import Settlement, block_unreadable, create_orders, read_catalogue, upsert_order
 from shopbridge.store.db import WriteLane, dialect_insert, is_sqlite, reading, transaction
 from shopbridge.store.sync_issues import raise_issue
@@ -42,6 +43,20 @@ def _account(ctx: JobContext, session: Session | None = None) -> ChannelAccount:
     if account is None:
         raise PermanentError(f"channel account {ctx.channel_account_id} no longer exists")
     return account
+
+
+def unsynced_order_event(context: TikTokContext, account_id: int, *, up_to: int | None = None) -> int | None:
+    """The newest of the shop's order events still waiting in the inbox for the sync (of those up to ``up_to``),
+    or None once the sync has taken them all."""
+    query = select(func.max(InboundEvent.id)).where(
+        InboundEvent.source == "tiktok", InboundEvent.channel_account_id == account_id,
+        InboundEvent.status == "received", InboundEvent.event_type.in_(ORDER_EVENT_NAMES),
+    )  # fmt: skip
+    if up_to is not None:
+        query = query.where(InboundEvent.id <= up_to)
+    with reading(context.inbox_sessions) as session:
+        newest = session.scalar(query)
+    return int(newest) if newest is not None else None
 
 
 def queue_sync(session: Session, account_id: int, *, now: datetime) -> None:
@@ -166,6 +181,7 @@ def make_handlers(context: TikTokContext, *, poll_overlap: timedelta, initial_lo
         if event_ids:  # the orders are committed (in _store's transactions): their events are done
             with transaction(context.inbox_sessions) as session:
                 inbox.mark_many(session, event_ids, status="processed", now=ctx.write_time())
+            release_deferred_pushes(ctx.session, "tiktok", account_id, now=ctx.now)
         if len(event_ids) == INBOX_BATCH:  # more are waiting: the successor takes them
             queue_sync(ctx.session, account_id, now=ctx.now)
 
