@@ -21,6 +21,7 @@ from shopbridge.runtime.ratelimit import RateLimiter
 from shopbridge.runtime.registry import JobContext, JobRegistry
 from shopbridge.runtime.scheduler import Periodic, Scheduler
 from shopbridge.runtime.worker import Worker, WorkerOptions, WorkerPool
+from shopbridge.services.availability import SELL_OUT_RECHECK, sell_out_recheck
 from shopbridge.services.orders import RELEASE_DUE, release_due
 from shopbridge.store import migrations
 from shopbridge.store.db import create_database_engine, session_factory
@@ -33,11 +34,16 @@ def default_registry() -> JobRegistry:
     """The job kinds that need nothing but the database; channels add theirs in build_hub."""
     registry = JobRegistry()
     registry.register(RELEASE_DUE, _release_due)
+    registry.register(SELL_OUT_RECHECK, _sell_out_recheck, batch=True)
     return registry
 
 
 def _release_due(ctx: JobContext) -> None:
     release_due(ctx.session, int(ctx.payload["order_id"]), now=ctx.now)
+
+
+def _sell_out_recheck(ctx: JobContext) -> None:
+    sell_out_recheck(ctx.session, [int(variant) for variant in ctx.payload.get("variant_ids", [])], now=ctx.now)
 
 
 def tiktok_context(

@@ -7,7 +7,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shopbridge.domain.stock import InvalidStockRule, StockRule, available_to_sell, held_back
+from shopbridge.domain.stock import (
+    InvalidStockRule,
+    StockRule,
+    available_to_sell,
+    held_back,
+    sells_out_before_a_push_lands,
+)
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -61,3 +67,14 @@ def test_capped_at_tiktoks_maximum_and_continue_selling() -> None:
 def test_a_nonsense_rule_is_refused_naming_the_field(field: str, value: object) -> None:
     with pytest.raises(InvalidStockRule, match=field):
         StockRule(**{field: value})  # type: ignore[arg-type]
+
+
+def test_the_sell_out_guard_zeroes_only_what_the_current_pace_sells_before_a_push_lands() -> None:
+    def guarded(shown: int, sold_in_2_s: int) -> bool:
+        return sells_out_before_a_push_lands(shown, sold_in_2_s, window_seconds=2.0, reach_seconds=0.5)
+
+    # A live sale's last SKU: 60 units in 2 s is 15 units in the half second a change takes to land.
+    assert guarded(15, 60) and not guarded(16, 60)
+    # An ordinary pace (one unit in 2 s) never zeroes a SKU, however low; nothing sold, nothing guarded.
+    assert not guarded(1, 1) and not guarded(1, 0)
+    assert not guarded(0, 60), "nothing shown, nothing to guard"

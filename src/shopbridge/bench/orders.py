@@ -4,8 +4,9 @@ hub's REST API, once with clean webhooks and once with 20% of them lost and 20% 
 How it measures:
 
 - The sandbox and the hub run as in `shopbridge demo` (each on its own loopback port, connected through the real
-  OAuth flow, signed calls and signed webhooks), on the embedded SQLite default, in a child process of their own,
-  so the load generator and the watcher do not compete with them for the interpreter lock.
+  OAuth flow, signed calls and signed webhooks), on the embedded SQLite default (the hub's web process and its
+  worker process, as `serve` runs), in a child process of their own, so the load generator and the watcher do not
+  compete with them for an interpreter lock.
 - A few placer threads pace `POST /_sandbox/orders` at the target rate; per order we keep the wall time at which
   the sandbox answered 201 (the order event has happened and its webhook is queued by then).
 - A watcher thread follows `GET /api/v1/orders?updated_since=` every 25 ms as a client would (from the newest

@@ -57,3 +57,12 @@ def available_to_sell(on_hand: int, reserved: int, rule: StockRule, now: datetim
     if free <= rule.out_of_stock_threshold:
         return 0
     return min(free, rule.channel_max)
+
+
+def sells_out_before_a_push_lands(
+    shown: int, recent_units: int, *, window_seconds: float, reach_seconds: float
+) -> bool:
+    """Whether a channel showing ``shown`` units would sell them all before the next change could reach it, at the
+    pace of ``recent_units`` sold in the last ``window_seconds`` and with a change taking ``reach_seconds`` to land.
+    Such a SKU is better shown as 0: the units left then go to the other channels instead of being oversold."""
+    return shown > 0 and recent_units > 0 and shown * window_seconds <= recent_units * reach_seconds

@@ -13,13 +13,13 @@ import functools
 from collections import defaultdict
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import BindParameter, Select, bindparam, select, update
+from sqlalchemy import BindParameter, Select, bindparam, case, func, select, update
 from sqlalchemy.orm import Session
 
-from shopbridge.domain.stock import StockRule, available_to_sell
+from shopbridge.domain.stock import StockRule, available_to_sell, sells_out_before_a_push_lands
 from shopbridge.runtime.doorbell import job_due
 from shopbridge.runtime.jobs import enqueue
 from shopbridge.store.sync_issues import raise_issue, resolve_issues
@@ -73,6 +73,22 @@ _WAREHOUSES = select(ChannelWarehouse.external_warehouse_id, ChannelWarehouse.lo
 _LEVELS = select(StockLevel.variant_id, StockLevel.location_id, StockLevel.on_hand, StockLevel.reserved).where(
     StockLevel.variant_id.in_(_VARIANTS)
 )
+
+# The sell-out guard: a SKU whose orders reserve units so fast that what a channel shows would be sold before a
+# change could reach the channel is shown as 0 (docs/tiktok.md). A change reaches TikTok through the order's sync
+# (its detail call) and the push (its request): a few hundred milliseconds, so the guard allows half a second.
+SELL_OUT_WINDOW = timedelta(seconds=2)  # the guard's pace: units orders reserved and sales took in this window
+SELL_OUT_REACH_SECONDS = 0.5
+_TAKEN = (StockMovement.kind == "reservation") | ((StockMovement.kind == "sale") & (StockMovement.reserved_delta == 0))
+_RECENTLY_TAKEN = (  # a shipment (a sale that ends a reservation) was counted when its order reserved
+    select(StockMovement.variant_id,
+           func.sum(case((StockMovement.kind == "reservation", StockMovement.reserved_delta),
+                         else_=-StockMovement.on_hand_delta)))
+    .where(StockMovement.variant_id.in_(_VARIANTS),
+           _TAKEN,
+           StockMovement.recorded_at >= bindparam("since", type_=StockMovement.recorded_at.type))
+    .group_by(StockMovement.variant_id)
+)  # fmt: skip
 
 
 _VARIANT_LISTINGS = (
@@ -130,6 +146,24 @@ def enqueue_push(
     kind = push_kind(channel)
     enqueue(session, kind, {"product_id": product_id, **(after_sync or {})}, now=now, due_at=until,
             channel_account_id=account_id, identity_key=f"{kind}:{account_id}:{product_id}", priority=10)  # fmt: skip
+
+
+SELL_OUT_RECHECK = "stock.sell_out_recheck"
+
+
+def queue_sell_out_recheck(
+    session: Session, account_id: int, product_id: str, variant_ids: Collection[int], *, now: datetime
+) -> None:
+    """The sell-out guard showed these SKUs as 0: look again once its window has passed, so that a sale that
+    slowed down or stopped gives the units back to the channel even if nothing else changes (one waiting check
+    per channel product)."""
+    enqueue(session, SELL_OUT_RECHECK, {"variant_ids": sorted(variant_ids)}, now=now, due_at=now + SELL_OUT_WINDOW,
+            channel_account_id=account_id, identity_key=f"{SELL_OUT_RECHECK}:{account_id}:{product_id}")  # fmt: skip
+
+
+def sell_out_recheck(session: Session, variant_ids: Collection[int], *, now: datetime) -> None:
+    """The job: mark the SKUs dirty, so their pushes read the truth (and the guard) again."""
+    mark_dirty(session, variant_ids, now=now)
 
 
 def release_deferred_pushes(session: Session, channel: str, account_id: int, *, now: datetime) -> int:
@@ -214,6 +248,7 @@ class ListingStock:
     pushed_quantity: int | None
     warehouses: dict[str, int] = field(default_factory=dict)
     held_back: int = 0
+    guarded: bool = False  # shown as 0 by the sell-out guard, though the buffer alone would show more
 
     @property
     def quantity(self) -> int:
@@ -243,6 +278,11 @@ def listing_stock(
     for level_variant, location_id, on_hand, reserved in session.execute(_LEVELS, {"variants": sorted(truth)}):
         levels[level_variant][location_id] = (on_hand, reserved)
     rules = rules_for(session, account_id, sorted(truth))
+    since = now - SELL_OUT_WINDOW
+    recent: dict[int, int] = {
+        int(variant): int(units or 0)
+        for variant, units in session.execute(_RECENTLY_TAKEN, {"variants": sorted(truth), "since": since})
+    }
     result = []
     for row in listings:
         known = levels.get(row.variant_id)
@@ -256,6 +296,13 @@ def listing_stock(
             on_hand, reserved = known.get(mapped, (0, 0)) if mapped is not None else (0, 0)
             item.warehouses[external_id] = available_to_sell(on_hand, reserved, rule, now)
             item.held_back += max(0, on_hand - reserved) - item.warehouses[external_id]
+        pace = recent.get(row.variant_id, 0)
+        if not rule.continue_selling and sells_out_before_a_push_lands(
+            item.quantity, pace, window_seconds=SELL_OUT_WINDOW.total_seconds(), reach_seconds=SELL_OUT_REACH_SECONDS
+        ):
+            item.held_back += item.quantity
+            item.warehouses = dict.fromkeys(item.warehouses, 0)
+            item.guarded = True
         result.append(item)
     return result
 

@@ -161,6 +161,23 @@ def test_an_order_sync_that_cannot_finish_delays_a_push_but_never_stops_it(datab
         assert waiting, "the order's events are still waiting for their sync"
 
 
+def test_a_sku_selling_faster_than_a_push_can_land_shows_0_until_the_pace_drops(
+    database_url: str, tmp_path: Path
+) -> None:
+    with tiktok_world(database_url, tmp_path) as world:
+        listings_imported(world)
+        move(world, "MUG", "restock", 12)
+        wait_until(lambda: settled(world, "MUG", 10), message="TikTok showing 10 = 12 - 2 buffer")
+        seen = len(world.control.get("/_sandbox/truth/inventory_updates").json())
+        world.place_order({"MUG": 8})  # 8 units at once: at that pace the 2 left would sell before a push landed
+        wait_until(lambda: hub_stock(world, "MUG")["reserved"] == 8, message="the order's reservation")
+        # The guard's window (2 s) passes with no further sale: the units go back on TikTok without a stock change.
+        wait_until(lambda: settled(world, "MUG", 2), message="TikTok showing 2 again", timeout=15)
+        mug = [u["quantity"] for u in world.control.get("/_sandbox/truth/inventory_updates").json()[seen:]
+               if u["sku_id"] == world.sku_ids["MUG"]]  # fmt: skip
+        assert mug == [0, 2]
+
+
 def test_an_acknowledgement_never_moves_a_listing_back(database_url: str, tmp_path: Path) -> None:
     with tiktok_world(database_url, tmp_path) as world:
         listings_imported(world)

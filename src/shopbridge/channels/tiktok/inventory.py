@@ -24,6 +24,7 @@ from shopbridge.services.availability import (
     listing_stock,
     mark_dirty,
     push_kind,
+    queue_sell_out_recheck,
     record_push,
     release_deferred_pushes,
 )
@@ -129,6 +130,9 @@ def make_handlers(context: TikTokContext) -> dict[str, Any]:
             for item in dirty
         ]
         record_push(ctx.session, _read_account(context, account_id), outcomes, now=ctx.write_time())
+        guarded = [item.variant_id for item in dirty if item.guarded]
+        if guarded:
+            queue_sell_out_recheck(ctx.session, account_id, product_id, guarded, now=ctx.now)
 
     def push_dirty(ctx: JobContext) -> None:
         """Interval mode: queue a push for every product with a change since its last acknowledged push."""
