@@ -123,9 +123,9 @@ def _serve(built: Hub, host: str, port: int, workers: int) -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
-    workers: Annotated[int | None, typer.Option("--workers", help="Embedded worker threads.")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="Worker threads (0: a web-only replica).")] = None,
 ) -> None:
-    """Run the web app with embedded workers and the scheduler."""
+    """Run the web app, and its workers and scheduler in a worker process beside it (see worker_process)."""
     loaded = settings(host=host, port=port, workers=workers)
     built = ready_hub(loaded)
     where = "in a worker process" if loaded.worker_process else "as threads"

@@ -11,12 +11,12 @@ datagram socket named after the database (its file for SQLite, its URL otherwise
 database (the web process, a CLI command) sends it each ring. The socket is in Linux's abstract namespace, so
 nothing is left on disk; where that is missing, rings stay local and the watch below finds the work.
 
-Work the bell does not announce still runs on time: a job due later (a retry's backoff, an order's hold), a job
-queued where the bell cannot reach (another machine, or a second worker process, which finds the socket's name
-taken and listens to nobody). For those, one idle worker at
-a time keeps watch and looks at the table every ``poll_seconds``; the others sleep until the bell rings or
-``idle_seconds`` pass. A worker that has just run a job looks again at once, which also finds a serial job that
-its own job's completion unblocked.
+Work the bell does not announce still runs on time: a job due in more than a minute (a retry's backoff, an order's
+hold), a job queued where the bell cannot reach (another machine, or a second worker process, which finds the
+socket's name taken and listens to nobody). For those, one idle worker at a time keeps watch and looks at the table
+every ``poll_seconds``; the others sleep until the bell rings or ``idle_seconds`` pass. A job queued in this process
+to be due within the minute tells the bell when, and the watcher looks then. A worker that has just run a job looks
+again at once, which also finds a serial job that its own job's completion unblocked.
 """
 
 from __future__ import annotations
