@@ -126,7 +126,7 @@ def test_a_push_leaving_tiktok_low_waits_for_the_sync_of_a_sale_tiktok_already_m
         wait_until(lambda: settled(world, "MUG", 8), message="TikTok showing 8 = 10 - 2 buffer")
         # TikTok answers order details slowly: the hub hears of the next order at once but learns its lines late.
         world.control.put("/_sandbox/faults/endpoints", json={
-            "endpoint": f"GET {ORDER_DETAIL_PATH}", "latency": {"distribution": "fixed", "mean_ms": 1500},
+            "endpoint": f"GET {ORDER_DETAIL_PATH}", "latency": {"distribution": "fixed", "mean_ms": 1000},
         }).raise_for_status()  # fmt: skip
         order_id = world.place_order({"MUG": 1})  # TikTok now shows 7 by itself
         deliveries = "/_sandbox/webhooks/deliveries"
