@@ -7,7 +7,7 @@ from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from shopbridge.channels.tiktok import webhooks
@@ -45,13 +45,16 @@ def _account(ctx: JobContext, session: Session | None = None) -> ChannelAccount:
     return account
 
 
+def _waiting_order_events(account_id: int) -> tuple[ColumnElement[bool], ...]:
+    """The shop's order events in the inbox that no sync has taken yet."""
+    return (InboundEvent.source == "tiktok", InboundEvent.channel_account_id == account_id,
+            InboundEvent.status == "received", InboundEvent.event_type.in_(ORDER_EVENT_NAMES))  # fmt: skip
+
+
 def unsynced_order_event(context: TikTokContext, account_id: int, *, up_to: int | None = None) -> int | None:
     """The newest of the shop's order events still waiting in the inbox for the sync (of those up to ``up_to``),
     or None once the sync has taken them all."""
-    query = select(func.max(InboundEvent.id)).where(
-        InboundEvent.source == "tiktok", InboundEvent.channel_account_id == account_id,
-        InboundEvent.status == "received", InboundEvent.event_type.in_(ORDER_EVENT_NAMES),
-    )  # fmt: skip
+    query = select(func.max(InboundEvent.id)).where(*_waiting_order_events(account_id))
     if up_to is not None:
         query = query.where(InboundEvent.id <= up_to)
     with reading(context.inbox_sessions) as session:
@@ -160,8 +163,7 @@ def make_handlers(context: TikTokContext, *, poll_overlap: timedelta, initial_lo
             with reading(context.inbox_sessions) as session:
                 rows = session.execute(
                     select(InboundEvent.id, InboundEvent.payload)
-                    .where(InboundEvent.source == "tiktok", InboundEvent.channel_account_id == account_id,
-                           InboundEvent.status == "received", InboundEvent.event_type.in_(ORDER_EVENT_NAMES))
+                    .where(*_waiting_order_events(account_id))
                     .order_by(InboundEvent.id)
                     .limit(INBOX_BATCH)
                 ).all()  # fmt: skip
