@@ -21,7 +21,7 @@ from shopbridge.runtime.ratelimit import RateLimiter
 from shopbridge.runtime.registry import JobContext, JobRegistry
 from shopbridge.runtime.scheduler import Periodic, Scheduler
 from shopbridge.runtime.worker import Worker, WorkerOptions, WorkerPool
-from shopbridge.services.availability import SELL_OUT_RECHECK, sell_out_recheck
+from shopbridge.services.availability import SELL_OUT_RECHECK, mark_dirty
 from shopbridge.services.orders import RELEASE_DUE, release_due
 from shopbridge.store import migrations
 from shopbridge.store.db import create_database_engine, session_factory
@@ -43,7 +43,8 @@ def _release_due(ctx: JobContext) -> None:
 
 
 def _sell_out_recheck(ctx: JobContext) -> None:
-    sell_out_recheck(ctx.session, [int(variant) for variant in ctx.payload.get("variant_ids", [])], now=ctx.now)
+    """The guard's window has passed: mark the SKUs dirty, so their pushes read the truth (and the guard) again."""
+    mark_dirty(ctx.session, [int(variant) for variant in ctx.payload.get("variant_ids", [])], now=ctx.now)
 
 
 def tiktok_context(

@@ -95,10 +95,6 @@ class Doorbell:
         except OSError:
             pass  # nobody listens, or its queue is full: the watch finds the work
 
-    @property
-    def listening(self) -> bool:
-        return self._listener is not None
-
     def listen(self) -> bool:
         """Take this database's rings from other processes (the process running its workers calls this). False if
         the bell cannot ring between processes here, or another process already listens."""

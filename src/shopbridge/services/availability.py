@@ -74,7 +74,7 @@ _LEVELS = select(StockLevel.variant_id, StockLevel.location_id, StockLevel.on_ha
     StockLevel.variant_id.in_(_VARIANTS)
 )
 
-# The sell-out guard: a SKU whose orders reserve units so fast that what a channel shows would be sold before a
+# The sell-out guard: a SKU whose orders and sales take units so fast that what a channel shows would be sold before a
 # change could reach the channel is shown as 0 (docs/tiktok.md). A change reaches TikTok through the order's sync
 # (its detail call) and the push (its request): a few hundred milliseconds, so the guard allows half a second.
 SELL_OUT_WINDOW = timedelta(seconds=2)  # the guard's pace: units orders reserved and sales took in this window
@@ -159,11 +159,6 @@ def queue_sell_out_recheck(
     per channel product)."""
     enqueue(session, SELL_OUT_RECHECK, {"variant_ids": sorted(variant_ids)}, now=now, due_at=now + SELL_OUT_WINDOW,
             channel_account_id=account_id, identity_key=f"{SELL_OUT_RECHECK}:{account_id}:{product_id}")  # fmt: skip
-
-
-def sell_out_recheck(session: Session, variant_ids: Collection[int], *, now: datetime) -> None:
-    """The job: mark the SKUs dirty, so their pushes read the truth (and the guard) again."""
-    mark_dirty(session, variant_ids, now=now)
 
 
 def release_deferred_pushes(session: Session, channel: str, account_id: int, *, now: datetime) -> int:

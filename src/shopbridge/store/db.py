@@ -28,13 +28,13 @@ def create_database_engine(url: str, *, pool_size: int = 10) -> Engine:
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    on_disk = bool(parsed.database) and parsed.database != ":memory:"
+    if on_disk:
+        Path(str(parsed.database)).parent.mkdir(parents=True, exist_ok=True)
     # Connections to a file are cheap, and a thread waiting for the write lock holds one: keep plenty.
     engine = create_engine(
         url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=pool_size + 10, max_overflow=30
     )
-    on_disk = bool(parsed.database) and parsed.database != ":memory:"
     _use_single_writer_sqlite(engine, Path(f"{parsed.database}-writer") if on_disk else None)
     return engine
 
