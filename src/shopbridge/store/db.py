@@ -33,8 +33,9 @@ def create_database_engine(url: str, *, pool_size: int = 10) -> Engine:
         Path(str(parsed.database)).parent.mkdir(parents=True, exist_ok=True)
     # Connections to a file are cheap, and a thread waiting for the write lock holds one: keep plenty.
     engine = create_engine(
-        url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=pool_size + 10, max_overflow=30
-    )
+        url, connect_args={"check_same_thread": False, "timeout": 30, "factory": _WriterConnection},
+        pool_size=pool_size + 10, max_overflow=30,
+    )  # fmt: skip
     _use_single_writer_sqlite(engine, Path(f"{parsed.database}-writer") if on_disk else None)
     return engine
 
@@ -65,20 +66,25 @@ class _WriterLock:
     busy_timeout would poll with sleeps of up to 100 ms."""
 
     def __init__(self, lock_file: Path | None) -> None:
-        self._state = threading.Condition()
+        self._mutex = threading.Lock()
+        self._turns = [threading.Condition(self._mutex) for _ in WriteLane]  # one per lane: wake one waiter
         self._held = False
         self._waiting = [0] * len(WriteLane)
         self._lock_file = lock_file
         self._fd: int | None = None
 
     def acquire(self, lane: WriteLane, *, timeout: float) -> bool:
-        with self._state:
+        free = False
+        with self._mutex:
             self._waiting[lane] += 1
             try:
-                free = self._state.wait_for(lambda: not self._held and not any(self._waiting[:lane]), timeout=timeout)
+                free = self._turns[lane].wait_for(lambda: not self._held and not any(self._waiting[:lane]),
+                                                  timeout=timeout)  # fmt: skip
                 self._held = self._held or free
             finally:
                 self._waiting[lane] -= 1
+                if not free:  # gave up (timed out or interrupted): a wake-up it took passes on
+                    self._wake_next()
         if free and self._lock_file is not None:
             try:
                 fcntl.flock(self._descriptor(), fcntl.LOCK_EX)  # waits without the interpreter lock
@@ -90,9 +96,19 @@ class _WriterLock:
     def release(self, *, file_locked: bool = True) -> None:
         if file_locked and self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
-        with self._state:
+        with self._mutex:
             self._held = False
-            self._state.notify_all()
+            self._wake_next()
+
+    def _wake_next(self) -> None:
+        # One waiter, of the first lane that has one (waking them all to race cost a wake-up per waiting thread at
+        # every hand-over). A running writer may still take the lock first; the woken one then waits again and is
+        # woken by that writer's release. Called with the mutex held.
+        if self._held:
+            return
+        lane = next((lane for lane, waiting in enumerate(self._waiting) if waiting), None)
+        if lane is not None:
+            self._turns[lane].notify()
 
     def _descriptor(self) -> int:
         # Opened on first use, by the thread holding the in-process lock (so once), and kept for the engine's life:
@@ -102,6 +118,37 @@ class _WriterLock:
             self._fd = os.open(self._lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             weakref.finalize(self, os.close, self._fd)
         return self._fd
+
+
+class _WriterConnection(sqlite3.Connection):
+    """A SQLite connection that gives the writer lock back once its COMMIT or ROLLBACK has finished, not before: a
+    writer of another process that took the lock at once would otherwise find SQLite's own lock still held and
+    fall into its busy wait, whose sleeps grow to 100 ms."""
+
+    writer: _WriterLock | None = None  # set while this connection's transaction holds the writer lock
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self.give_back_writer()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self.give_back_writer()
+
+    def close(self) -> None:  # a connection dropped mid-transaction (invalidated) must not keep the lock
+        try:
+            super().close()
+        finally:
+            self.give_back_writer()
+
+    def give_back_writer(self) -> None:
+        writer, self.writer = self.writer, None
+        if writer is not None:
+            writer.release()
 
 
 def _use_single_writer_sqlite(engine: Engine, lock_file: Path | None) -> None:
@@ -125,11 +172,6 @@ def _use_single_writer_sqlite(engine: Engine, lock_file: Path | None) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
-    def release(dbapi_connection: Any) -> None:
-        info = dbapi_connection.info if hasattr(dbapi_connection, "info") else None
-        if info is not None and info.pop("shopbridge_writer", False):
-            writer.release()
-
     @event.listens_for(engine, "begin")
     def _begin_immediate(connection: Connection) -> None:
         if connection.get_execution_options().get(READ_ONLY, False):
@@ -138,26 +180,19 @@ def _use_single_writer_sqlite(engine: Engine, lock_file: Path | None) -> None:
         lane = WriteLane(connection.get_execution_options().get(LANE, WriteLane.ORDINARY))
         if not writer.acquire(lane, timeout=WRITER_WAIT_SECONDS):
             raise WriterLockTimeout(f"no write access to the SQLite database within {WRITER_WAIT_SECONDS:.0f} s")
-        connection.connection.info["shopbridge_writer"] = True
+        raw = connection.connection.dbapi_connection
+        assert isinstance(raw, _WriterConnection)
+        raw.writer = writer  # given back when the transaction's COMMIT or ROLLBACK has finished
         try:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
         except Exception:
-            release(connection.connection)
+            raw.give_back_writer()
             raise
-
-    @event.listens_for(engine, "commit")
-    def _committing(connection: Connection) -> None:
-        # Fired just before COMMIT: the next writer may start its BEGIN IMMEDIATE while this COMMIT finishes,
-        # which in WAL mode takes microseconds (busy_timeout covers that moment).
-        release(connection.connection)
-
-    @event.listens_for(engine, "rollback")
-    def _rolling_back(connection: Connection) -> None:
-        release(connection.connection)
 
     @event.listens_for(engine.pool, "reset")
     def _reset(dbapi_connection: Any, connection_record: Any, reset_state: Any) -> None:
-        release(connection_record)
+        if isinstance(dbapi_connection, _WriterConnection):  # a connection returned mid-transaction
+            dbapi_connection.give_back_writer()
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
