@@ -143,6 +143,27 @@ def test_a_push_leaving_tiktok_low_waits_for_the_sync_of_a_sale_tiktok_already_m
         assert mug == [6]
 
 
+def test_a_push_that_only_takes_units_off_tiktok_does_not_wait_for_the_sync(database_url: str, tmp_path: Path) -> None:
+    with tiktok_world(database_url, tmp_path) as world:
+        listings_imported(world)
+        first_poll_done(world)
+        move(world, "MUG", "restock", 10)
+        wait_until(lambda: settled(world, "MUG", 8), message="TikTok showing 8")
+        world.control.put("/_sandbox/faults/endpoints", json={
+            "endpoint": f"GET {ORDER_DETAIL_PATH}", "latency": {"distribution": "fixed", "mean_ms": 1500},
+        }).raise_for_status()  # fmt: skip
+        order_id = world.place_order({"MUG": 1})
+        deliveries = "/_sandbox/webhooks/deliveries"
+        wait_until(lambda: all(d["status"] == "DELIVERED" for d in world.control.get(deliveries).json()
+                               if order_id in d["body"]), message="the order's webhooks acknowledged")  # fmt: skip
+        move(world, "MUG", "sale", 10)  # the store sells the rest: nothing is left for TikTok
+
+        # A 0 puts nothing back on sale, so it goes while the order's sync still waits for TikTok's answer.
+        wait_until(lambda: settled(world, "MUG", 0), message="TikTok showing 0", timeout=15)
+        assert hub_stock(world, "MUG")["reserved"] == 0, "the 0 reached TikTok before the order's sync finished"
+        wait_until(lambda: hub_stock(world, "MUG")["reserved"] == 1, message="the order's reservation", timeout=15)
+
+
 def test_an_order_sync_that_cannot_finish_delays_a_push_but_never_stops_it(database_url: str, tmp_path: Path) -> None:
     with tiktok_world(database_url, tmp_path) as world:
         listings_imported(world)

@@ -117,7 +117,7 @@ def make_handlers(context: TikTokContext) -> dict[str, Any]:
                      if item.dirty]  # fmt: skip
         if not dirty:
             return
-        if min(item.quantity for item in dirty) <= SYNC_FIRST_AT_OR_BELOW and _wait_for_sync(
+        if any(0 < item.quantity <= SYNC_FIRST_AT_OR_BELOW for item in dirty) and _wait_for_sync(
             context, ctx, account_id, product_id
         ):
             return
@@ -230,10 +230,10 @@ def _wait_for_sync(context: TikTokContext, ctx: JobContext, account_id: int, pro
     SYNC_WAIT, so a sync that cannot finish delays a push, never stops it. TikTok sales whose webhook has not
     arrived yet, and sales during the push's own request, are what the buffer is for.
 
-    Only pushes that leave a SKU at SYNC_FIRST_AT_OR_BELOW units or fewer wait: further up, a unit put back on sale
+    Only pushes that leave a SKU at 1 to SYNC_FIRST_AT_OR_BELOW units wait: further up, a unit put back on sale
     by a stale quantity is taken off again by the next push long before the stock could run out, and waiting would
     only slow every push (in a flash sale order events arrive many times a second, so nearly every push would
-    wait for a sync)."""
+    wait for a sync). A 0 puts nothing back on sale, so a push of sold-out SKUs goes at once."""
     up_to = ctx.payload.get("after_event")
     since = _instant(ctx.payload.get("waiting_since")) or ctx.now
     if ctx.now - since >= SYNC_WAIT:
