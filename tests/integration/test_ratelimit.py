@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+import threading
+import time
 import uuid
+from collections.abc import Iterator
 
 import pytest
 import redis
@@ -19,6 +23,45 @@ def test_the_quota_is_per_account_and_bucket() -> None:
     assert limiter.try_acquire(1, "inventory") > 0.0
     assert limiter.try_acquire(2, "inventory") == 0.0, "another shop has its own quota"
     assert limiter.try_acquire(1, "orders") == 0.0, "another bucket has its own quota"
+
+
+@pytest.fixture
+def frequent_thread_switches() -> Iterator[None]:
+    """Threads switch as often as the interpreter allows, which makes races show."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(before)
+
+
+@pytest.mark.usefixtures("frequent_thread_switches")
+def test_workers_may_take_quota_at_the_same_moment() -> None:
+    limiter = RateLimiter(buckets={"inventory": "1000000/second"})
+    rounds, together = 300, 8
+    everyone_ready = threading.Barrier(together)
+    failures: list[BaseException] = []
+    previous_hook = threading.excepthook
+    threading.excepthook = lambda args: failures.append(args.exc_value or RuntimeError(str(args.exc_type)))
+
+    def worker() -> None:
+        for _ in range(rounds):
+            everyone_ready.wait()
+            try:
+                limiter.try_acquire(1, "inventory")
+            except Exception as error:  # the library's expiry timer, restarted by two threads at once
+                failures.append(error)
+            time.sleep(0.012)  # long enough for the storage's expiry timer to have run out
+
+    try:
+        threads = [threading.Thread(target=worker) for _ in range(together)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        threading.excepthook = previous_hook
+    assert failures == []
+    assert limiter.try_acquire(1, "inventory") == 0.0
 
 
 def test_acquire_waits_then_gives_the_job_back_with_a_retry_after() -> None:

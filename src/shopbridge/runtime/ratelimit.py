@@ -6,11 +6,13 @@ draws from one shared quota and N workers together never exceed a shop's limit.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 
 from limits import RateLimitItem, parse
-from limits.storage import storage_from_string
+from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from shopbridge.runtime.errors import RetryableError
@@ -26,7 +28,14 @@ class RateLimiter:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._limiter = MovingWindowRateLimiter(storage_from_string(storage_uri))
+        storage = storage_from_string(storage_uri)
+        self._limiter = MovingWindowRateLimiter(storage)
+        # The library's memory storage is not safe for threads that call it at once: it restarts an expiry timer
+        # without a lock, and two workers doing so together fail with "threads can only be started once". The
+        # embedded mode's workers therefore take turns on it (microseconds each); Redis is shared as it is.
+        self._turns: AbstractContextManager[object] = (
+            threading.Lock() if isinstance(storage, MemoryStorage) else nullcontext()
+        )
         self._default = parse(default)
         self._buckets: dict[str, RateLimitItem] = {name: parse(rate) for name, rate in (buckets or {}).items()}
         self._clock = clock
@@ -39,9 +48,10 @@ class RateLimiter:
         """Take ``cost`` from the quota: 0.0 when allowed, else the seconds until it may be allowed."""
         item = self.limit_for(bucket)
         key = str(channel_account_id)
-        if self._limiter.hit(item, key, bucket, cost=cost):
-            return 0.0
-        stats = self._limiter.get_window_stats(item, key, bucket)
+        with self._turns:
+            if self._limiter.hit(item, key, bucket, cost=cost):
+                return 0.0
+            stats = self._limiter.get_window_stats(item, key, bucket)
         return max(0.001, stats.reset_time - self._clock())
 
     def acquire(self, channel_account_id: int, bucket: str, cost: int = 1, *, max_wait: float = 5.0) -> None:
