@@ -70,6 +70,28 @@ def first_poll_done(world: World) -> None:
     wait_until(done, message="the first order poll")
 
 
+def mugs_on_sale(world: World) -> None:
+    """10 MUGs in the hub, TikTok showing 8 (10 - 2 buffer), and the first order poll done, so orders from now on
+    reach the hub through their webhooks."""
+    listings_imported(world)
+    first_poll_done(world)
+    move(world, "MUG", "restock", 10)
+    wait_until(lambda: settled(world, "MUG", 8), message="TikTok showing 8 = 10 - 2 buffer")
+
+
+def order_whose_lines_come_late(world: World, *, detail_ms: int) -> str:
+    """A TikTok order for 1 MUG whose webhooks the hub has acknowledged, while TikTok answers order details
+    ``detail_ms`` late: the hub has heard of the order but learns its lines only that much later."""
+    world.control.put("/_sandbox/faults/endpoints", json={
+        "endpoint": f"GET {ORDER_DETAIL_PATH}", "latency": {"distribution": "fixed", "mean_ms": detail_ms},
+    }).raise_for_status()  # fmt: skip
+    order_id = world.place_order({"MUG": 1})
+    deliveries = "/_sandbox/webhooks/deliveries"
+    wait_until(lambda: all(d["status"] == "DELIVERED" for d in world.control.get(deliveries).json()
+                           if order_id in d["body"]), message="the order's webhooks acknowledged")  # fmt: skip
+    return order_id
+
+
 def test_every_stock_change_reaches_tiktok_as_an_absolute_quantity(database_url: str, tmp_path: Path) -> None:
     with tiktok_world(database_url, tmp_path) as world:
         listings_imported(world)
@@ -120,18 +142,8 @@ def test_a_push_leaving_tiktok_low_waits_for_the_sync_of_a_sale_tiktok_already_m
     database_url: str, tmp_path: Path
 ) -> None:
     with tiktok_world(database_url, tmp_path) as world:
-        listings_imported(world)
-        first_poll_done(world)
-        move(world, "MUG", "restock", 10)
-        wait_until(lambda: settled(world, "MUG", 8), message="TikTok showing 8 = 10 - 2 buffer")
-        # TikTok answers order details slowly: the hub hears of the next order at once but learns its lines late.
-        world.control.put("/_sandbox/faults/endpoints", json={
-            "endpoint": f"GET {ORDER_DETAIL_PATH}", "latency": {"distribution": "fixed", "mean_ms": 1000},
-        }).raise_for_status()  # fmt: skip
-        order_id = world.place_order({"MUG": 1})  # TikTok now shows 7 by itself
-        deliveries = "/_sandbox/webhooks/deliveries"
-        wait_until(lambda: all(d["status"] == "DELIVERED" for d in world.control.get(deliveries).json()
-                               if order_id in d["body"]), message="the order's webhooks acknowledged")  # fmt: skip
+        mugs_on_sale(world)
+        order_whose_lines_come_late(world, detail_ms=1000)  # TikTok now shows 7 by itself
         seen = len(world.control.get("/_sandbox/truth/inventory_updates").json())
         assert move(world, "MUG", "sale", 1)["reserved"] == 0, "the store sale lands before the order's sync"
 
@@ -145,17 +157,8 @@ def test_a_push_leaving_tiktok_low_waits_for_the_sync_of_a_sale_tiktok_already_m
 
 def test_a_push_that_only_takes_units_off_tiktok_does_not_wait_for_the_sync(database_url: str, tmp_path: Path) -> None:
     with tiktok_world(database_url, tmp_path) as world:
-        listings_imported(world)
-        first_poll_done(world)
-        move(world, "MUG", "restock", 10)
-        wait_until(lambda: settled(world, "MUG", 8), message="TikTok showing 8")
-        world.control.put("/_sandbox/faults/endpoints", json={
-            "endpoint": f"GET {ORDER_DETAIL_PATH}", "latency": {"distribution": "fixed", "mean_ms": 1500},
-        }).raise_for_status()  # fmt: skip
-        order_id = world.place_order({"MUG": 1})
-        deliveries = "/_sandbox/webhooks/deliveries"
-        wait_until(lambda: all(d["status"] == "DELIVERED" for d in world.control.get(deliveries).json()
-                               if order_id in d["body"]), message="the order's webhooks acknowledged")  # fmt: skip
+        mugs_on_sale(world)
+        order_whose_lines_come_late(world, detail_ms=1500)
         move(world, "MUG", "sale", 10)  # the store sells the rest: nothing is left for TikTok
 
         # A 0 puts nothing back on sale, so it goes while the order's sync still waits for TikTok's answer.
@@ -166,10 +169,7 @@ def test_a_push_that_only_takes_units_off_tiktok_does_not_wait_for_the_sync(data
 
 def test_an_order_sync_that_cannot_finish_delays_a_push_but_never_stops_it(database_url: str, tmp_path: Path) -> None:
     with tiktok_world(database_url, tmp_path) as world:
-        listings_imported(world)
-        first_poll_done(world)
-        move(world, "MUG", "restock", 10)
-        wait_until(lambda: settled(world, "MUG", 8), message="TikTok showing 8")
+        mugs_on_sale(world)
         world.control.put(
             "/_sandbox/faults/endpoints", json={"endpoint": f"GET {ORDER_DETAIL_PATH}", "error_rate": 1.0}
         )
