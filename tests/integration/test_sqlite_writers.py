@@ -40,6 +40,14 @@ def test_a_write_transaction_holds_the_writer_lock_other_processes_wait_on(tmp_p
             session.execute(text("INSERT INTO marks VALUES (1)"))
             raise RuntimeError("the unit of work fails")
         assert _writer_lock_free(tmp_path / "shopbridge.db-writer"), "a rollback releases it too"
+
+        abandoned = sessions()  # a unit of work left open: its connection goes back to the pool mid-transaction
+        abandoned.begin()
+        abandoned.execute(text("INSERT INTO marks VALUES (2)"))
+        abandoned.close()
+        assert _writer_lock_free(tmp_path / "shopbridge.db-writer"), "returning the connection releases it"
+        with transaction(sessions) as session:
+            assert session.scalar(text("SELECT count(*) FROM marks")) == 0, "and rolls its writes back"
     finally:
         engine.dispose()
 

@@ -139,7 +139,9 @@ class _WriterConnection(sqlite3.Connection):
         finally:
             self.give_back_writer()
 
-    def close(self) -> None:  # a connection dropped mid-transaction (invalidated) must not keep the lock
+    # A connection returned to the pool mid-transaction is rolled back there, and one dropped (invalidated) is
+    # closed: either way the lock comes back through rollback() or close().
+    def close(self) -> None:
         try:
             super().close()
         finally:
@@ -188,11 +190,6 @@ def _use_single_writer_sqlite(engine: Engine, lock_file: Path | None) -> None:
         except Exception:
             raw.give_back_writer()
             raise
-
-    @event.listens_for(engine.pool, "reset")
-    def _reset(dbapi_connection: Any, connection_record: Any, reset_state: Any) -> None:
-        if isinstance(dbapi_connection, _WriterConnection):  # a connection returned mid-transaction
-            dbapi_connection.give_back_writer()
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
