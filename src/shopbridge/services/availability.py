@@ -92,6 +92,15 @@ _RECENTLY_TAKEN = (  # a shipment (a sale that ends a reservation) was counted w
 )  # fmt: skip
 
 
+# What a channel's own orders hold at the hub: the reservations its order syncs recorded (source = the channel), less
+# their releases and shipments, per variant and location.
+_CHANNEL_HOLDS = (
+    select(StockMovement.variant_id, StockMovement.location_id, func.sum(StockMovement.reserved_delta))
+    .where(StockMovement.variant_id.in_(_VARIANTS), StockMovement.source == bindparam("channel"))
+    .group_by(StockMovement.variant_id, StockMovement.location_id)
+)
+
+
 _VARIANT_LISTINGS = (
     select(ChannelListing.id, ChannelListing.channel_account_id, ChannelAccount.channel,
            ChannelListing.external_product_id, ChannelListing.external_sku_id, ChannelListing.stock_version,
@@ -245,6 +254,7 @@ class ListingStock:
     warehouses: dict[str, int] = field(default_factory=dict)
     held_back: int = 0
     guarded: bool = False  # shown as 0 by the sell-out guard, though the buffer alone would show more
+    unsynced_sales: int = 0  # units the channel had sold that the hub had not synced yet, left out of this push
 
     @property
     def quantity(self) -> int:
@@ -301,6 +311,26 @@ def listing_stock(
             item.guarded = True
         result.append(item)
     return result
+
+
+def channel_holds(
+    session: Session, account_id: int, channel: str, variant_ids: list[int]
+) -> dict[tuple[int, str], int]:
+    """Units the channel's orders hold at the hub (reserved, not yet released or shipped), per variant and channel
+    warehouse (through the warehouse's mapped location). A connector compares them with what the channel itself
+    counts as committed to find the orders the hub has not synced yet. Holds are per channel, not per account: two
+    shops of one channel selling one SKU from one location add up, which can only make that difference smaller."""
+    if not variant_ids:
+        return {}
+    warehouses = dict(session.execute(_WAREHOUSES, {"account": account_id}).all())
+    rows = session.execute(_CHANNEL_HOLDS, {"variants": sorted(variant_ids), "channel": channel})
+    held = {(int(variant), int(location)): int(units or 0) for variant, location, units in rows}
+    return {
+        (variant, external): held.get((variant, location), 0)
+        for variant in variant_ids
+        for external, location in warehouses.items()
+        if location is not None
+    }
 
 
 @dataclass(frozen=True)

@@ -155,6 +155,31 @@ def test_a_push_leaving_tiktok_low_waits_for_the_sync_of_a_sale_tiktok_already_m
         assert mug == [6]
 
 
+def test_a_push_leaving_tiktok_low_leaves_out_a_sale_the_hub_has_not_heard_of(
+    database_url: str, tmp_path: Path
+) -> None:
+    with tiktok_world(database_url, tmp_path) as world:
+        mugs_on_sale(world)
+        world.control.put("/_sandbox/faults/webhooks", json={"event_type": "*", "drop_rate": 1.0}).raise_for_status()
+        order_id = world.place_order({"MUG": 1})  # TikTok shows 7 by itself; the order's webhooks are lost
+        seen = len(world.control.get("/_sandbox/truth/inventory_updates").json())
+        assert move(world, "MUG", "sale", 1)["reserved"] == 0, "the hub has not heard of the TikTok order"
+
+        # The hub knows 9 on hand and nothing reserved (9 - 2 buffer = 7), but TikTok counts 1 unit committed to an
+        # order the hub holds nothing for: 10 - 1 sold in the store - 1 sold on TikTok - 2 buffer = 6.
+        wait_until(lambda: settled(world, "MUG", 6), message="TikTok showing 6", timeout=15)
+        mug = [u["quantity"] for u in world.control.get("/_sandbox/truth/inventory_updates").json()[seen:]
+               if u["sku_id"] == world.sku_ids["MUG"]]  # fmt: skip
+        assert mug == [6], "the unit TikTok had sold was never put back on sale"
+
+        with transaction(world.hub.sessions) as session:  # the order reaches the hub by the poll
+            account_id = session.scalar(select(ChannelAccount.id))
+            enqueue(session, POLL_ORDERS, now=world.hub.clock.now(), channel_account_id=account_id)
+        wait_until(lambda: world.hub_order(order_id), message="the order polled")
+        wait_until(lambda: hub_stock(world, "MUG")["reserved"] == 1, message="the order's reservation")
+        wait_until(lambda: settled(world, "MUG", 6), message="TikTok still showing 6", timeout=15)
+
+
 def test_a_push_that_only_takes_units_off_tiktok_does_not_wait_for_the_sync(database_url: str, tmp_path: Path) -> None:
     with tiktok_world(database_url, tmp_path) as world:
         mugs_on_sale(world)
@@ -175,8 +200,9 @@ def test_an_order_sync_that_cannot_finish_delays_a_push_but_never_stops_it(datab
         )
         world.place_order({"MUG": 1})  # the sync of its webhooks keeps failing
         move(world, "MUG", "sale", 1)
-        # 9 - 2 buffer: the hub cannot learn the order's lines, so after waiting for its sync the push goes anyway
-        wait_until(lambda: settled(world, "MUG", 7), message="the push, sent anyway", timeout=15)
+        # The hub cannot learn the order's lines, so after waiting for its sync the push goes anyway, without the
+        # unit TikTok counts as committed to it: 9 - 1 - 2 buffer.
+        wait_until(lambda: settled(world, "MUG", 6), message="the push, sent anyway", timeout=15)
         with reading(world.hub.inbox_sessions) as session:
             waiting = session.scalars(select(InboundEvent.status).where(InboundEvent.status == "received")).all()
         assert waiting, "the order's events are still waiting for their sync"
@@ -255,6 +281,27 @@ def test_drift_is_reported_and_repaired(database_url: str, tmp_path: Path) -> No
             assert issue is not None and "shows 50" in issue.message
             account = session.get(ChannelAccount, account_id)
             assert account is not None and account.settings["stock_drift"]["mismatched"] == 1
+
+
+def test_a_tiktok_sale_the_hub_has_not_synced_yet_is_not_drift(database_url: str, tmp_path: Path) -> None:
+    with tiktok_world(database_url, tmp_path) as world:
+        mugs_on_sale(world)
+        world.control.put("/_sandbox/faults/webhooks", json={"event_type": "*", "drop_rate": 1.0}).raise_for_status()
+        world.place_order({"MUG": 1})  # TikTok shows 7 by itself, the hub still wants 8 shown
+        with transaction(world.hub.sessions) as session:
+            account_id = session.scalar(select(ChannelAccount.id))
+            job_id = enqueue(session, CHECK_STOCK, {}, now=world.hub.clock.now(), channel_account_id=account_id)
+
+        def checked() -> bool:
+            with reading(world.hub.sessions) as session:
+                return session.scalar(select(Job.state).where(Job.id == job_id)) == "succeeded"
+
+        wait_until(checked, message="the drift check")
+        with reading(world.hub.sessions) as session:
+            account = session.get(ChannelAccount, account_id)
+            assert account is not None and account.settings["stock_drift"]["mismatched"] == 0
+            assert session.scalar(select(SyncIssue).where(SyncIssue.kind == "stock_mismatch")) is None
+        assert on_tiktok(world, "MUG") == 7, "the sold unit was not put back on sale as a 'repair'"
 
 
 def test_an_order_for_stock_the_hub_no_longer_has_is_flagged_oversold(database_url: str, tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from shopbridge.runtime.registry import JobContext, JobRegistry
 from shopbridge.services.availability import (
     ListingStock,
     PushOutcome,
+    channel_holds,
     dirty_products,
     enqueue_push,
     listing_stock,
@@ -107,7 +108,8 @@ def make_handlers(context: TikTokContext) -> dict[str, Any]:
         """Absolute quantities for every dirty SKU of one TikTok product, with all of the shop's warehouses. The
         job is serial per product (one request in flight) and reads the truth when it runs, so a retry sends the
         newest quantities rather than replaying old ones. A push that would leave a SKU low on TikTok first waits for
-        the shop's order sync (`_wait_for_sync`)."""
+        the shop's order sync (`_wait_for_sync`), then leaves out the units of TikTok orders the hub has still not
+        synced (`_leave_out_unsynced_sales`)."""
         account_id = _account_id(ctx)
         product_id = str(ctx.payload.get("product_id") or "")
         if not product_id:
@@ -115,13 +117,20 @@ def make_handlers(context: TikTokContext) -> dict[str, Any]:
         with reading(context.sessions) as session:
             dirty = [item for item in listing_stock(session, account_id, now=ctx.now, product_id=product_id)
                      if item.dirty]  # fmt: skip
+            low = [item for item in dirty if 0 < item.quantity <= SYNC_FIRST_AT_OR_BELOW]
+            # In the same snapshot as the quantities: what TikTok's orders hold at the hub.
+            holds = channel_holds(session, account_id, "tiktok", [item.variant_id for item in low])
         if not dirty:
             return
-        if any(0 < item.quantity <= SYNC_FIRST_AT_OR_BELOW for item in dirty) and _wait_for_sync(
-            context, ctx, account_id, product_id
-        ):
+        if low and _wait_for_sync(context, ctx, account_id, product_id):
             return
         shop = Shop(context, account_id)
+        if low:
+            data = shop.call("POST", INVENTORY_SEARCH_PATH, body={"sku_ids": [item.external_sku_id for item in low]})
+            _leave_out_unsynced_sales(low, _committed(data), holds)
+            left_out = {item.external_sku_id: item.unsynced_sales for item in low if item.unsynced_sales}
+            if left_out:
+                log.info("tiktok.push_left_out_unsynced_sales", product_id=product_id, units_by_sku=left_out)
         body = {"skus": [{"id": item.external_sku_id, "inventory": _inventory(item)} for item in dirty]}
         data = shop.call("POST", INVENTORY_UPDATE_PATH.format(product_id=product_id), body=body)
         errors = _sku_errors(data)
@@ -141,13 +150,15 @@ def make_handlers(context: TikTokContext) -> dict[str, Any]:
             enqueue_push(ctx.session, "tiktok", account_id, product_id, now=ctx.now)
 
     def check_stock(ctx: JobContext) -> None:
-        """Drift: TikTok's quantities against what the hub last had acknowledged and still wants shown. A
-        mismatch on a settled listing (nothing dirty or in flight) is a sync issue, repaired by pushing the
-        hub's truth; the mismatch rate is kept on the account."""
+        """Drift: TikTok's quantities against what the hub last had acknowledged and still wants shown, less the
+        units of TikTok orders the hub has not synced yet (TikTok took those off itself). A mismatch on a settled
+        listing (nothing dirty or in flight) is a sync issue, repaired by pushing the hub's truth; the mismatch rate
+        is kept on the account."""
         account_id = _account_id(ctx)
         with reading(context.sessions) as session:
             settled = {item.external_sku_id: item for item in listing_stock(session, account_id, now=ctx.now)
                        if not item.dirty}  # fmt: skip
+            holds = channel_holds(session, account_id, "tiktok", [item.variant_id for item in settled.values()])
             products = dict(
                 session.execute(
                     select(ChannelListing.external_sku_id, ChannelListing.external_product_id).where(
@@ -159,12 +170,16 @@ def make_handlers(context: TikTokContext) -> dict[str, Any]:
         product_ids = sorted(set(products.values()))
         shop = Shop(context, account_id)
         on_tiktok: dict[str, int] = {}
+        committed: dict[tuple[str, str], int] = {}
         for start in range(0, len(product_ids), INVENTORY_SEARCH_BATCH):
             data = shop.call("POST", INVENTORY_SEARCH_PATH,
                              body={"product_ids": product_ids[start : start + INVENTORY_SEARCH_BATCH]})  # fmt: skip
             for product in data.get("inventory") or []:
                 for sku in product.get("skus") or []:
                     on_tiktok[str(sku["id"])] = int(sku.get("total_available_quantity") or 0)
+            committed.update(_committed(data))
+        # A TikTok order the hub has not synced yet has already taken its units off TikTok: not a drift.
+        _leave_out_unsynced_sales(list(settled.values()), committed, holds)
         session, now = ctx.session, ctx.write_time()
         account = session.get(ChannelAccount, account_id)
         assert account is not None
@@ -255,6 +270,38 @@ def _wait_for_sync(context: TikTokContext, ctx: JobContext, account_id: int, pro
     if unsynced_order_event(context, account_id, up_to=waiting_for) is None:
         release_deferred_pushes(ctx.session, "tiktok", account_id, now=ctx.now)
     return True
+
+
+def _committed(data: dict[str, Any]) -> dict[tuple[str, str], int]:
+    """Units committed to TikTok's orders (paid, not shipped) per (SKU id, warehouse id), from an inventory search."""
+    committed: dict[tuple[str, str], int] = {}
+    for product in data.get("inventory") or []:
+        for sku in product.get("skus") or []:
+            for warehouse in sku.get("warehouse_inventory") or []:
+                key = (str(sku["id"]), str(warehouse["warehouse_id"]))
+                committed[key] = int(warehouse.get("committed_quantity") or 0)
+    return committed
+
+
+def _leave_out_unsynced_sales(
+    items: list[ListingStock], committed: dict[tuple[str, str], int], holds: dict[tuple[int, str], int]
+) -> None:
+    """Take off the items' quantities the units TikTok has sold that the hub has not synced yet.
+
+    A TikTok order takes its units off TikTok's stock at once, but the hub learns of it only through the order's
+    webhook and detail call; an absolute quantity computed before that would put the sold units back on sale,
+    and near sell-out that is how units are sold twice. TikTok's inventory search counts, per SKU and warehouse,
+    the units committed to its orders that are not shipped yet (``committed``); the hub's own count of the same
+    thing is what TikTok's orders hold at the hub (``holds``, read in the snapshot of the quantities). What TikTok
+    counts beyond that are orders the hub has not seen. Their sync later reserves the units, so the truth then
+    says what is shown now. An order TikTok no longer counts (shipped or cancelled there first) can only make the
+    difference smaller, never larger."""
+    for item in items:
+        for warehouse, quantity in item.warehouses.items():
+            unsynced = committed.get((item.external_sku_id, warehouse), 0) - holds.get((item.variant_id, warehouse), 0)
+            if unsynced > 0:
+                item.unsynced_sales += unsynced
+                item.warehouses[warehouse] = max(0, quantity - unsynced)
 
 
 def _instant(value: Any) -> datetime | None:
