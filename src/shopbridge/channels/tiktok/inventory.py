@@ -243,7 +243,8 @@ def _wait_for_sync(context: TikTokContext, ctx: JobContext, account_id: int, pro
     waiting in the inbox, the push does not hold a worker: it queues itself again, due once the sync that takes
     those events has committed (the sync releases it, `release_deferred_pushes`), and at the latest after
     SYNC_WAIT, so a sync that cannot finish delays a push, never stops it. TikTok sales whose webhook has not
-    arrived yet, and sales during the push's own request, are what the buffer is for.
+    arrived yet are left out afterwards (`_leave_out_unsynced_sales`); sales during the push's own requests are what
+    the buffer and the sell-out guard are for.
 
     Only pushes that leave a SKU at 1 to SYNC_FIRST_AT_OR_BELOW units wait: further up, a unit put back on sale
     by a stale quantity is taken off again by the next push long before the stock could run out, and waiting would
