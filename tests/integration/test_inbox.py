@@ -8,12 +8,18 @@ import signal
 import subprocess
 import sys
 import textwrap
+from datetime import UTC, datetime
+from pathlib import Path
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.schema import CreateTable
 
 from shopbridge.bootstrap import Hub
 from shopbridge.runtime import inbox
 from shopbridge.store.db import transaction
+from shopbridge.store.inbox_db import INBOX_TABLE, ensure_inbox_schema
 from shopbridge.store.tables import InboundEvent
 
 
@@ -82,3 +88,30 @@ def test_events_are_marked_with_their_outcome(hub: Hub) -> None:
         event = session.get(InboundEvent, recorded.id)
         assert event is not None
         assert (event.status, event.error, event.payload) == ("rejected", "body is not JSON", "not json")
+
+
+def test_an_inbox_file_of_schema_version_1_is_rebuilt_keeping_its_events(tmp_path: Path) -> None:
+    """Version 2 admits the status 'ignored'; SQLite cannot alter a CHECK constraint, so the table is rebuilt."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'old-inbox.db'}")
+    version_1 = str(CreateTable(INBOX_TABLE).compile(engine)).replace(", 'ignored'", "")
+    assert "'ignored'" not in version_1
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(version_1)
+        connection.exec_driver_sql("PRAGMA user_version = 1")
+        connection.execute(INBOX_TABLE.insert(), {"source": "tiktok", "event_id": "kept", "payload": "{}",
+                                                  "status": "processed", "received_at": now})  # fmt: skip
+        with pytest.raises(IntegrityError):
+            connection.execute(INBOX_TABLE.insert(), {"source": "tiktok", "event_id": "odd", "payload": "{}",
+                                                      "status": "ignored", "received_at": now})  # fmt: skip
+    ensure_inbox_schema(engine)
+    ensure_inbox_schema(engine)  # idempotent
+    with engine.begin() as connection:
+        connection.execute(INBOX_TABLE.insert(), {"source": "tiktok", "event_id": "odd", "payload": "{}",
+                                                  "status": "ignored", "received_at": now})  # fmt: skip
+        rows = connection.execute(select(INBOX_TABLE.c.event_id, INBOX_TABLE.c.status).order_by(INBOX_TABLE.c.id))
+        assert [tuple(row) for row in rows] == [("kept", "processed"), ("odd", "ignored")]
+        assert connection.exec_driver_sql("PRAGMA user_version").scalar() == 2
+        indexes = connection.exec_driver_sql("SELECT count(*) FROM sqlite_master WHERE type = 'index'").scalar()
+        assert indexes and indexes >= 3
+    engine.dispose()

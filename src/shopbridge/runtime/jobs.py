@@ -416,6 +416,37 @@ def _dead_letter_issue(session: Session, job: ClaimedJob, message: str, now: dat
     )
 
 
+def set_aside(
+    session: Session,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    error: BaseException,
+    now: datetime,
+    channel_account_id: int | None = None,
+    identity_key: str | None = None,
+    max_attempts: int = 8,
+) -> int:
+    """Keep one item that failed permanently inside a batched job as a dead letter of its own (with its attempt
+    and a ``dead_letter`` sync issue naming the error), so the rest of the batch can commit and the item can be
+    retried or replayed on its own once its cause is fixed. ``payload`` is the work of that item alone. Returns
+    the dead job's id."""
+    reason = f"{type(error).__name__}: {error}"
+    job_id = int(
+        session.execute(
+            insert(JOB_TABLE).returning(JOBS.id),
+            {"kind": kind, "payload": payload, "state": "dead", "priority": 100, "due_at": now,
+             "channel_account_id": channel_account_id, "identity_key": identity_key, "attempts": 1,
+             "max_attempts": max_attempts, "last_error": reason, "created_at": now, "started_at": now,
+             "finished_at": now},
+        ).scalar_one()
+    )  # fmt: skip
+    dead = ClaimedJob(job_id, kind, payload, 1, max_attempts, channel_account_id, now, identity_key)
+    _record_attempt(session, dead, "set-aside", now=now, outcome="dead", error=error, error_class="permanent")
+    _dead_letter_issue(session, dead, reason, now)
+    return job_id
+
+
 def park_account(session: Session, channel_account_id: int, *, reason: str, now: datetime) -> int:
     """Stop all of an account's waiting work and flag the account; returns how many jobs were parked."""
     parked = session.execute(

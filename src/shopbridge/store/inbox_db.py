@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import CheckConstraint, Column, Engine, Index, MetaData, Table, UniqueConstraint, text
+from sqlalchemy import CheckConstraint, Column, Connection, Engine, Index, MetaData, Table, UniqueConstraint, text
 from sqlalchemy.engine import make_url
 
 from shopbridge.store.tables import InboundEvent
 
-INBOX_SCHEMA_VERSION = 1
+INBOX_SCHEMA_VERSION = 2  # 2: the status 'ignored'
 
 
 def inbox_database_url(database_url: str) -> str | None:
@@ -67,5 +67,24 @@ def ensure_inbox_schema(engine: Engine) -> None:
                 f"the inbox database has schema version {version}, newer than this shopbridge knows "
                 f"({INBOX_SCHEMA_VERSION}); upgrade shopbridge"
             )
+        if version == 1:
+            _rebuild_from_version_1(connection)
         INBOX_TABLE.metadata.create_all(connection)
         connection.execute(text(f"PRAGMA user_version = {INBOX_SCHEMA_VERSION}"))
+
+
+def _rebuild_from_version_1(connection: Connection) -> None:
+    """Version 2 admits the status ``ignored``. SQLite cannot change a CHECK constraint in place: the old table is
+    renamed, its indexes dropped (they keep their names), the new one created and the rows copied over."""
+    old = f"{INBOX_TABLE.name}_v1"
+    connection.exec_driver_sql(f"ALTER TABLE {INBOX_TABLE.name} RENAME TO {old}")
+    indexes = connection.exec_driver_sql(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL", (old,)
+    ).scalars()
+    for name in list(indexes):
+        connection.exec_driver_sql(f'DROP INDEX "{name}"')
+    INBOX_TABLE.metadata.create_all(connection)
+    columns = ", ".join(column.name for column in INBOX_TABLE.columns)
+    copy = f"INSERT INTO {INBOX_TABLE.name} ({columns}) SELECT {columns} FROM {old}"  # noqa: S608 - our own names
+    connection.exec_driver_sql(copy)
+    connection.exec_driver_sql(f"DROP TABLE {old}")

@@ -349,7 +349,7 @@ class InboundEvent(Base):
     __tablename__ = "inbound_events"
     __table_args__ = (
         UniqueConstraint("source", "event_id"),
-        CheckConstraint("status IN ('received', 'processed', 'failed', 'rejected')", name="status"),
+        CheckConstraint("status IN ('received', 'processed', 'failed', 'rejected', 'ignored')", name="status"),
         Index(None, "status", "received_at"),
     )
 
@@ -501,3 +501,13 @@ class SyncIssue(Base):
     first_seen_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
     resolved_at: Mapped[datetime | None]
+
+
+class OAuthState(Base):
+    """An authorization link's state, recorded when its callback arrives: each link connects once."""
+
+    __tablename__ = "oauth_states"
+
+    nonce: Mapped[str] = mapped_column(String(100), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(50))
+    used_at: Mapped[datetime] = mapped_column(index=True)

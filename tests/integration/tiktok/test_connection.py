@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import select
 
+from shopbridge.channels.tiktok import connect
 from shopbridge.channels.tiktok.connect import WEBHOOKS_PATH
 from shopbridge.channels.tiktok.shop import Shop
 from shopbridge.channels.tiktok.sync import REFRESH_TOKENS
@@ -91,3 +93,16 @@ def test_a_failed_refresh_flags_the_shop_and_parks_its_work(database_url: str, t
             message="the shop's sync work parked",
         )
         assert datetime.now(UTC) < flagged.updated_at + timedelta(minutes=5)
+
+
+def test_an_authorization_link_connects_once(database_url: str, tmp_path: Path) -> None:
+    with tiktok_world(database_url, tmp_path) as world:
+        assert world.hub.tiktok is not None
+        link = connect.start(world.hub.tiktok)
+        first = httpx.get(link, follow_redirects=True, timeout=30)
+        assert first.status_code == 200 and "Connected" in first.text
+        again = httpx.get(link, follow_redirects=True, timeout=30)  # the seller's browser history, or an attacker
+        assert again.status_code == 400
+        assert "already used" in again.text
+        with world.hub.sessions() as session:
+            assert len(session.scalars(select(ChannelAccount)).all()) == 1

@@ -67,7 +67,12 @@ def test_the_sweep_leaves_a_shop_whose_latest_sync_went_dead(hub: Hub) -> None:
         session.flush()
         broken, healthy = (account.id for account in accounts)
         session.add(Job(kind="tiktok.sync_orders", payload={}, state="dead", priority=5, due_at=now, attempts=8,
-                        max_attempts=8, channel_account_id=broken, created_at=now))  # fmt: skip
+                        max_attempts=8, channel_account_id=broken, created_at=now,
+                        identity_key=f"tiktok.sync_orders:{broken}"))  # fmt: skip
+        # An order TikTok refused, set aside as a dead letter of its own: the healthy shop's syncs go on.
+        session.add(Job(kind="tiktok.sync_orders", payload={"order_ids": ["1"]}, state="dead", priority=100,
+                        due_at=now, attempts=1, max_attempts=8, channel_account_id=healthy, created_at=now,
+                        identity_key=f"tiktok.sync_orders:{healthy}:order:1"))  # fmt: skip
     with transaction(hub.inbox_sessions) as session:
         for account_id in (broken, healthy):
             inbox.record(session, source="tiktok", event_id=f"order-{account_id}", event_type="1",

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 from sqlalchemy import select
 
+from shopbridge.channels.tiktok.signing import webhook_signature
+from shopbridge.demo.world import APP_KEY, APP_SECRET
 from shopbridge.store.db import reading, transaction
 from shopbridge.store.tables import ChannelAccount, InboundEvent, Job, JobAttempt
 from tests.integration.tiktok.harness import World, tiktok_world, wait_until
@@ -166,3 +169,37 @@ def test_duplicated_and_reordered_webhooks_give_exactly_one_hub_order_each(datab
         assert all(hub[order_id]["released_at"] for order_id in placed if truth[order_id] == "AWAITING_SHIPMENT")
         metrics = world.api.get("/metrics").text
         assert 'shopbridge_webhooks_total{channel="tiktok",outcome="duplicate"}' in metrics
+
+
+def test_a_signed_webhook_nested_too_deep_is_refused_and_kept(database_url: str, tmp_path: Path) -> None:
+    with tiktok_world(database_url, tmp_path) as world:
+        deep = b'{"type":1,"tts_notification_id":"deep-1","shop_id":"' + world.shop_id.encode() + b'","data":'
+        deep += b"[" * 100_000 + b"]" * 100_000 + b"}"
+        response = httpx.post(f"{world.hub_url}/hooks/tiktok", content=deep,
+                              headers={"authorization": webhook_signature(APP_KEY, APP_SECRET, deep)})  # fmt: skip
+        assert response.status_code == 400, response.text
+        assert "nested deeper than" in response.json()["error"]
+        nested: object = 1
+        for _ in range(40):  # just past the limit of 32 levels: refused by the hub's own check, not Python's
+            nested = [nested]
+        assert world.send_webhook(_notice(world, "deep-2", order_id=nested)).status_code == 400
+        with reading(world.hub.inbox_sessions) as session:
+            rejected = session.scalars(select(InboundEvent).where(InboundEvent.status == "rejected")).all()
+        assert len(rejected) == 2 and all("nested deeper than" in (event.error or "") for event in rejected)
+
+
+def test_unknown_webhook_types_are_kept_as_ignored_and_absurd_ones_refused(database_url: str, tmp_path: Path) -> None:
+    with tiktok_world(database_url, tmp_path) as world:
+        assert world.send_webhook({**_notice(world, "odd-1"), "type": 9999}).status_code == 200
+        assert world.send_webhook({**_notice(world, "known-1"), "type": 15}).status_code == 200
+        huge = world.send_webhook({**_notice(world, "huge-1"), "type": 2**200})
+        assert huge.status_code == 400 and "'type' must be a TikTok event type" in huge.json()["error"]
+        with reading(world.hub.inbox_sessions) as session:
+            events = {event.event_id: event for event in session.scalars(select(InboundEvent))}
+        assert events["odd-1"].status == "ignored" and events["odd-1"].error == "unknown TikTok event type 9999"
+        assert events["known-1"].status == "processed", "a documented type is kept for the flows that will use it"
+        assert events[next(key for key in events if key.startswith("sha256:"))].status == "rejected"
+
+
+def _notice(world: World, notification_id: str, **data: object) -> dict[str, object]:
+    return {"type": 1, "tts_notification_id": notification_id, "shop_id": world.shop_id, "timestamp": 1, "data": data}

@@ -266,6 +266,31 @@ def test_a_sku_tiktok_refuses_is_reported_on_its_own(database_url: str, tmp_path
             assert issue is not None and "GHOST" in issue.message and issue.status == "open"
 
 
+def test_a_sku_that_makes_tiktok_refuse_its_whole_product_is_set_aside(database_url: str, tmp_path: Path) -> None:
+    """TikTok refuses a product's whole update (12019028) when one SKU has stock in a warehouse the push does not
+    list: the product's other SKUs still land, and the one refused waits as a dead letter of its own."""
+    with tiktok_world(database_url, tmp_path) as world:
+        listings_imported(world)
+        move(world, "TEE-L", "restock", 40)
+        wait_until(lambda: settled(world, "TEE-L", 37), message="TEE-L on TikTok")
+        added = world.control.post(f"/_sandbox/shops/{world.shop_id}/warehouses", json={"name": "Overflow"})
+        assert added.status_code == 201, added.text
+        stocked = world.control.put(
+            "/_sandbox/stock",
+            json={"sku_id": world.sku_ids["TEE-M"], "warehouse_id": added.json()["id"], "quantity": 3},
+        )
+        assert stocked.status_code == 200, stocked.text  # a warehouse the hub has not imported: TEE-M cannot be placed
+        move(world, "TEE-M", "restock", 40)
+        move(world, "TEE-L", "sale", 10)
+        wait_until(lambda: settled(world, "TEE-L", 27), message="TEE-L pushed although TEE-M fails the product")
+        with reading(world.hub.sessions) as session:
+            issue = session.scalar(select(SyncIssue).where(SyncIssue.kind == "stock_push_failed"))
+            dead = session.scalars(select(Job).where(Job.state == "dead")).all()
+        assert issue is not None and "TEE-M" in issue.message and "12019028" in issue.message
+        assert len(dead) == 1 and "12019028" in (dead[0].last_error or "")
+        assert dead[0].kind == "tiktok.push_stock" and world.sku_ids["TEE-M"] in (dead[0].last_error or "")
+
+
 def test_drift_is_reported_and_repaired(database_url: str, tmp_path: Path) -> None:
     with tiktok_world(database_url, tmp_path) as world:
         listings_imported(world)

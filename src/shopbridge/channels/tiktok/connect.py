@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from shopbridge.channels.tiktok.auth import TokenSet, authorization_url, exchange_code
@@ -21,10 +21,10 @@ from shopbridge.channels.tiktok.webhooks import SUBSCRIBED_TOPICS
 from shopbridge.config import Settings
 from shopbridge.runtime.jobs import enqueue, resume_account
 from shopbridge.runtime.scheduler import Periodic, ensure_schedule
-from shopbridge.store.db import transaction
+from shopbridge.store.db import dialect_insert, transaction
 from shopbridge.store.secrets import SecretKeyMissing
 from shopbridge.store.sync_issues import resolve_issue
-from shopbridge.store.tables import ChannelAccount, Location, StockRuleRow
+from shopbridge.store.tables import ChannelAccount, Location, OAuthState, StockRuleRow
 
 STATE_TTL_SECONDS = 30 * 60  # TikTok's authorization code lives 30 minutes; the state no longer
 SHOPS_PATH = "/authorization/202309/shops"
@@ -86,16 +86,31 @@ def start(context: TikTokContext) -> str:
     return authorization_url(context.app, state)
 
 
-def check_state(context: TikTokContext, state: str) -> None:
+def check_state(context: TikTokContext, state: str, *, now: datetime) -> None:
+    """The state must be one the hub sealed less than 30 minutes ago, and not used before: each link connects once
+    (recorded in its own transaction, so a callback that fails later still uses its link up)."""
     try:
-        context.secrets.open(state.encode(), ttl=STATE_TTL_SECONDS)
+        sealed = context.secrets.open(state.encode(), ttl=STATE_TTL_SECONDS)
     except (SecretKeyMissing, ValueError) as error:
         raise SetupError("the authorization state is invalid or older than 30 minutes: start again") from error
+    nonce = str(sealed.get("nonce") or "")
+    if not nonce:
+        raise SetupError("the authorization state is invalid: start again")
+    with transaction(context.sessions) as session:
+        session.execute(delete(OAuthState).where(OAuthState.used_at < now - timedelta(seconds=STATE_TTL_SECONDS)))
+        first_use = session.scalar(
+            dialect_insert(session)(OAuthState)
+            .values(nonce=nonce, channel="tiktok", used_at=now)
+            .on_conflict_do_nothing(index_elements=["nonce"])
+            .returning(OAuthState.nonce)
+        )
+    if first_use is None:
+        raise SetupError("this authorization link was already used: start again with a new link")
 
 
 def complete(context: TikTokContext, hub: HubSettings, *, code: str, state: str, now: datetime) -> list[ConnectedShop]:
     """The callback's work. Every shop the seller authorized is checked before any is stored."""
-    check_state(context, state)
+    check_state(context, state, now=now)
     if not code:
         raise SetupError("TikTok sent no authorization code (did the seller decline?)")
     try:

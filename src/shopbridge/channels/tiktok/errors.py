@@ -46,6 +46,16 @@ class TikTokPermanent(TikTokError, PermanentError):
     """Bad data, a business rule, or a configuration error (106001: wrong app secret): retrying cannot help."""
 
 
+def about_the_request(error: TikTokError) -> bool:
+    """Whether a permanent error is about what one request asked for (an order or SKU TikTok refuses: a business
+    code) rather than about the app, the token or the gateway (codes 101…, 105…, 106…, 360…, or none at all), which
+    every request of the shop would meet alike. Only the first kind may be set aside item by item."""
+    return error.code is not None and str(error.code)[:3] not in SHOP_WIDE_PREFIXES
+
+
+SHOP_WIDE_PREFIXES = ("101", "105", "106", "360")  # header, token, signature and gateway codes (reference §2.4)
+
+
 class TikTokReauth(TikTokError, ReauthRequired):
     """The shop's authorization no longer works; someone must reconnect it."""
 

@@ -11,10 +11,12 @@ from typing import Any
 
 from sqlalchemy import select
 
+from shopbridge.channels.tiktok.errors import TikTokPermanent, about_the_request
 from shopbridge.channels.tiktok.shop import Shop, TikTokContext
 from shopbridge.channels.tiktok.sync import unsynced_order_event
 from shopbridge.logs import get_logger
 from shopbridge.runtime.errors import PermanentError
+from shopbridge.runtime.jobs import set_aside
 from shopbridge.runtime.registry import JobContext, JobRegistry
 from shopbridge.services.availability import (
     ListingStock,
@@ -31,7 +33,15 @@ from shopbridge.services.availability import (
 )
 from shopbridge.store.db import dialect_insert, reading
 from shopbridge.store.sync_issues import raise_issue, resolve_issue
-from shopbridge.store.tables import ChannelAccount, ChannelListing, ChannelWarehouse, Location, OrderEvent, Variant
+from shopbridge.store.tables import (
+    ChannelAccount,
+    ChannelListing,
+    ChannelWarehouse,
+    Job,
+    Location,
+    OrderEvent,
+    Variant,
+)
 
 IMPORT_LISTINGS = "tiktok.import_listings"
 PUSH_STOCK = push_kind("tiktok")
@@ -131,14 +141,23 @@ def make_handlers(context: TikTokContext) -> dict[str, Any]:
             left_out = {item.external_sku_id: item.unsynced_sales for item in low if item.unsynced_sales}
             if left_out:
                 log.info("tiktok.push_left_out_unsynced_sales", product_id=product_id, units_by_sku=left_out)
-        body = {"skus": [{"id": item.external_sku_id, "inventory": _inventory(item)} for item in dirty]}
-        data = shop.call("POST", INVENTORY_UPDATE_PATH.format(product_id=product_id), body=body)
-        errors = _sku_errors(data)
+        errors, refused = _push_apart(shop, product_id, dirty)
         outcomes = [
             PushOutcome(item.listing_id, item.stock_version, item.quantity, errors.get(item.external_sku_id))
             for item in dirty
         ]
         record_push(ctx.session, _read_account(context, account_id), outcomes, now=ctx.write_time())
+        # A SKU refused with the whole call's error waits as a dead letter of the product's push (same identity, so
+        # its retry runs in turn with the product's other pushes), once per product until someone acts on it.
+        identity = f"{PUSH_STOCK}:{account_id}:{product_id}"
+        if (
+            refused
+            and ctx.session.scalar(select(Job.id).where(Job.identity_key == identity, Job.state == "dead")) is None
+        ):
+            reasons = "; ".join(f"SKU {sku_id}: {error}" for sku_id, error in refused.items())
+            set_aside(ctx.session, PUSH_STOCK, {"product_id": product_id}, now=ctx.write_time(),
+                      error=PermanentError(f"TikTok refused stock for {reasons}"), channel_account_id=account_id,
+                      identity_key=identity)  # fmt: skip
         guarded = [item.variant_id for item in dirty if item.guarded]
         if guarded:
             queue_sell_out_recheck(ctx.session, account_id, product_id, guarded, now=ctx.now)
@@ -307,6 +326,37 @@ def _leave_out_unsynced_sales(
 
 def _instant(value: Any) -> datetime | None:
     return datetime.fromisoformat(value) if isinstance(value, str) else None
+
+
+def _push_apart(
+    shop: Shop, product_id: str, items: list[ListingStock]
+) -> tuple[dict[str, str], dict[str, TikTokPermanent]]:
+    """Push the product's SKUs; the refusals by SKU (as text), and apart, the SKUs TikTok refused with an error of
+    the whole call. One SKU can make TikTok refuse the whole product (12019028: stock in a warehouse the hub did not
+    list): the SKUs are then pushed one at a time, so the others land and only that one is set aside."""
+    try:
+        return _update_inventory(shop, product_id, items), {}
+    except TikTokPermanent as error:
+        if not about_the_request(error):
+            raise
+        if len(items) == 1:
+            return {items[0].external_sku_id: str(error)}, {items[0].external_sku_id: error}
+    errors: dict[str, str] = {}
+    refused: dict[str, TikTokPermanent] = {}
+    for item in items:
+        try:
+            errors.update(_update_inventory(shop, product_id, [item]))
+        except TikTokPermanent as error:
+            if not about_the_request(error):
+                raise
+            errors[item.external_sku_id], refused[item.external_sku_id] = str(error), error
+    return errors, refused
+
+
+def _update_inventory(shop: Shop, product_id: str, items: list[ListingStock]) -> dict[str, str]:
+    """Push ``items``' quantities to one product; the SKUs TikTok refused inside its answer, with the reason."""
+    body = {"skus": [{"id": item.external_sku_id, "inventory": _inventory(item)} for item in items]}
+    return _sku_errors(shop.call("POST", INVENTORY_UPDATE_PATH.format(product_id=product_id), body=body))
 
 
 def _inventory(item: ListingStock) -> list[dict[str, Any]]:

@@ -21,6 +21,7 @@ from shopbridge.channels.tiktok.sync import (
     DEAUTHORIZED,
     ORDER_EVENT_NAMES,
     SYNC_ORDERS,
+    queue_identity,
     queue_sync,
 )
 from shopbridge.runtime import inbox, jobs
@@ -46,7 +47,7 @@ class Work:
 
 @dataclass(frozen=True)
 class Receipt:
-    outcome: str  # accepted, duplicate, malformed, unknown_shop
+    outcome: str  # accepted, duplicate, ignored, malformed, unknown_shop
     status_code: int
     message: str
     work: Work | None = None  # to hand to the dispatcher once the inbox record has committed
@@ -94,11 +95,15 @@ def receive(session: Session, raw_body: bytes, *, now: datetime, shops: Connecte
                      error=f"shop {notification.shop_id} is not connected to this hub")  # fmt: skip
         return Receipt("unknown_shop", 200, f"shop {notification.shop_id} is not connected; kept for inspection")
     work = _work(account_id, notification)
+    known = notification.type in webhooks.KNOWN_TYPES
     recorded = inbox.record(session, source=SOURCE, event_id=notification.notification_id, payload=text, now=now,
                             event_type=str(notification.type), channel_account_id=account_id,
-                            status="received" if work else "processed")  # fmt: skip
+                            status="received" if work else "processed" if known else "ignored",
+                            error=None if known else f"unknown TikTok event type {notification.type}")  # fmt: skip
     if not recorded.created:
         return Receipt("duplicate", 200, "already received")
+    if not known:
+        return Receipt("ignored", 200, f"event type {notification.type} is unknown to this hub; kept as ignored")
     if work is not None and work.kind != SYNC_ORDERS:
         work = replace(work, inbox_id=recorded.id)
     return Receipt("accepted", 200, "accepted", work)
@@ -125,7 +130,7 @@ def _latest_sync_dead(sessions: sessionmaker[Session], account_ids: list[int]) -
     with reading(sessions) as session:
         latest = (
             select(Job.channel_account_id, func.max(Job.id).label("id"))
-            .where(Job.kind == SYNC_ORDERS, Job.channel_account_id.in_(account_ids))
+            .where(Job.kind == SYNC_ORDERS, Job.identity_key.in_([queue_identity(a) for a in account_ids]))
             .group_by(Job.channel_account_id)
             .subquery()
         )

@@ -11,18 +11,19 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from shopbridge.channels.tiktok import webhooks
+from shopbridge.channels.tiktok.errors import TikTokPermanent, about_the_request
 from shopbridge.channels.tiktok.orders import OrderPayloadError, map_order
 from shopbridge.channels.tiktok.shop import Shop, TikTokContext
 from shopbridge.domain.orders import Order
 from shopbridge.runtime import inbox
 from shopbridge.runtime.errors import PermanentError
-from shopbridge.runtime.jobs import enqueue, park_account
+from shopbridge.runtime.jobs import enqueue, park_account, set_aside
 from shopbridge.runtime.registry import JobContext, JobRegistry
 from shopbridge.services.availability import release_deferred_pushes
 from shopbridge.services.orders import Settlement, block_unreadable, create_orders, read_catalogue, upsert_order
 from shopbridge.store.db import WriteLane, dialect_insert, is_sqlite, reading, transaction
 from shopbridge.store.sync_issues import raise_issue
-from shopbridge.store.tables import ChannelAccount, InboundEvent, SyncWatermark
+from shopbridge.store.tables import ChannelAccount, InboundEvent, Job, SyncWatermark
 from shopbridge.store.tables import Order as OrderRow
 
 SYNC_ORDERS = "tiktok.sync_orders"
@@ -65,7 +66,12 @@ def unsynced_order_event(context: TikTokContext, account_id: int, *, up_to: int 
 def queue_sync(session: Session, account_id: int, *, now: datetime) -> None:
     """Make sure one sync of the shop's order events waits (one per shop: the identity key coalesces them)."""
     enqueue(session, SYNC_ORDERS, {"source": "webhook"}, now=now, channel_account_id=account_id,
-            identity_key=f"{SYNC_ORDERS}:{account_id}", priority=5)  # fmt: skip
+            identity_key=queue_identity(account_id), priority=5)  # fmt: skip
+
+
+def queue_identity(account_id: int) -> str:
+    """The identity of the shop's own sync of its inbox (orders set aside or retried have identities of their own)."""
+    return f"{SYNC_ORDERS}:{account_id}"
 
 
 def _write_chunk(context: TikTokContext) -> int:
@@ -117,6 +123,53 @@ def _store(
     return seen
 
 
+class OrderRefused(PermanentError):
+    """An order TikTok will not return (e.g. 21008111: not this seller's), set aside from the shop's sync."""
+
+
+def _read_orders(shop: Shop, order_ids: list[str]) -> tuple[list[dict[str, Any]], dict[str, TikTokPermanent]]:
+    """Every order's detail, DETAIL_BATCH per call. A batch TikTok refuses for one of its orders is read again
+    one order at a time, so the orders it refuses come back apart (with TikTok's error) and the others are read.
+    Retryable errors, and permanent ones about the app or the token rather than an order, fail the whole sync."""
+    fetched: list[dict[str, Any]] = []
+    refused: dict[str, TikTokPermanent] = {}
+    for start in range(0, len(order_ids), DETAIL_BATCH):
+        batch = order_ids[start : start + DETAIL_BATCH]
+        try:
+            fetched += shop.call("GET", ORDER_DETAIL_PATH, query={"ids": batch}).get("orders") or []
+            continue
+        except TikTokPermanent as error:
+            if not about_the_request(error):
+                raise
+            if len(batch) == 1:
+                refused[batch[0]] = error
+                continue
+        for order_id in batch:
+            try:
+                fetched += shop.call("GET", ORDER_DETAIL_PATH, query={"ids": [order_id]}).get("orders") or []
+            except TikTokPermanent as error:
+                if not about_the_request(error):
+                    raise
+                refused[order_id] = error
+    return fetched, refused
+
+
+def _set_aside_refused(
+    context: TikTokContext, ctx: JobContext, account_id: int, refused: dict[str, TikTokPermanent]
+) -> None:
+    """Each order TikTok refused becomes a dead letter of its own (a sync of that order alone, to retry once its
+    cause is fixed), committed before the events that named it are marked done. Once per order: a sync re-run after
+    a crash finds its dead letter already there."""
+    with transaction(context.sessions, lane=WriteLane.ENGINE) as session:
+        for order_id, error in refused.items():
+            identity = f"{SYNC_ORDERS}:{account_id}:order:{order_id}"
+            if session.scalar(select(Job.id).where(Job.identity_key == identity, Job.state == "dead")) is not None:
+                continue
+            set_aside(session, SYNC_ORDERS, {"order_ids": [order_id], "source": "retry"},
+                      error=OrderRefused(f"TikTok refused order {order_id}: {error}"), now=ctx.write_time(),
+                      channel_account_id=account_id, identity_key=identity)  # fmt: skip
+
+
 def _read_account(context: TikTokContext, ctx: JobContext) -> ChannelAccount:
     with reading(context.sessions) as session:
         return _account(ctx, session)
@@ -159,6 +212,7 @@ def make_handlers(context: TikTokContext, *, poll_overlap: timedelta, initial_lo
         account_id = _ctx_account_id(ctx)
         order_ids = [str(order_id) for order_id in ctx.payload.get("order_ids", [])]
         event_ids: list[int] = []
+        event_orders: dict[int, list[str]] = {}
         if not order_ids:
             with reading(context.inbox_sessions) as session:
                 rows = session.execute(
@@ -170,19 +224,28 @@ def make_handlers(context: TikTokContext, *, poll_overlap: timedelta, initial_lo
             for event_id, raw in rows:
                 event_ids.append(event_id)
                 with suppress(webhooks.MalformedNotification):  # the receiver keeps malformed ones as rejected
-                    order_ids += webhooks.order_ids(webhooks.parse(raw.encode()))
+                    event_orders[event_id] = webhooks.order_ids(webhooks.parse(raw.encode()))
+                    order_ids += event_orders[event_id]
         order_ids = list(dict.fromkeys(order_ids))
+        refused: dict[str, TikTokPermanent] = {}
         if order_ids:
             shop = Shop(context, account_id)  # network first, writes after: no lock held across calls
-            fetched: list[dict[str, Any]] = []
-            for start in range(0, len(order_ids), DETAIL_BATCH):
-                data = shop.call("GET", ORDER_DETAIL_PATH, query={"ids": order_ids[start : start + DETAIL_BATCH]})
-                fetched += data.get("orders") or []
+            fetched, refused = _read_orders(shop, order_ids)
+            if refused and ctx.payload.get("order_ids"):  # a retry of named orders: it fails as a whole
+                raise next(iter(refused.values()))
             account = _read_account(context, ctx)
             _store(context, ctx, account, fetched, ctx.payload.get("source", "webhook"))
+        if refused:
+            _set_aside_refused(context, ctx, account_id, refused)
         if event_ids:  # the orders are committed (in _store's transactions): their events are done
+            failed = [event_id for event_id in event_ids
+                      if event_orders.get(event_id) and set(event_orders[event_id]) <= set(refused)]  # fmt: skip
             with transaction(context.inbox_sessions) as session:
-                inbox.mark_many(session, event_ids, status="processed", now=ctx.write_time())
+                inbox.mark_many(session, [event_id for event_id in event_ids if event_id not in failed],
+                                status="processed", now=ctx.write_time())  # fmt: skip
+                for event_id in failed:
+                    reasons = "; ".join(str(refused[order_id]) for order_id in event_orders[event_id])
+                    inbox.mark(session, event_id, status="failed", now=ctx.write_time(), error=reasons)
             release_deferred_pushes(ctx.session, "tiktok", account_id, now=ctx.now)
         if len(event_ids) == INBOX_BATCH:  # more are waiting: the successor takes them
             queue_sync(ctx.session, account_id, now=ctx.now)

@@ -18,6 +18,13 @@ RETURN_STATUS_CHANGE = 12
 NEW_MESSAGE = 14
 PRODUCT_AUDIT_STATUS_CHANGE = 37
 
+# Every event type TikTok documents (reference §9). Known types the hub does not act on yet are kept as processed
+# for the flows that will; any other type is kept as ignored, naming the type.
+KNOWN_TYPES = frozenset({1, 2, 3, 4, 5, 6, 7, 11, 12, 13, 14, 15, 16, 18, 27, 33, 36, 37, 50, 64, 67, 71})
+MAX_TYPE = 2**31 - 1  # event types are small integers; a larger "type" is not TikTok's
+MAX_DEPTH = 32  # TikTok's payloads nest four or five levels; deeper input is refused before anything walks it
+MAX_ID_LENGTH = 200  # as the inbox keeps event ids
+
 # Events that name orders the hub re-reads (webhook status words differ from the API's, so it always re-reads).
 ORDER_EVENT_TYPES = (ORDER_STATUS_CHANGE, RECIPIENT_ADDRESS_UPDATE, CANCELLATION_STATUS_CHANGE, RETURN_STATUS_CHANGE,
                      PACKAGE_UPDATE)  # fmt: skip
@@ -51,10 +58,11 @@ class Notification:
 
 
 def notification_id(raw_body: bytes, envelope: dict[str, Any] | None) -> str:
-    """``tts_notification_id`` when present; older deliveries lack it, so a hash of the exact body stands in."""
+    """``tts_notification_id`` when present; older deliveries lack it (and an id too long to be TikTok's is not
+    trusted), so a hash of the exact body stands in."""
     if envelope is not None:
         given = envelope.get("tts_notification_id")
-        if isinstance(given, (str, int)) and str(given):
+        if isinstance(given, (str, int)) and not isinstance(given, bool) and 0 < len(str(given)) <= MAX_ID_LENGTH:
             return str(given)
     return "sha256:" + hashlib.sha256(raw_body).hexdigest()
 
@@ -64,19 +72,46 @@ def parse(raw_body: bytes) -> Notification:
         envelope = json.loads(raw_body)
     except (ValueError, UnicodeDecodeError):
         raise MalformedNotification("the body is not JSON") from None
+    except RecursionError:
+        raise MalformedNotification(f"the JSON is nested deeper than {MAX_DEPTH} levels") from None
     if not isinstance(envelope, dict):
         raise MalformedNotification("the body is not a JSON object")
+    if _depth(envelope) > MAX_DEPTH:
+        raise MalformedNotification(f"the JSON is nested deeper than {MAX_DEPTH} levels")
     kind, shop_id, data = envelope.get("type"), envelope.get("shop_id"), envelope.get("data")
     if not isinstance(kind, int) or isinstance(kind, bool):
-        raise MalformedNotification(f"'type' must be an integer, got {kind!r}")
-    if not isinstance(shop_id, (str, int)) or isinstance(shop_id, bool) or not str(shop_id):
-        raise MalformedNotification(f"'shop_id' is missing or not an id, got {shop_id!r}")
+        raise MalformedNotification(f"'type' must be an integer, got {_shown(kind)}")
+    if not 0 < kind <= MAX_TYPE:
+        raise MalformedNotification(f"'type' must be a TikTok event type (1 to {MAX_TYPE}), got {_shown(kind)}")
+    if not isinstance(shop_id, (str, int)) or isinstance(shop_id, bool) or not 0 < len(str(shop_id)) <= MAX_ID_LENGTH:
+        raise MalformedNotification(f"'shop_id' is missing or not an id, got {_shown(shop_id)}")
     if not isinstance(data, dict):
         raise MalformedNotification("'data' must be an object")
     timestamp = envelope.get("timestamp", 0)
     if not isinstance(timestamp, int) or isinstance(timestamp, bool):
         raise MalformedNotification(f"'timestamp' must be Unix seconds, got {timestamp!r}")
     return Notification(kind, notification_id(raw_body, envelope), str(shop_id), timestamp, data)
+
+
+def _depth(value: Any) -> int:
+    """How deeply ``value`` nests (a scalar is 0), walked without recursion and given up once past MAX_DEPTH."""
+    deepest, level = 0, [(value, 1)]
+    while level:
+        node, depth = level.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        for child in children:
+            if isinstance(child, (dict, list)):
+                if depth + 1 > MAX_DEPTH:
+                    return depth + 1
+                level.append((child, depth + 1))
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def _shown(value: Any) -> str:
+    """A value for an error message, cut short: an attacker's input must not fill the log or the inbox."""
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:77]}..."
 
 
 def order_ids(notification: Notification) -> list[str]:
