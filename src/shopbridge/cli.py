@@ -110,27 +110,26 @@ def migrate() -> None:
     built.close()
 
 
-def _serve(built: Hub, host: str, port: int, workers: int) -> None:
-    import uvicorn
-
-    from shopbridge.web.app import create_app
-
-    web = create_app(built, workers=workers)
-    uvicorn.run(web, host=host, port=port, log_level="warning", access_log=False)
-
-
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
     workers: Annotated[int | None, typer.Option("--workers", help="Worker threads (0: a web-only replica).")] = None,
 ) -> None:
-    """Run the web app, and its workers and scheduler in a worker process beside it (see worker_process)."""
+    """Run the web app, and its workers and scheduler in a worker process beside it (see worker_process); with
+    SHOPBRIDGE_OPS_PORT the metrics and API docs on a listener of their own."""
+    from shopbridge.web import serving
+
     loaded = settings(host=host, port=port, workers=workers)
+    if loaded.ops_port is not None and loaded.ops_port == loaded.port:
+        fail(f"SHOPBRIDGE_OPS_PORT: expected a port other than the public one, got {loaded.ops_port}")
     built = ready_hub(loaded)
     where = "in a worker process" if loaded.worker_process else "as threads"
     console.print(f"shopbridge serving on http://{loaded.host}:{loaded.port} with {loaded.workers} worker(s) {where}")
-    _serve(built, loaded.host, loaded.port, loaded.workers)
+    if loaded.ops_port is not None:
+        console.print(f"metrics, API docs and health: ops on http://{loaded.ops_host}:{loaded.ops_port}")
+    serving.serve(built, host=loaded.host, port=loaded.port, workers=loaded.workers, ops_host=loaded.ops_host,
+                  ops_port=loaded.ops_port)  # fmt: skip
 
 
 @app.command()
@@ -174,9 +173,12 @@ def demo(
     rate: Annotated[float, typer.Option(min=0.01, max=50, help="Buyer orders per second.")] = 0.5,
 ) -> None:
     """The seeded TikTok sandbox and the hub on the embedded database, connected, with buyers placing orders."""
-    from shopbridge.demo.run import run_demo
+    from shopbridge.demo.run import run_demo, stop_leftover_sandbox
 
     loaded = settings()
+    leftover = stop_leftover_sandbox(loaded.data_dir)  # a killed demo's, still holding its port
+    if leftover is not None:
+        console.print(f"stopped the TikTok sandbox (pid {leftover}) an earlier demo left running")
     for name, value in (("--port", port), ("--sandbox-port", sandbox_port)):
         if not _port_free(value):
             fail(f"{name}: port {value} is already in use on 127.0.0.1; pass another one")
@@ -441,11 +443,13 @@ def stock_show(sku: str) -> None:
 def stock_adjust(
     sku: str,
     location: Annotated[str, typer.Option(help="The location code, e.g. MAIN.")],
-    by: Annotated[int, typer.Option(min=-(2**31 - 1), max=2**31 - 1, help="Units to add; negative to take away.")],
+    by: Annotated[
+        int, typer.Option(help="Units to add; negative to take away (at most 1,000,000, and not below zero on hand).")
+    ],
     reason: Annotated[str | None, typer.Option(help="Why; kept as the movement's reference.")] = None,
     origin: Origin = "hub",
 ) -> None:
-    """Correct a SKU's on-hand at a location by a number of units."""
+    """Correct a SKU's on-hand at a location by a number of units; one that would leave it below zero is refused."""
     import uuid
 
     from shopbridge.services import stock

@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     redis_url: SecretStr | None = Field(default=None, description="Redis for shared rate limits.")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    ops_port: int | None = Field(
+        default=None, ge=1, le=65535,
+        description="A second listener of `serve` for /metrics, the API docs and /healthz, /readyz; the public one "
+        "then answers 404 for the metrics and docs. Unset: all on the public listener.",
+    )  # fmt: skip
+    ops_host: str = Field(default="127.0.0.1", description="Interface of the ops listener (with ops_port).")
     public_url: str | None = Field(default=None, description="Public base URL channels send webhooks to.")
     workers: int = Field(
         default=8, ge=0, le=64, description="Workers `serve` runs (threads of its worker process, see worker_process)."

@@ -13,7 +13,7 @@ from shopbridge.cli import app
 from shopbridge.config import Settings
 from shopbridge.services.stock import record_movement
 from shopbridge.store.db import transaction
-from shopbridge.store.tables import Location, Product, StockLevel, StockMovement, Variant
+from shopbridge.store.tables import Location, Product, StockLevel, StockMovement, SyncIssue, Variant
 
 runner = CliRunner()
 
@@ -92,11 +92,11 @@ def test_import_movements_applies_each_key_once(shop: Hub, tmp_path: Path) -> No
     path = write(tmp_path, "sku,location,kind,quantity,idempotency_key,reference\n"
                            "TEE-M,MAIN,sale,2,pos-1,till 3\n"
                            "TEE-S,POPUP,restock,5,delivery-9,\n"
-                           "TEE-M,POPUP,adjustment,-1,audit-4,\n")  # fmt: skip
+                           "TEE-M,MAIN,adjustment,-1,audit-4,\n")  # fmt: skip
     result = runner.invoke(app, ["stock", "import", path])
     assert result.exit_code == 0, result.output
     assert "3 row(s): 3 applied, 0 already applied, 0 unchanged" in result.stdout
-    expected = {("TEE-M", "MAIN"): 8, ("TEE-S", "POPUP"): 5, ("TEE-M", "POPUP"): -1}
+    expected = {("TEE-M", "MAIN"): 7, ("TEE-S", "POPUP"): 5}
     assert levels(shop) == expected
     again = runner.invoke(app, ["stock", "import", path])
     assert again.exit_code == 0, again.output
@@ -176,3 +176,115 @@ def test_a_large_count_is_looked_up_in_chunks(shop: Hub, tmp_path: Path) -> None
     assert f"1500 row(s): {1500 - unchanged} applied, 0 already applied, {unchanged} unchanged" in result.stdout
     found = levels(shop)
     assert found["SOCK-1499", "MAIN"] == 1499 % 7 and ("SOCK-0", "MAIN") not in found
+
+
+# --- quantities within range, strictly parsed, never below zero by adjustment, keys not reused (issue #16) ---
+
+
+def test_adjust_refuses_to_take_on_hand_below_zero(shop: Hub) -> None:
+    result = runner.invoke(app, ["stock", "adjust", "TEE-M", "--location", "MAIN", "--by", "-11"])
+    assert (result.exit_code, result.stderr.strip()) == (
+        2, "error: TEE-M at MAIN has 10 on hand; an adjustment of -11 would take it to -1, below zero"
+    )  # fmt: skip
+    assert levels(shop) == {("TEE-M", "MAIN"): 10}
+    assert runner.invoke(app, ["stock", "adjust", "TEE-M", "--location", "MAIN", "--by", "-10"]).exit_code == 0
+    assert levels(shop) == {("TEE-M", "MAIN"): 0}
+
+
+@pytest.mark.parametrize("by", ["1000001", "-1000001", "9223372036854775808"])
+def test_adjust_refuses_a_quantity_out_of_range(shop: Hub, by: str) -> None:
+    result = runner.invoke(app, ["stock", "adjust", "TEE-M", "--location", "MAIN", "--by", by])
+    assert (result.exit_code, result.stderr.strip()) == (
+        2, f"error: quantity {by} is out of range: at most 1,000,000 units in one movement"
+    )  # fmt: skip
+    assert levels(shop) == {("TEE-M", "MAIN"): 10}
+
+
+def test_import_parses_quantities_strictly(shop: Hub, tmp_path: Path) -> None:
+    path = write(tmp_path, "sku,location,kind,quantity,idempotency_key\n"
+                           "TEE-M,MAIN,restock,1.0,d-1\n"
+                           "TEE-M,MAIN,restock,1e3,d-2\n"
+                           "TEE-M,MAIN,restock, true,d-3\n"
+                           "TEE-M,MAIN,restock,1000001,d-4\n"
+                           "TEE-M,MAIN,restock,99999999999999999999999999,d-5\n"
+                           "TEE-M,MAIN,restock,+2,d-6\n")  # fmt: skip
+    result = runner.invoke(app, ["stock", "import", path])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == [
+        "line 2: quantity must be a whole number, got '1.0'",
+        "line 3: quantity must be a whole number, got '1e3'",
+        "line 4: quantity must be a whole number, got 'true'",
+        "line 5: quantity 1000001 is out of range: at most 1,000,000 units in one movement",
+        "line 6: quantity 99999999999999999999999999 is out of range: at most 1,000,000 units in one movement",
+        f"error: {path}: 5 bad row(s); nothing was applied",
+    ]
+    assert levels(shop) == {("TEE-M", "MAIN"): 10}
+
+
+def test_import_counts_parse_figures_strictly(shop: Hub, tmp_path: Path) -> None:
+    path = write(tmp_path, "sku,location,on_hand\nTEE-M,MAIN,4.0\nTEE-S,MAIN,2000000\nTEE-S,POPUP,7\n")
+    result = runner.invoke(app, ["stock", "import", path, "--mode", "counts"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines()[:2] == [
+        "line 2: on_hand must be a whole number, got '4.0'",
+        "line 3: on_hand 2000000 is out of range: at most 1,000,000 units",
+    ]
+    assert levels(shop) == {("TEE-M", "MAIN"): 10}
+
+
+def test_import_refuses_an_adjustment_below_zero(shop: Hub, tmp_path: Path) -> None:
+    path = write(tmp_path, "sku,location,kind,quantity,idempotency_key\n"
+                           "TEE-M,MAIN,adjustment,-4,audit-1\n"
+                           "TEE-S,MAIN,restock,5,delivery-1\n"
+                           "TEE-M,MAIN,adjustment,-7,audit-2\n")  # fmt: skip
+    result = runner.invoke(app, ["stock", "import", path])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == [
+        "line 4: TEE-M at MAIN has 6 on hand; an adjustment of -7 would take it to -1, below zero",
+        f"error: {path}: 1 bad row(s); nothing was applied",
+    ]
+    assert levels(shop) == {("TEE-M", "MAIN"): 10}
+
+
+def test_import_refuses_a_key_reused_for_other_content_within_the_file(shop: Hub, tmp_path: Path) -> None:
+    path = write(tmp_path, "sku,location,kind,quantity,idempotency_key\n"
+                           "TEE-S,MAIN,restock,5,delivery-1\n"
+                           "TEE-S,MAIN,restock,6,delivery-1\n"
+                           "TEE-S,POPUP,restock,5,delivery-2\n")  # fmt: skip
+    result = runner.invoke(app, ["stock", "import", path])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == [
+        "line 3: idempotency_key 'delivery-1' is also on line 2, for restock of 5 TEE-S at MAIN; this is restock of "
+        "6 TEE-S at MAIN (another movement needs a key of its own)",
+        f"error: {path}: 1 bad row(s); nothing was applied",
+    ]
+    assert levels(shop) == {("TEE-M", "MAIN"): 10}
+
+
+def test_import_refuses_a_key_already_used_for_other_content(shop: Hub, tmp_path: Path) -> None:
+    first = write(tmp_path, "sku,location,kind,quantity,idempotency_key\nTEE-S,MAIN,restock,5,delivery-1\n")
+    assert runner.invoke(app, ["stock", "import", first]).exit_code == 0
+    path = tmp_path / "second.csv"
+    path.write_text("sku,location,kind,quantity,idempotency_key\n"
+                    "TEE-S,POPUP,restock,3,delivery-2\n"
+                    "TEE-S,MAIN,restock,6,delivery-1\n")  # fmt: skip
+    result = runner.invoke(app, ["stock", "import", str(path)])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == [
+        "line 3: idempotency_key 'delivery-1' was already used for restock of 5 TEE-S at MAIN; this is restock of "
+        "6 TEE-S at MAIN (another movement needs a key of its own)",
+        f"error: {path}: 1 bad row(s); nothing was applied",
+    ]
+    assert levels(shop) == {("TEE-M", "MAIN"): 10, ("TEE-S", "MAIN"): 5}
+    replay = runner.invoke(app, ["stock", "import", first])
+    assert replay.exit_code == 0 and "1 row(s): 0 applied, 1 already applied, 0 unchanged" in replay.stdout
+
+
+def test_import_records_a_sale_past_zero_as_oversold(shop: Hub, tmp_path: Path) -> None:
+    path = write(tmp_path, "sku,location,kind,quantity,idempotency_key\nTEE-M,MAIN,sale,12,till-1\n")
+    result = runner.invoke(app, ["stock", "import", path])
+    assert result.exit_code == 0, result.output
+    assert levels(shop) == {("TEE-M", "MAIN"): -2}
+    with shop.sessions() as session:
+        issue = session.scalars(select(SyncIssue).where(SyncIssue.kind == "oversold")).one()
+    assert (issue.subject_id, issue.details) == ("TEE-M", {"location": "MAIN", "oversold_units": 2, "on_hand": -2})

@@ -163,8 +163,8 @@ def test_movements_in_bulk_apply_each_key_once_across_chunks(
 ) -> None:
     monkeypatch.setattr(stock_counts, "CHUNK", 3)  # keys repeat within a chunk, across chunks and from the ledger
     move(client, "pos-1", "sale", 1)
-    rows = [("pos-1", "sale", 5), ("d-1", "restock", 10), ("d-1", "restock", 99), ("s-1", "sale", 2),
-            ("a-1", "adjustment", -3), ("d-1", "restock", 7), ("r-1", "return", 1), ("s-1", "sale", 50)]  # fmt: skip
+    rows = [("pos-1", "sale", 1), ("d-1", "restock", 10), ("d-1", "restock", 10), ("s-1", "sale", 2),
+            ("a-1", "adjustment", -3), ("d-1", "restock", 10), ("r-1", "return", 1), ("s-1", "sale", 2)]  # fmt: skip
     movements = [stock_counts.Movement("TEE-M", "MAIN", kind, quantity, key) for key, kind, quantity in rows]
     with transaction(hub.sessions) as session:
         outcomes = stock_counts.apply_movements(session, movements, origin="hub", now=hub.clock.now())
@@ -190,3 +190,77 @@ def test_a_count_that_moves_a_listed_sku_queues_its_push(client: TestClient, hub
         assert session.scalars(select(ChannelListing.stock_version)).one() == 1
         pushes = session.execute(select(Job.kind, Job.payload)).all()
     assert [tuple(push) for push in pushes] == [("tiktok.push_stock", {"product_id": "1729"})]
+
+
+# --- counts within range, strict types, reused keys (issue #16) ---
+
+
+@pytest.mark.parametrize("figure", [1_000_001, 10**12, 2**63])
+def test_a_count_out_of_range_is_refused(client: TestClient, figure: int) -> None:
+    status, body = count(client, ("TEE-M", "MAIN", 5), ("TEE-S", "MAIN", figure))
+    assert (status, body["detail"]) == (422, f"counts[1]: on_hand {figure} is out of range: at most 1,000,000 units")
+    assert on_hand(client, "TEE-M") == {}, "nothing partial was applied"
+
+
+@pytest.mark.parametrize("figure", [True, "4", 4.0])
+def test_a_counted_figure_must_be_a_json_integer(client: TestClient, figure: object) -> None:
+    response = client.put(
+        "/api/v1/stock/levels", json={"counts": [{"sku": "TEE-M", "location": "MAIN", "on_hand": figure}]}
+    )
+    assert response.status_code == 422
+    body = response.json()
+    problems = body["errors"] if isinstance(body["detail"], str) else body["detail"]  # see test_stock_api
+    assert [problem["loc"] for problem in problems] == [["body", "counts", 0, "on_hand"]]
+    assert on_hand(client, "TEE-M") == {}
+
+
+@pytest.mark.parametrize(
+    ("row", "used_for"),
+    [({"sku": "TEE-S", "location": "MAIN", "on_hand": 4}, "count of TEE-S at MAIN"),
+     ({"sku": "TEE-M", "location": "POPUP", "on_hand": 4}, "count of TEE-M at POPUP")],
+)  # fmt: skip
+def test_a_count_key_reused_for_another_sku_or_location_is_a_conflict(
+    client: TestClient, row: dict[str, object], used_for: str
+) -> None:
+    first = {"sku": "TEE-M", "location": "MAIN", "on_hand": 4, "idempotency_key": "pos-count-77"}
+    assert client.put("/api/v1/stock/levels", json={"counts": [first]}).status_code == 200
+    other = {"sku": "TEE-S", "location": "POPUP", "on_hand": 2}
+    response = client.put("/api/v1/stock/levels", json={"counts": [other, {**row, "idempotency_key": "pos-count-77"}]})
+    assert response.status_code == 409
+    assert response.json()["detail"] == (
+        f"counts[1]: idempotency_key 'pos-count-77' was already used for adjustment of +4 TEE-M at MAIN; "
+        f"this is {used_for} (another movement needs a key of its own)"
+    )
+    assert on_hand(client, "TEE-M") == {"MAIN": 4}
+    assert on_hand(client, "TEE-S") == {}, "nothing of the refused count was applied"
+
+
+def test_a_count_reusing_a_movement_key_is_a_conflict(client: TestClient) -> None:
+    move(client, "delivery-1", "restock", 10)
+    row = {"sku": "TEE-M", "location": "MAIN", "on_hand": 3, "idempotency_key": "delivery-1"}
+    response = client.put("/api/v1/stock/levels", json={"counts": [row]})
+    assert response.status_code == 409
+    assert "idempotency_key 'delivery-1' was already used for restock of 10 TEE-M at MAIN" in response.json()["detail"]
+    assert on_hand(client, "TEE-M") == {"MAIN": 10}
+
+
+def test_movements_in_bulk_refuse_a_key_reused_for_other_content(client: TestClient, hub: Hub) -> None:
+    move(client, "pos-1", "sale", 1)
+
+    def apply(*rows: tuple[str, str, int]) -> list[str]:
+        movements = [stock_counts.Movement("TEE-M", "MAIN", kind, quantity, key) for key, kind, quantity in rows]
+        with pytest.raises(stock_counts.RowsRefused) as refused, transaction(hub.sessions) as session:
+            stock_counts.apply_movements(session, movements, origin="hub", now=hub.clock.now())
+        return [str(problem) for problem in refused.value.problems]
+
+    assert apply(("d-1", "restock", 10), ("pos-1", "sale", 1), ("d-1", "restock", 99)) == [
+        "row 2: idempotency_key 'd-1' is also on row 0, for restock of 10 TEE-M at MAIN; this is restock of 99 "
+        "TEE-M at MAIN (another movement needs a key of its own)",
+    ]
+    assert apply(("d-1", "restock", 10), ("pos-1", "sale", 5), ("a-1", "adjustment", 2), ("pos-1", "sale", 5)) == [
+        "row 1: idempotency_key 'pos-1' was already used for sale of 1 TEE-M at MAIN; this is sale of 5 TEE-M at "
+        "MAIN (another movement needs a key of its own)",
+        "row 3: idempotency_key 'pos-1' was already used for sale of 1 TEE-M at MAIN; this is sale of 5 TEE-M at "
+        "MAIN (another movement needs a key of its own)",
+    ]
+    assert on_hand(client, "TEE-M") == {"MAIN": -1}, "nothing of either batch was applied"

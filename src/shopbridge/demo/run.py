@@ -16,13 +16,23 @@ from sqlalchemy import func, select
 
 from shopbridge.bootstrap import Hub
 from shopbridge.demo.traffic import BuyerTraffic
-from shopbridge.demo.world import OWNER, World, record_initial_stock, running_world
+from shopbridge.demo.world import OWNER, World, record_initial_stock, running_world, stop_recorded_sandbox
 from shopbridge.logs import configure_logging
 from shopbridge.store.db import reading
+from shopbridge.store.files import create_private_file, make_private_dirs
 from shopbridge.store.tables import ChannelListing, Variant
 
 CLOCK_SPEED = 60.0  # one sandbox hour (the ON_HOLD window) passes in one real minute
 STARTING_UNITS = 40
+SANDBOX_PID_FILE = "demo-sandbox.pid"  # in the data directory, while the demo's sandbox runs
+SANDBOX_STATE_FILE = "sandbox-tiktok.db"
+
+
+def stop_leftover_sandbox(data_dir: Path) -> int | None:
+    """Stop the sandbox a demo on ``data_dir`` left running when it was killed, so that its port is free again;
+    returns its pid if there was one. (The demo's sandbox stops by itself when the demo dies, as its stdin closes;
+    this catches one still shutting down, or stuck.)"""
+    return stop_recorded_sandbox(data_dir / SANDBOX_PID_FILE)
 
 
 def _status(world: World, traffic: BuyerTraffic, started: float) -> Table:
@@ -59,10 +69,13 @@ def run_demo(
 ) -> None:  # fmt: skip
     configure_logging("warning", "console")  # keep the live view readable; warnings still show
     console.print("[bold]shopbridge demo[/bold]: starting the TikTok sandbox and the hub ...")
+    make_private_dirs(data_dir)  # before the sandbox, which would create it with the umask's permissions
+    create_private_file(data_dir / SANDBOX_STATE_FILE)  # SQLite takes an empty file for a new database
     with running_world(
-        None, data_dir, sandbox_seed="demo", sandbox_state=data_dir / "sandbox-tiktok.db", clock_speed=CLOCK_SPEED,
+        None, data_dir, sandbox_seed="demo", sandbox_state=data_dir / SANDBOX_STATE_FILE, clock_speed=CLOCK_SPEED,
         poll_seconds=60.0, hub_port=hub_port, sandbox_port=sandbox_port, log_level="warning",
-        unlinked_skus=3, sandbox_process=True, prepare_hub=_starting_stock,
+        unlinked_skus=3, sandbox_process=True, sandbox_pid_file=data_dir / SANDBOX_PID_FILE,
+        prepare_hub=_starting_stock,
     ) as world:  # fmt: skip
         hub, sandbox = world.hub_url, world.sandbox_url
         console.print(f"Connected the sandbox shop through OAuth; the hub's database is {data_dir / 'shopbridge.db'}")

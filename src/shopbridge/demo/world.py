@@ -4,7 +4,10 @@ webhooks and POSTs them to the hub's receiver. Used by `shopbridge demo`, the be
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -29,6 +32,7 @@ from shopbridge.sandbox.tiktok import SandboxClock, SandboxConfig, create_app
 from shopbridge.services.access import add_user, issue_token
 from shopbridge.services.stock import apply_external_movement
 from shopbridge.store.db import transaction
+from shopbridge.store.files import create_private_file
 from shopbridge.store.secrets import SecretBox
 from shopbridge.store.tables import Location, Product, User, Variant
 from shopbridge.web.app import create_app as create_hub_app
@@ -139,24 +143,36 @@ class World:
         return httpx.post(f"{self.hub_url}/hooks/tiktok", content=raw, headers={"authorization": header})
 
 
+SANDBOX_MODULE = "shopbridge.sandbox.cli"
+
+
 @contextmanager
 def sandbox_subprocess(
-    port: int, redirect_url: str, state: Path | None, seed: str | None, clock_speed: float
-) -> Iterator[str]:
+    port: int, redirect_url: str, state: Path | None, seed: str | None, clock_speed: float,
+    *, pid_file: Path | None = None,
+) -> Iterator[str]:  # fmt: skip
     """The sandbox in a process of its own, as TikTok is a system of its own: it does not share the hub's
-    interpreter (its lock) or its cores' time slices with the hub."""
+    interpreter (its lock) or its cores' time slices with the hub.
+
+    It stops with this process however this process ends, SIGKILL included: its stdin is a pipe from here, which
+    the kernel closes when this process dies, and it stops when its stdin closes (``--stop-on-stdin-eof``). With
+    ``pid_file`` it is also recorded there while it runs (see `stop_recorded_sandbox`)."""
     command = [
-        sys.executable, "-m", "shopbridge.sandbox.cli", "tiktok", "--port", str(port), "--app-key", APP_KEY,
+        sys.executable, "-m", SANDBOX_MODULE, "tiktok", "--port", str(port), "--app-key", APP_KEY,
         "--app-secret", APP_SECRET, "--service-id", SERVICE_ID, "--redirect-url", redirect_url,
         "--clock-speed", str(clock_speed), "--random-seed", "11", "--dispatcher-interval", "0.05", "--quiet",
+        "--stop-on-stdin-eof",
     ]  # fmt: skip
     if state is not None:
         command += ["--state", str(state)]
     if seed is not None:
         command += ["--seed", seed]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)  # noqa: S603 - our own CLI, fixed arguments
+    # our own CLI, fixed arguments; the pipe is not inherited by other children (close_fds), so only our end counts
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)  # noqa: S603
     url = f"http://127.0.0.1:{port}"
     try:
+        if pid_file is not None:
+            _record_sandbox(pid_file, process.pid, port)
         deadline = time.monotonic() + 60
         while True:
             if process.poll() is not None:
@@ -172,10 +188,90 @@ def sandbox_subprocess(
         yield url
     finally:
         process.terminate()
+        if process.stdin is not None:
+            with contextlib.suppress(OSError):
+                process.stdin.close()
         try:
             process.wait(15)
         except subprocess.TimeoutExpired:
             process.kill()
+            process.wait()
+        if pid_file is not None:
+            pid_file.unlink(missing_ok=True)
+
+
+def _record_sandbox(pid_file: Path, pid: int, port: int) -> None:
+    """``<sandbox pid> <port> <our pid>``, written owner-only and whole (renamed into place)."""
+    written = pid_file.with_name(f"{pid_file.name}.new")
+    written.unlink(missing_ok=True)
+    create_private_file(written)
+    written.write_text(f"{pid} {port} {os.getpid()}\n")
+    os.replace(written, pid_file)
+
+
+def stop_recorded_sandbox(pid_file: Path, *, timeout: float = 15.0) -> int | None:
+    """Stop the sandbox recorded in ``pid_file`` if it outlived the process that started it (its parent was killed
+    and it is still shutting down, or stuck). Returns its pid if it was stopped; drops a record that names nothing
+    to stop.
+
+    Only a process that is still the recorded sandbox is stopped: one running our sandbox module on the recorded
+    port (a reused pid runs something else) whose parent is no longer the recorded one (a sandbox whose demo still
+    runs is that demo's business). This reads /proc (Linux); elsewhere the record is dropped and nothing stopped."""
+    try:
+        fields = pid_file.read_text().split()
+        pid, port, parent = int(fields[0]), int(fields[1]), int(fields[2])
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, IndexError):
+        pid_file.unlink(missing_ok=True)  # unreadable: written by nothing we know
+        return None
+    running = _process(pid)
+    if running is None or running[0] == parent:
+        if running is None:
+            pid_file.unlink(missing_ok=True)
+        return None
+    arguments = running[1]
+    is_recorded_sandbox = (
+        SANDBOX_MODULE in arguments and "tiktok" in arguments
+        and any(arguments[at : at + 2] == ["--port", str(port)] for at in range(len(arguments)))
+    )  # fmt: skip
+    if not is_recorded_sandbox:
+        pid_file.unlink(missing_ok=True)
+        return None
+    try:
+        os.kill(pid, signal.SIGTERM)  # it saves its state and stops its webhook sender, as on Ctrl-C
+        if not _ended(pid, timeout):
+            os.kill(pid, signal.SIGKILL)
+            _ended(pid, 5.0)
+    except ProcessLookupError:
+        pass  # it ended on its own meanwhile
+    except PermissionError:
+        return None  # another user's: not ours to stop (the port check then names the port)
+    pid_file.unlink(missing_ok=True)
+    return pid
+
+
+def _process(pid: int) -> tuple[int, list[str]] | None:
+    """A running process's parent pid and arguments, or None if none runs with that pid (a zombie, dead and not
+    yet reaped by whoever adopted it, holds no port any more and counts as ended)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    state, parent = stat.rsplit(")", 1)[1].split()[:2]  # after the command name, which may hold anything
+    if state in ("Z", "X"):
+        return None
+    return int(parent), [argument.decode(errors="replace") for argument in arguments if argument]
+
+
+def _ended(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while _process(pid) is not None:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def _seed_shop(
@@ -219,6 +315,7 @@ def running_world(
     workers: int | None = None,
     unlinked_skus: int = 0,
     sandbox_process: bool = False,
+    sandbox_pid_file: Path | None = None,
     sandbox_options: dict[str, Any] | None = None,
     products: Sequence[Mapping[str, Any]] | None = None,
     prepare_hub: Callable[[Hub], None] | None = None,
@@ -228,13 +325,16 @@ def running_world(
     catalogue (as the merchant's own store would have them), all but ``unlinked_skus`` of them, so that orders
     for those are Blocked as they would be in a real shop. ``products`` lists the sandbox products to create
     (see `_seed_shop`); ``prepare_hub`` runs once the catalogue exists, before the hub serves and the shop is
-    connected (a benchmark records its initial stock there)."""
+    connected (a benchmark records its initial stock there). With ``sandbox_process`` the sandbox runs in a child
+    process, recorded in ``sandbox_pid_file`` if one is given (see `sandbox_subprocess`)."""
     hub_port = hub_port or free_port()
     sandbox_port = sandbox_port or free_port()
     hub_base = f"http://127.0.0.1:{hub_port}"
     redirect = f"{hub_base}/connect/tiktok/callback"
     if sandbox_process:
-        sandbox = sandbox_subprocess(sandbox_port, redirect, sandbox_state, sandbox_seed, clock_speed)
+        sandbox = sandbox_subprocess(
+            sandbox_port, redirect, sandbox_state, sandbox_seed, clock_speed, pid_file=sandbox_pid_file
+        )
     else:
         sandbox_app = create_app(
             SandboxConfig(

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    import uvicorn
+
+STDIN_FILENO = 0
 
 sandbox_app = typer.Typer(help="Run local emulators of the outside world (TikTok Shop).", no_args_is_help=True)
 
@@ -42,6 +50,14 @@ def tiktok(
         bool, typer.Option(help="Post webhooks from a process of their own, unslowed by the sandbox's API traffic.")
     ] = True,
     quiet: Annotated[bool, typer.Option(help="Log warnings only.")] = False,
+    stop_on_stdin_eof: Annotated[
+        bool,
+        typer.Option(
+            "--stop-on-stdin-eof",
+            help="Stop when stdin closes: for a parent process running the sandbox beside it (`shopbridge demo`), "
+            "whose end of the pipe closes however it ends, SIGKILL included.",
+        ),
+    ] = False,
 ) -> None:
     """Serve the TikTok Shop sandbox."""
     import uvicorn
@@ -62,8 +78,32 @@ def tiktok(
         webhook_sender_process=webhook_sender_process,
     )
     typer.echo(f"TikTok Shop sandbox on http://{host}:{port}  (control API: http://{host}:{port}/docs)")
-    uvicorn.run(create_app(config), host=host, port=port, log_level="warning" if quiet else "info",
-                access_log=not quiet)  # fmt: skip
+    server = uvicorn.Server(uvicorn.Config(create_app(config), host=host, port=port,
+                                           log_level="warning" if quiet else "info", access_log=not quiet))  # fmt: skip
+    if stop_on_stdin_eof:
+        _stop_when_stdin_closes(server)
+    with contextlib.suppress(KeyboardInterrupt):  # as uvicorn.run: Ctrl-C is how it is stopped
+        server.run()
+    if not server.started:
+        raise typer.Exit(3)  # as uvicorn.run: it could not start (its error is above)
+
+
+def _stop_when_stdin_closes(server: uvicorn.Server) -> None:
+    """Shut ``server`` down as on Ctrl-C (its requests finish, the sandbox saves its state and stops its webhook
+    sender) once stdin reaches its end. Nothing is written to the pipe: it closes when the parent stops the sandbox
+    or dies. (It may close before uvicorn has started: the server then stops right after starting.)"""
+
+    def watch() -> None:
+        # The descriptor itself, not sys.stdin: a daemon thread blocked in sys.stdin's reader holds that reader's
+        # lock, which the interpreter then cannot take at exit (a fatal error once the server stopped otherwise).
+        try:
+            while os.read(STDIN_FILENO, 4096):
+                pass
+        except OSError:
+            pass  # no stdin to watch is a stdin that closed
+        server.should_exit = True
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 if __name__ == "__main__":

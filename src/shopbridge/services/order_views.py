@@ -76,9 +76,12 @@ def encode_cursor(order: Any) -> str:
 def decode_cursor(cursor: str) -> tuple[datetime, int]:
     try:
         moment, order_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return datetime.fromisoformat(moment).astimezone(UTC), int(order_id)
-    except (ValueError, TypeError) as error:
+        after, after_id = datetime.fromisoformat(moment).astimezone(UTC), int(order_id)
+    except (ValueError, TypeError, OverflowError, RecursionError) as error:  # a forged one: a date out of range...
         raise BadCursor(f"cursor {cursor!r} is not one this API gave out") from error
+    if not 0 <= after_id < 2**63:  # ... or an id no 64-bit column holds
+        raise BadCursor(f"cursor {cursor!r} is not one this API gave out")
+    return after, after_id
 
 
 def _filtered(filters: OrderFilter) -> Any:

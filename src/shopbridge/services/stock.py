@@ -58,12 +58,14 @@ def record_movements(
     source: str,
     now: datetime,
     progress: Callable[[int, int], None] | None = None,
+    after_chunk: Callable[[int, Sequence[bool | None]], None] | None = None,
 ) -> list[bool | None]:
     """Apply movements to the ledger, each idempotency key once: a line whose key is already recorded, or earlier
     in ``lines``, is False and moves nothing. A chunk of lines costs a few statements, not three per line. Levels
     move by the sum of the lines applied, in one order of (variant, location) for every writer (so two writers
     cannot deadlock), and the SKUs whose stock moved are marked for their channels together. A None line (nothing to
-    write) comes back as None."""
+    write) comes back as None. ``after_chunk(start, applied)`` is called once each chunk is written, with the
+    chunk's first position and outcomes (see ``OutsideCheck``); what it raises stops the writing."""
     insert_movements, ensure_levels, add_to_level = _ledger_statements(session.get_bind().dialect.name)
     applied: list[bool | None] = []
     seen: set[str] = set()
@@ -105,6 +107,8 @@ def record_movements(
             None if line is None else line.idempotency_key in inserted and first[line.idempotency_key] is line
             for line in chunk
         )
+        if after_chunk is not None:
+            after_chunk(start, applied[start:])
         if progress is not None:
             progress(start + len(chunk), len(lines))
     mark_dirty(session, moved, now=now)
@@ -155,8 +159,62 @@ class StockSourceConflict(StockError):
     """A write from the side that is not the SKU's source of truth: refused, and raised as a sync issue."""
 
 
+class IdempotencyKeyReused(StockError):
+    """A key already recorded for another movement: the new movement is refused rather than dropped as a replay."""
+
+
+class LinesRefused(StockError):
+    """Lines of a batch refused as it was written (see ``OutsideCheck``): each line's position and what was wrong.
+    The writer's transaction must be rolled back."""
+
+    def __init__(self, refused: Sequence[tuple[int, StockError]]) -> None:
+        self.refused = sorted(refused, key=lambda item: item[0])
+        super().__init__("; ".join(str(error) for _, error in self.refused[:20]))
+
+
 # What each movement kind may carry when it comes from outside (an API client, a CSV, a POS).
 SIGNS = {"restock": 1, "return": 1, "sale": -1, "adjustment": 0}
+
+# The range of stock reported from outside. The stock columns are 32-bit integers on PostgreSQL: a ledger chunk
+# (LEDGER_CHUNK lines of at most MAX_QUANTITY) written on a level at the ceiling stays well inside them, and a batch
+# stops at the first chunk that takes a level past the ceiling, so no write from outside can overflow a column.
+MAX_QUANTITY = 1_000_000  # units in one movement or count
+MAX_ON_HAND = 1_000_000_000  # units on hand at one location, either side of zero
+
+
+def outside_change(kind: str, quantity: int) -> int:
+    """The on-hand change of a movement reported from outside: ``quantity`` units (positive) for restock, return
+    and sale, a signed correction for adjustment, at most ``MAX_QUANTITY`` either way."""
+    if kind not in SIGNS:
+        raise StockError(f"kind must be one of {', '.join(SIGNS)}, got {kind!r}")
+    if abs(quantity) > MAX_QUANTITY:
+        raise StockError(f"quantity {quantity} is out of range: at most {MAX_QUANTITY:,} units in one movement")
+    sign = SIGNS[kind]
+    if sign and quantity <= 0:
+        raise StockError(f"quantity must be a positive number of units for {kind}, got {quantity}")
+    if not sign and quantity == 0:
+        raise StockError("an adjustment of 0 units changes nothing")
+    return quantity * sign if sign else quantity
+
+
+def describe(kind: str, on_hand_delta: int | None, reserved_delta: int, sku: str, location: str) -> str:
+    """A movement as its sender names it (``restock of 10 TEE-M at MAIN``, ``adjustment of -2 TEE-M at MAIN``);
+    without a change, a count (``count of TEE-M at MAIN``)."""
+    if on_hand_delta is None:
+        return f"count of {sku} at {location}"
+    if SIGNS.get(kind):
+        return f"{kind} of {on_hand_delta * SIGNS[kind]} {sku} at {location}"
+    if kind == "adjustment":
+        return f"adjustment of {on_hand_delta:+d} {sku} at {location}"
+    return f"{kind} of {sku} at {location} (on hand {on_hand_delta:+d}, reserved {reserved_delta:+d})"
+
+
+def key_reused(key: str, used_for: str, this: str, *, also_on: str | None = None) -> IdempotencyKeyReused:
+    """The refusal of ``key`` for ``this`` movement, already ``used_for`` another (by row ``also_on`` of a batch)."""
+    used = f"is also on {also_on}, for" if also_on else "was already used for"
+    return IdempotencyKeyReused(
+        f"idempotency_key {key!r} {used} {used_for}; this is {this} (another movement needs a key of its own)"
+    )
 
 
 # Run on every stock change reported from outside and every answer about one; built once (see _ledger_statements).
@@ -168,6 +226,133 @@ _LEVELS_BY_LOCATION = (
     .where(StockLevel.variant_id == bindparam("variant"))
     .order_by(Location.code)
 )
+_LEVELS_OF_VARIANTS = select(StockLevel.variant_id, StockLevel.location_id, StockLevel.on_hand).where(
+    StockLevel.variant_id.in_(bindparam("variants", expanding=True))
+)
+_MOVEMENTS_BY_KEY = (
+    select(StockMovement.idempotency_key, StockMovement.variant_id, StockMovement.location_id, StockMovement.kind,
+           StockMovement.on_hand_delta, StockMovement.reserved_delta, Variant.sku, Location.code)
+    .join(Variant, Variant.id == StockMovement.variant_id)
+    .join(Location, Location.id == StockMovement.location_id)
+    .where(StockMovement.idempotency_key.in_(bindparam("keys", expanding=True)))
+)  # fmt: skip
+
+
+class OutsideCheck:
+    """The rules for stock reported from outside, applied while ``record_movements`` writes a batch (pass the
+    check as its ``after_chunk``, then call ``finish``), in the writer's transaction, which a refusal rolls back:
+
+    - a key already recorded for another movement is refused (``IdempotencyKeyReused``). A movement is its SKU,
+      location, kind and quantity; a count (``counts``) is its SKU and location, as the ledger keeps the difference
+      a count made, not the figure counted;
+    - nothing may take on-hand past ``MAX_ON_HAND`` either side of zero, and an adjustment may not take it below
+      zero (a count is checked for that before it is written);
+    - a sale that takes on-hand below zero is recorded, and raised as an ``oversold`` sync issue by ``finish``.
+
+    Only replays cost a read of their keys; the levels a chunk moved are read once it is written, when the writer
+    holds their rows, so what each line found on hand is exact however many writers run. A refused line is left out
+    of what the lines after it find. ``places`` names each line's SKU and location for the messages."""
+
+    def __init__(
+        self,
+        session: Session,
+        lines: Sequence[LedgerLine | None],
+        places: Sequence[tuple[str, str]],
+        *,
+        now: datetime,
+        counts: bool = False,
+    ) -> None:
+        self.session = session
+        self.lines = lines
+        self.places = places
+        self.now = now
+        self.counts = counts
+        self.refused: list[tuple[int, StockError]] = []
+        self.withheld: dict[tuple[int, int], int] = {}  # the on-hand change of the lines refused, per level
+        self.oversold: dict[tuple[str, str], tuple[int, int]] = {}  # units sold short and on-hand after, per place
+
+    def __call__(self, start: int, applied: Sequence[bool | None]) -> None:
+        replays = [start + offset for offset, outcome in enumerate(applied) if outcome is False]
+        if replays:
+            self._check_keys(replays)
+        written = [start + offset for offset, outcome in enumerate(applied) if outcome]
+        if written:
+            self._check_levels(written)
+
+    def finish(self) -> None:
+        """Raise ``LinesRefused`` if any line was refused; otherwise raise the oversold issues."""
+        if self.refused:
+            raise LinesRefused(self.refused)
+        for (sku, location), (units, on_hand) in sorted(self.oversold.items()):
+            raise_issue(
+                self.session, kind="oversold", severity="error", fingerprint=f"oversold:sku:{sku}:{location}",
+                message=f"{sku} at {location}: a sale reported from outside sold {units} unit(s) more than the hub "
+                f"had ({on_hand} on hand)",
+                now=self.now, subject_type="sku", subject_id=sku,
+                details={"location": location, "oversold_units": units, "on_hand": on_hand},
+            )  # fmt: skip
+
+    def _line(self, index: int) -> LedgerLine:
+        line = self.lines[index]
+        assert line is not None, "a line without a movement has no outcome to check"
+        return line
+
+    def _check_keys(self, indexes: list[int]) -> None:
+        keys = sorted({self._line(index).idempotency_key for index in indexes})
+        recorded = {row.idempotency_key: row for row in self.session.execute(_MOVEMENTS_BY_KEY, {"keys": keys})}
+        for index in indexes:
+            line = self._line(index)
+            row = recorded.get(line.idempotency_key)
+            if row is None:
+                continue
+            same = (row.variant_id, row.location_id, row.kind) == (line.variant_id, line.location_id, line.kind)
+            if not self.counts:
+                same = same and (row.on_hand_delta, row.reserved_delta) == (line.on_hand_delta, line.reserved_delta)
+            if not same:
+                used_for = describe(row.kind, row.on_hand_delta, row.reserved_delta, row.sku, row.code)
+                sku, location = self.places[index]
+                this = describe(line.kind, None if self.counts else line.on_hand_delta, line.reserved_delta, sku,
+                                location)  # fmt: skip
+                self.refused.append((index, key_reused(line.idempotency_key, used_for, this)))
+
+    def _check_levels(self, indexes: list[int]) -> None:
+        moved = {(line.variant_id, line.location_id) for line in map(self._line, indexes)}
+        variants = sorted({variant_id for variant_id, _ in moved})
+        rows = self.session.execute(_LEVELS_OF_VARIANTS, {"variants": variants})
+        level = {(variant_id, location_id): on_hand for variant_id, location_id, on_hand in rows
+                 if (variant_id, location_id) in moved}  # fmt: skip
+        found = {place: on_hand - self.withheld.get(place, 0) for place, on_hand in level.items()}
+        for line in map(self._line, indexes):
+            found[line.variant_id, line.location_id] -= line.on_hand_delta  # as found before this chunk
+        for index in indexes:
+            line = self._line(index)
+            place = (line.variant_id, line.location_id)
+            before, after = found[place], found[place] + line.on_hand_delta
+            problem = self._level_problem(index, line, before, after)
+            if problem is not None:
+                self.refused.append((index, problem))
+                self.withheld[place] = self.withheld.get(place, 0) + line.on_hand_delta
+                continue
+            found[place] = after
+            if line.kind == "sale" and after < 0:
+                units, _ = self.oversold.get(self.places[index], (0, 0))
+                self.oversold[self.places[index]] = (units + min(-line.on_hand_delta, -after), after)
+        if self.refused and any(abs(on_hand) > MAX_ON_HAND for on_hand in level.values()):
+            raise LinesRefused(self.refused)  # stop here: further chunks could overflow the column
+
+    def _level_problem(self, index: int, line: LedgerLine, before: int, after: int) -> StockError | None:
+        sku, location = self.places[index]
+        change = line.on_hand_delta
+        quantity = f"{change:+d}" if line.kind == "adjustment" else str(abs(change))
+        what = f"{'an' if line.kind[0] in 'aeiou' else 'a'} {line.kind} of {quantity}"
+        found = f"{sku} at {location} has {before} on hand; {what} would take it to {after}"
+        if change > 0 and after > MAX_ON_HAND:
+            return StockError(f"{found}, above the ceiling of {MAX_ON_HAND:,} units")
+        if change < 0 and after < -MAX_ON_HAND:
+            return StockError(f"{found}, below the floor of {-MAX_ON_HAND:,} units")
+        if change < 0 and after < 0 and line.kind == "adjustment" and not self.counts:
+            return StockError(f"{found}, below zero")
+        return None
 
 
 def apply_external_movement(
@@ -183,16 +368,12 @@ def apply_external_movement(
     reference: str | None = None,
 ) -> bool:
     """A stock change reported from outside the hub. ``quantity`` is a count of units (positive) for restock,
-    return and sale, and a signed correction for adjustment. ``origin`` is ``hub`` (people and tools using the
-    hub's own stock) or ``external`` (a master system the hub mirrors); a write from the side that is not the
-    SKU's source of truth is refused. Returns False when the idempotency key was already applied."""
-    if kind not in SIGNS:
-        raise StockError(f"kind must be one of {', '.join(SIGNS)}, got {kind!r}")
-    sign = SIGNS[kind]
-    if sign and quantity <= 0:
-        raise StockError(f"quantity must be a positive number of units for {kind}, got {quantity}")
-    if not sign and quantity == 0:
-        raise StockError("an adjustment of 0 units changes nothing")
+    return and sale, and a signed correction for adjustment, at most ``MAX_QUANTITY``. ``origin`` is ``hub``
+    (people and tools using the hub's own stock) or ``external`` (a master system the hub mirrors); a write from the
+    side that is not the SKU's source of truth is refused, and so is what ``OutsideCheck`` refuses (a key used for
+    another movement, an adjustment below zero, on-hand past the ceiling). Returns False when the idempotency key
+    was already applied to this same movement."""
+    on_hand_delta = outside_change(kind, quantity)
     if origin not in ("hub", "external"):
         raise StockError(f"origin must be 'hub' or 'external', got {origin!r}")
     variant = session.scalar(_VARIANT_BY_SKU, {"sku": sku})
@@ -205,10 +386,14 @@ def apply_external_movement(
         raise StockSourceConflict(
             f"{sku}'s stock is kept by the {variant.stock_source} side; a write from the {origin} side is refused"
         )
-    return record_movement(
-        session, variant_id=variant.id, location_id=location_id, kind=kind, idempotency_key=idempotency_key,
-        source=origin, now=now, on_hand_delta=quantity * sign if sign else quantity, reference=reference,
-    )  # fmt: skip
+    lines = [LedgerLine(idempotency_key, variant.id, location_id, kind, on_hand_delta, reference)]
+    check = OutsideCheck(session, lines, [(sku, location_code)], now=now)
+    try:
+        applied = record_movements(session, lines, source=origin, now=now, after_chunk=check)
+        check.finish()
+    except LinesRefused as refused:
+        raise refused.refused[0][1] from None
+    return bool(applied[0])
 
 
 def record_refusal(session: Session, sku: str, origin: str, message: str, *, now: datetime) -> None:

@@ -1,6 +1,7 @@
 """Stock from outside in bulk: counts that set on-hand absolutely, and files of movements. A batch is checked whole
-before anything is written, so one bad row refuses all of it. SKUs and levels are read, and the ledger written, a
-chunk of rows per statement, so a batch of 100,000 rows costs a few hundred statements rather than one per row."""
+before anything is written, and as it is written (``OutsideCheck``), so one bad row refuses all of it. SKUs and
+levels are read, and the ledger written, a chunk of rows per statement, so a batch of 100,000 rows costs a few
+hundred statements rather than one per row."""
 
 from __future__ import annotations
 
@@ -17,7 +18,19 @@ from typing import Literal, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shopbridge.services.stock import SIGNS, LedgerLine, StockError, StockSourceConflict, UnknownSku, record_movements
+from shopbridge.services.stock import (
+    MAX_QUANTITY,
+    LedgerLine,
+    LinesRefused,
+    OutsideCheck,
+    StockError,
+    StockSourceConflict,
+    UnknownSku,
+    describe,
+    key_reused,
+    outside_change,
+    record_movements,
+)
 from shopbridge.store.tables import Location, StockLevel, Variant
 
 Mode = Literal["movements", "counts"]
@@ -29,7 +42,7 @@ Row = TypeVar("Row")
 CHUNK = 500  # rows per lookup (IN ...) and per ledger write, well under SQLite's limit on bound parameters
 KEY_LENGTH = 200  # stock_movements.idempotency_key and .reference
 PROBLEMS_IN_MESSAGE = 20
-MAX_UNITS = 2**31 - 1  # the stock columns are 32-bit integers
+LONGEST_NUMBER = 100  # characters; int() of thousands of digits is refused, and no number in range is this long
 
 # Columns of an import file per mode: those required, then those that may be added.
 COLUMNS: dict[Mode, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -147,11 +160,6 @@ class Catalog:
         return variant_id, location_id
 
 
-def _check_units(name: str, value: int) -> None:
-    if abs(value) > MAX_UNITS:
-        raise StockError(f"{name} {value} is out of range (at most {MAX_UNITS} units)")
-
-
 def _check_text(name: str, value: str | None) -> None:
     if value is not None and len(value) > KEY_LENGTH:
         raise StockError(f"{name} is longer than {KEY_LENGTH} characters")
@@ -192,7 +200,8 @@ def _check_counts(
         try:
             if count.on_hand < 0:
                 raise StockError(f"on_hand must be 0 or more units, got {count.on_hand}")
-            _check_units("on_hand", count.on_hand)
+            if count.on_hand > MAX_QUANTITY:
+                raise StockError(f"on_hand {count.on_hand} is out of range: at most {MAX_QUANTITY:,} units")
             _check_text("idempotency_key", count.idempotency_key)
             target = catalog.resolve(count.sku, count.location, origin)
             if target in counted:
@@ -234,6 +243,8 @@ def _write_counts(
     now: datetime,
     reference: str | None,
     progress: Progress | None,
+    row_name: RowName,
+    positions: Sequence[int],
 ) -> list[CountResult]:
     levels = _levels(session, targets)
     suffix = reference or batch_digest(counts, origin)
@@ -242,7 +253,9 @@ def _write_counts(
     for count, key, (variant_id, location_id) in zip(counts, keys, targets, strict=True):
         delta = count.on_hand - levels.get((variant_id, location_id), 0)
         lines.append(LedgerLine(key, variant_id, location_id, "adjustment", delta, reference) if delta else None)
-    written = record_movements(session, lines, source=origin, now=now, progress=progress)
+    places = [(count.sku, count.location) for count in counts]
+    written = _write_checked(session, lines, places, counts=True, source=origin, now=now, progress=progress,
+                             row_name=row_name, positions=positions)  # fmt: skip
     results: list[CountResult] = []
     for count, key, target, applied in zip(counts, keys, targets, written, strict=True):
         previous = levels.get(target, 0)
@@ -263,8 +276,10 @@ def apply_counts(
     progress: Progress | None = None,
 ) -> list[CountResult]:
     """Set on-hand to what was counted: each row whose count differs becomes an ``adjustment`` movement of the
-    difference. Raises ``RowsRefused`` naming every bad row (unknown SKU or location, a negative count, a SKU whose
-    stock the other side keeps, a SKU and location counted twice) before anything is written."""
+    difference. Raises ``RowsRefused`` naming every bad row (unknown SKU or location, a count below zero or above
+    ``MAX_QUANTITY``, a SKU whose stock the other side keeps, a SKU and location counted twice) before anything is
+    written, or naming the rows ``OutsideCheck`` refuses as they are written (the caller's transaction must then be
+    rolled back)."""
     check_origin(origin)
     _check_text("reference", reference)
     targets, problems = _check_counts(
@@ -272,7 +287,8 @@ def apply_counts(
     )
     if problems:
         raise RowsRefused(problems)
-    return _write_counts(session, counts, targets, origin=origin, now=now, reference=reference, progress=progress)
+    return _write_counts(session, counts, targets, origin=origin, now=now, reference=reference, progress=progress,
+                         row_name=row_name, positions=range(len(counts)))  # fmt: skip
 
 
 # --- movements -------------------------------------------------------------------------------------------
@@ -283,24 +299,27 @@ def _check_movements(
 ) -> tuple[list[tuple[int, int]], list[RowProblem]]:
     targets: list[tuple[int, int]] = []
     problems: list[RowProblem] = []
+    keys: dict[str, tuple[int, tuple[str, str, str, int]]] = {}  # each key's first good row, and what it moves
     for index, movement in enumerate(movements):
         try:
-            if movement.kind not in SIGNS:
-                raise StockError(f"kind must be one of {', '.join(SIGNS)}, got {movement.kind!r}")
-            if SIGNS[movement.kind] and movement.quantity <= 0:
-                raise StockError(
-                    f"quantity must be a positive number of units for {movement.kind}, got {movement.quantity}"
-                )
-            if not SIGNS[movement.kind] and movement.quantity == 0:
-                raise StockError("an adjustment of 0 units changes nothing")
-            _check_units("quantity", movement.quantity)
+            change = outside_change(movement.kind, movement.quantity)
             if not movement.idempotency_key:
                 raise StockError("idempotency_key is empty")
             _check_text("idempotency_key", movement.idempotency_key)
             _check_text("reference", movement.reference)
-            targets.append(catalog.resolve(movement.sku, movement.location, origin))
+            target = catalog.resolve(movement.sku, movement.location, origin)
+            content = (movement.kind, movement.sku, movement.location, change)
+            first, first_content = keys.setdefault(movement.idempotency_key, (index, content))
+            if first_content != content:  # the same content again is a replay, as it would be in another batch
+                kind, sku, location, first_change = first_content
+                raise key_reused(
+                    movement.idempotency_key, describe(kind, first_change, 0, sku, location),
+                    describe(movement.kind, change, 0, movement.sku, movement.location), also_on=row_name(first),
+                )  # fmt: skip
         except StockError as error:
             problems.append(RowProblem(positions[index], row_name(index), movement.sku, error))
+            continue
+        targets.append(target)
     return targets, problems
 
 
@@ -312,16 +331,43 @@ def _write_movements(
     origin: str,
     now: datetime,
     progress: Progress | None,
+    row_name: RowName,
+    positions: Sequence[int],
     reference: str | None = None,
 ) -> list[Outcome]:
-    lines = [
+    lines: list[LedgerLine | None] = [
         LedgerLine(movement.idempotency_key, variant_id, location_id, movement.kind,
-              movement.quantity * SIGNS[movement.kind] if SIGNS[movement.kind] else movement.quantity,
-              movement.reference or reference)
+                   outside_change(movement.kind, movement.quantity), movement.reference or reference)
         for movement, (variant_id, location_id) in zip(movements, targets, strict=True)
     ]  # fmt: skip
-    return ["applied" if applied else "already_applied"
-            for applied in record_movements(session, lines, source=origin, now=now, progress=progress)]  # fmt: skip
+    places = [(movement.sku, movement.location) for movement in movements]
+    written = _write_checked(session, lines, places, counts=False, source=origin, now=now, progress=progress,
+                             row_name=row_name, positions=positions)  # fmt: skip
+    return ["applied" if applied else "already_applied" for applied in written]
+
+
+def _write_checked(
+    session: Session,
+    lines: Sequence[LedgerLine | None],
+    places: Sequence[tuple[str, str]],
+    *,
+    counts: bool,
+    source: str,
+    now: datetime,
+    progress: Progress | None,
+    row_name: RowName,
+    positions: Sequence[int],
+) -> list[bool | None]:
+    """Write a batch's lines under ``OutsideCheck``; the rows it refuses are raised as ``RowsRefused``."""
+    check = OutsideCheck(session, lines, places, now=now, counts=counts)
+    try:
+        written = record_movements(session, lines, source=source, now=now, progress=progress, after_chunk=check)
+        check.finish()
+    except LinesRefused as refused:
+        raise RowsRefused(
+            [RowProblem(positions[index], row_name(index), places[index][0], error) for index, error in refused.refused]
+        ) from None
+    return written
 
 
 def apply_movements(
@@ -334,15 +380,17 @@ def apply_movements(
     progress: Progress | None = None,
 ) -> list[Outcome]:
     """Apply many movements at once, each as ``apply_external_movement`` would, or none: raises ``RowsRefused``
-    naming every bad row before anything is written. A key already recorded (in the ledger or earlier in the same
-    batch) is ``already_applied``, as a replay is."""
+    naming every bad row before anything is written, or naming the rows ``OutsideCheck`` refuses as they are
+    written (the caller's transaction must then be rolled back). A key already recorded for the same movement (in
+    the ledger or earlier in the same batch) is ``already_applied``, as a replay is; for another movement, refused."""
     check_origin(origin)
     targets, problems = _check_movements(
         Catalog(session, (movement.sku for movement in movements)), movements, origin, row_name, range(len(movements))
     )
     if problems:
         raise RowsRefused(problems)
-    return _write_movements(session, movements, targets, origin=origin, now=now, progress=progress)
+    return _write_movements(session, movements, targets, origin=origin, now=now, progress=progress,
+                            row_name=row_name, positions=range(len(movements)))  # fmt: skip
 
 
 # --- import files ----------------------------------------------------------------------------------------
@@ -368,9 +416,12 @@ def _line(number: int) -> str:
 
 
 def _whole_number(fields: dict[str, str], name: str) -> int:
+    """Digits with an optional sign, nothing else (no decimals, exponents, words or digit separators)."""
     text = fields[name]
     if not WHOLE_NUMBER.fullmatch(text):
         raise StockError(f"{name} must be a whole number, got {text!r}")
+    if len(text) > LONGEST_NUMBER:
+        raise StockError(f"{name} is out of range: {len(text)} digits, at most {MAX_QUANTITY:,} units")
     return int(text)
 
 
@@ -475,15 +526,16 @@ def import_csv(
         if problems or parsed.problems:
             raise RowsRefused(sorted(parsed.problems + problems, key=lambda problem: problem.position))
         results = _write_counts(
-            session, parsed.counts, targets, origin=origin, now=now, reference=reference, progress=progress
-        )
+            session, parsed.counts, targets, origin=origin, now=now, reference=reference, progress=progress,
+            row_name=row_name, positions=parsed.lines,
+        )  # fmt: skip
         return Summary.of(result.outcome for result in results)
     catalog = Catalog(session, (movement.sku for movement in parsed.movements))
     targets, problems = _check_movements(catalog, parsed.movements, origin, row_name, parsed.lines)
     if problems or parsed.problems:
         raise RowsRefused(sorted(parsed.problems + problems, key=lambda problem: problem.position))
-    return Summary.of(
-        _write_movements(
-            session, parsed.movements, targets, origin=origin, now=now, progress=progress, reference=reference
-        )
-    )
+    outcomes = _write_movements(
+        session, parsed.movements, targets, origin=origin, now=now, progress=progress, row_name=row_name,
+        positions=parsed.lines, reference=reference,
+    )  # fmt: skip
+    return Summary.of(outcomes)

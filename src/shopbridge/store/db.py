@@ -17,6 +17,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from shopbridge.store.files import create_private_file, make_private_dirs
+
 
 def is_sqlite(engine: Engine | Connection) -> bool:
     return engine.dialect.name == "sqlite"
@@ -30,7 +32,7 @@ def create_database_engine(url: str, *, pool_size: int = 10) -> Engine:
 
     on_disk = bool(parsed.database) and parsed.database != ":memory:"
     if on_disk:
-        Path(str(parsed.database)).parent.mkdir(parents=True, exist_ok=True)
+        _create_database_file(Path(str(parsed.database)))
     # Connections to a file are cheap, and a thread waiting for the write lock holds one: keep plenty.
     engine = create_engine(
         url, connect_args={"check_same_thread": False, "timeout": 30, "factory": _WriterConnection},
@@ -38,6 +40,18 @@ def create_database_engine(url: str, *, pool_size: int = 10) -> Engine:
     )  # fmt: skip
     _use_single_writer_sqlite(engine, Path(f"{parsed.database}-writer") if on_disk else None)
     return engine
+
+
+def _create_database_file(path: Path) -> None:
+    """A new database file is created owner-only (0600), in directories created owner-only (0700), before SQLite
+    opens it: SQLite would create it with the umask's permissions (usually world-readable), and it gives the -wal
+    and -shm files it creates later the database file's permissions. SQLite takes an empty file for a new database.
+    An existing file is not opened here (closing a descriptor of a file drops every POSIX lock this process holds on
+    it, SQLite's included), and keeps its mode."""
+    if path.exists():
+        return
+    make_private_dirs(path.parent)
+    create_private_file(path)
 
 
 WRITER_WAIT_SECONDS = 30.0

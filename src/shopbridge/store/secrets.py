@@ -10,6 +10,8 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from shopbridge.store.files import make_private_dirs
+
 
 class SecretKeyMissing(Exception):
     pass
@@ -43,13 +45,15 @@ class SecretBox:
 
 
 def load_or_create_key(data_dir: Path) -> str:
-    """The embedded default's key file, created with owner-only permissions on first run."""
+    """The embedded default's key file, created owner-only (0600, in a data directory the hub creates 0700) on
+    first run."""
     path = data_dir / "secret.key"
     if path.exists():
         return path.read_text().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(data_dir)
     key = Fernet.generate_key().decode()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     with os.fdopen(fd, "w") as handle:
+        os.fchmod(fd, 0o600)  # whatever the umask
         handle.write(key + "\n")
     return key

@@ -1,7 +1,9 @@
-"""The FastAPI application: health, readiness, metrics and the OpenAPI document."""
+"""The FastAPI application: health, readiness, metrics, the OpenAPI document and what every request goes through."""
 
 from __future__ import annotations
 
+import json
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -11,11 +13,13 @@ from typing import Any
 
 import anyio.to_thread
 import structlog
-from fastapi import FastAPI, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, FastAPI, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from pydantic import BaseModel, Field
 from sqlalchemy import func, select, text
-from starlette.datastructures import Headers, MutableHeaders
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -28,15 +32,19 @@ from shopbridge.runtime.group_commit import GroupCommitter
 from shopbridge.store import migrations
 from shopbridge.store.db import reading
 from shopbridge.store.tables import WorkerHeartbeat
-from shopbridge.web import orders, stock, tiktok
+from shopbridge.web import errors, orders, stock, tiktok
+from shopbridge.web.docs import DOCS_URL, page, serve_docs
+from shopbridge.web.limits import BodyLimits
 from shopbridge.web.metrics import WORKER_STALE_SECONDS, HttpMetrics, WorkEngineCollector
 
 log = get_logger("shopbridge.web")
 
 
-def create_app(hub: Hub, *, workers: int = 0) -> FastAPI:
+def create_app(hub: Hub, *, workers: int = 0, separate_ops: bool = False) -> FastAPI:
     """The hub's web app; with ``workers`` > 0 it also runs that many workers for its lifetime (in a worker process
-    of their own unless ``settings.worker_process`` is off, see ``shopbridge.worker_process``)."""
+    of their own unless ``settings.worker_process`` is off, see ``shopbridge.worker_process``). With
+    ``separate_ops`` the metrics and the API's docs are left to ``create_ops_app`` (a listener of their own) and this
+    app answers 404 there."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -57,11 +65,13 @@ def create_app(hub: Hub, *, workers: int = 0) -> FastAPI:
     app = FastAPI(
         title="shopbridge",
         version=__version__,
-        openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        openapi_url=None,  # served by serve_docs, here or on the ops listener
+        docs_url=None,
         redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
         lifespan=lifespan,
     )
+    app.add_exception_handler(RequestValidationError, errors.validation_refused)
     registry = CollectorRegistry()
     registry.register(WorkEngineCollector(hub.sessions, hub.inbox_sessions, hub.clock))
     http = HttpMetrics(registry)
@@ -83,52 +93,135 @@ def create_app(hub: Hub, *, workers: int = 0) -> FastAPI:
     app.include_router(tiktok.router(hub, webhooks, tiktok_intake, tiktok_dispatch))
     app.include_router(orders.router(hub))
     app.include_router(stock.router(hub))
+    health = _health_router(hub)
+    operations = _operations_router(registry)
+    app.include_router(health)
+    app.state.health, app.state.operations, app.state.http = health, operations, http
+    if separate_ops:
+        app.openapi = lambda: _document(app, operations)  # type: ignore[method-assign]
+    else:
+        app.include_router(operations)
+        serve_docs(app, app.openapi)
+    app.add_middleware(BodyLimits)
+    app.add_middleware(RequestContext, app=app, http=http, docs_path=None if separate_ops else DOCS_URL)
+    return app
 
-    app.add_middleware(RequestContext, app=app, http=http)
 
-    @app.get("/healthz", tags=["operations"], summary="The process is up.")
+def create_ops_app(public: FastAPI) -> FastAPI:
+    """The ops listener's app for a hub app made with ``separate_ops``: its metrics (same registry), health,
+    readiness and the API's docs and OpenAPI document; nothing else."""
+    ops = FastAPI(title="shopbridge operations", version=__version__, openapi_url=None, docs_url=None,
+                  redoc_url=None, swagger_ui_oauth2_redirect_url=None)  # fmt: skip
+    ops.include_router(public.state.health)
+    ops.include_router(public.state.operations)
+    serve_docs(ops, public.openapi)
+    ops.add_middleware(BodyLimits)
+    ops.add_middleware(RequestContext, app=ops, http=public.state.http, docs_path=DOCS_URL)
+    return ops
+
+
+class Readiness(BaseModel):
+    ready: bool
+    checks: dict[str, dict[str, Any]] = Field(description="database, migrations, workers: each with ok and details.")
+
+
+def _health_router(hub: Hub) -> APIRouter:
+    routes = APIRouter(tags=["operations"])
+
+    @routes.get("/healthz", summary="The process is up.")
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operations"], summary="Database reachable, migrations current, workers alive.")
+    @routes.get(
+        "/readyz", summary="Database reachable, migrations current, workers alive.", response_model=Readiness,
+        responses={503: {"model": Readiness, "description": "Not ready: the failing check says why."}},
+    )  # fmt: skip
     def readyz() -> JSONResponse:
         checks = readiness(hub)
         ready = all(check["ok"] for check in checks.values())
         return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics.")
+    return routes
+
+
+def _operations_router(registry: CollectorRegistry) -> APIRouter:
+    routes = APIRouter(tags=["operations"])
+
+    @routes.get(
+        "/metrics", summary="Prometheus metrics.", response_class=PlainTextResponse,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )  # fmt: skip
     def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    return app
+    return routes
+
+
+def _document(app: FastAPI, operations: APIRouter) -> dict[str, Any]:
+    """The OpenAPI document of a hub app whose operations routes live on the ops listener: the same document."""
+    if not app.openapi_schema:
+        app.openapi_schema = get_openapi(
+            title=app.title, version=app.version, openapi_version=app.openapi_version,
+            routes=[*app.routes, *operations.routes], separate_input_output_schemas=app.separate_input_output_schemas,
+        )  # fmt: skip
+    return app.openapi_schema
+
+
+_REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
+_HARDENING = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+              (b"referrer-policy", b"no-referrer")]  # fmt: skip
+STRICT_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+_INTERNAL_ERROR = json.dumps({"detail": "internal server error"}).encode()
+_INTERNAL_ERROR_HEADERS = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(_INTERNAL_ERROR))]
 
 
 class RequestContext:
     """Plain ASGI middleware (cheaper than Starlette's BaseHTTPMiddleware, which costs every webhook a task and a
-    stream): a request id bound to the logs and echoed in ``x-request-id``, and per-route metrics."""
+    stream): a request id bound to the logs and echoed in ``x-request-id``, the security headers of every response,
+    a JSON 500 for an unhandled error, and per-route metrics.
 
-    def __init__(self, inner: ASGIApp, *, app: FastAPI, http: HttpMetrics) -> None:
-        self.inner, self.app, self.http = inner, app, http
+    A client's ``x-request-id`` is kept when it is a sane id (up to 64 of ``A-Za-z0-9._-``), else a fresh one is made.
+    Every answer is ``nosniff``, may not be framed and sends no referrer; its Content-Security-Policy allows nothing
+    (JSON and the OAuth callback page need nothing) except on the docs page, which loads the hub's own assets."""
+
+    def __init__(self, inner: ASGIApp, *, app: FastAPI, http: HttpMetrics, docs_path: str | None) -> None:
+        self.inner, self.app, self.http, self.docs_path = inner, app, http, docs_path
+        self.headers = [*_HARDENING, (b"content-security-policy", STRICT_CSP.encode())]
+        self.docs_headers = [*_HARDENING, (b"content-security-policy", page()[1].encode())]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.inner(scope, receive, send)
             return
-        request_id = Headers(scope=scope).get("x-request-id") or uuid.uuid4().hex
-        structlog.contextvars.bind_contextvars(request_id=request_id)
+        request_id = b""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                request_id = value
+                break
+        if not _REQUEST_ID.fullmatch(request_id):
+            request_id = uuid.uuid4().hex.encode()
+        structlog.contextvars.bind_contextvars(request_id=request_id.decode())
+        hardening = self.docs_headers if scope["path"] == self.docs_path else self.headers
+        extra = [(b"x-request-id", request_id), *hardening]
         route = _route_template(self.app, scope)
         started = time.perf_counter()
         status = 500
+        answered = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, answered
             if message["type"] == "http.response.start":
-                status = message["status"]
-                MutableHeaders(scope=message)["x-request-id"] = request_id
+                status, answered = message["status"], True
+                message["headers"] = [*message.get("headers", ()), *extra]
             await send(message)
 
         try:
             await self.inner(scope, receive, send_with_id)
+        except Exception:
+            if not answered:  # Starlette's own 500 would be plain text without these headers
+                await send_with_id({"type": "http.response.start", "status": 500, "headers": _INTERNAL_ERROR_HEADERS})
+                await send_with_id({"type": "http.response.body", "body": _INTERNAL_ERROR})
+            raise
         finally:
             elapsed = time.perf_counter() - started
             self.http.requests.labels(scope["method"], route, str(status)).inc()

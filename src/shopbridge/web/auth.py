@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Annotated
 
-from fastapi import HTTPException, Request
+from fastapi import Depends, HTTPException
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shopbridge.bootstrap import Hub
 from shopbridge.services.access import Caller, authenticate, mark_used
@@ -13,18 +15,20 @@ from shopbridge.store.db import reading, transaction
 READERS = ("owner", "ops", "finance", "support", "viewer")
 OPERATORS = ("owner", "ops")
 
+# Declares the bearer scheme in the OpenAPI document; the refusals below are the hub's own (401 with its message).
+bearer = HTTPBearer(auto_error=False, description="An API token: `shopbridge tokens create EMAIL`.")
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
-def require(hub: Hub, roles: tuple[str, ...]) -> Callable[[Request], Caller]:
-    def check(request: Request) -> Caller:
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            raise HTTPException(401, "an API token is required: Authorization: Bearer <token>")
+
+def require(hub: Hub, roles: tuple[str, ...]) -> Callable[[HTTPAuthorizationCredentials | None], Caller]:
+    def check(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Caller:
+        if credentials is None:
+            raise HTTPException(401, "an API token is required: Authorization: Bearer <token>", headers=_CHALLENGE)
         now = hub.clock.now()
         with reading(hub.sessions) as session:
-            found = authenticate(session, token.strip(), now=now)
+            found = authenticate(session, credentials.credentials.strip(), now=now)
         if found is None:
-            raise HTTPException(401, "the API token is unknown or its user is disabled")
+            raise HTTPException(401, "the API token is unknown or its user is disabled", headers=_CHALLENGE)
         caller, stale_token = found
         if stale_token is not None:
             with transaction(hub.sessions) as session:

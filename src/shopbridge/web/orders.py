@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator
 
 from shopbridge.bootstrap import Hub
 from shopbridge.domain.orders import OrderStatus
@@ -13,6 +15,28 @@ from shopbridge.services import order_views
 from shopbridge.services.access import Caller
 from shopbridge.store.db import reading, transaction
 from shopbridge.web.auth import OPERATORS, READERS, require
+from shopbridge.web.errors import refusals
+
+BIGGEST_ID = 2**63 - 1  # a signed 64-bit column, in SQLite and PostgreSQL alike
+_ISO_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
+def _iso_date_time(value: object) -> object:
+    """pydantic would take a number (or a numeric string) as Unix time, and a bare date as midnight."""
+    if isinstance(value, str) and _ISO_DATE_TIME.match(value):
+        return value
+    raise ValueError("must be an ISO 8601 date-time with a timezone, e.g. 2026-11-23T10:00:00Z")
+
+
+def _in_utc(moment: datetime) -> datetime:
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00 is in year 0 in UTC
+        raise ValueError("must be a date-time of years 1 to 9999 in UTC") from None
+
+
+OrderId = Annotated[int, Path(ge=1, le=BIGGEST_ID, description="The hub's order id.")]
+IsoDateTime = Annotated[AwareDatetime, BeforeValidator(_iso_date_time), AfterValidator(_in_utc)]
 
 
 def router(hub: Hub) -> APIRouter:
@@ -20,18 +44,21 @@ def router(hub: Hub) -> APIRouter:
     reader = Depends(require(hub, READERS))
     operator = Depends(require(hub, OPERATORS))
 
-    @routes.get("", summary="The order queue, oldest change first; follow next_cursor for more.")
+    @routes.get(
+        "", summary="The order queue, oldest change first; follow next_cursor for more.",
+        responses=refusals(400, 401, 403, 422),
+    )  # fmt: skip
     def list_orders(
         caller: Caller = reader,
         channel: str | None = None,
         status: OrderStatus | None = None,
         blocked: bool | None = None,
-        updated_since: datetime | None = None,
+        updated_since: Annotated[
+            IsoDateTime | None, Query(description="Orders changed at or after this ISO 8601 date-time (with zone).")
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         cursor: str | None = None,
     ) -> dict[str, Any]:
-        if updated_since is not None and updated_since.tzinfo is None:
-            raise HTTPException(422, "updated_since needs a timezone, e.g. 2026-11-23T10:00:00Z")
         filters = order_views.OrderFilter(channel, status.value if status else None, blocked, updated_since)
         with reading(hub.sessions) as session:
             try:
@@ -40,16 +67,22 @@ def router(hub: Hub) -> APIRouter:
                 raise HTTPException(400, str(error)) from None
         return {"orders": orders, "next_cursor": next_cursor}
 
-    @routes.get("/{order_id}", summary="One order with its lines, status history and events.")
-    def get_order(order_id: int, caller: Caller = reader) -> dict[str, Any]:
+    @routes.get(
+        "/{order_id}", summary="One order with its lines, status history and events.",
+        responses=refusals(401, 403, 404, 422),
+    )  # fmt: skip
+    def get_order(order_id: OrderId, caller: Caller = reader) -> dict[str, Any]:
         with reading(hub.sessions) as session:
             try:
                 return order_views.order_detail(session, order_id)
             except order_views.OrderNotFound as error:
                 raise HTTPException(404, str(error)) from None
 
-    @routes.post("/{order_id}/retry", status_code=202, summary="Re-run the order's sync after fixing its cause.")
-    def retry(order_id: int, caller: Caller = operator) -> dict[str, Any]:
+    @routes.post(
+        "/{order_id}/retry", status_code=202, summary="Re-run the order's sync after fixing its cause.",
+        responses=refusals(401, 403, 404, 422),
+    )  # fmt: skip
+    def retry(order_id: OrderId, caller: Caller = operator) -> dict[str, Any]:
         try:
             with transaction(hub.sessions) as session:
                 job_id = order_views.retry_order(session, order_id, hub.resync_kinds, now=hub.clock.now())

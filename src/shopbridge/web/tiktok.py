@@ -6,7 +6,9 @@ import asyncio
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
+from jinja2 import Environment
 from prometheus_client import Counter
+from pydantic import BaseModel
 
 from shopbridge.bootstrap import Hub
 from shopbridge.channels.tiktok import connect
@@ -15,8 +17,45 @@ from shopbridge.channels.tiktok.signing import verify_webhook
 from shopbridge.logs import get_logger
 from shopbridge.runtime.dispatch import Dispatcher
 from shopbridge.runtime.group_commit import GroupCommitter
+from shopbridge.web.errors import ErrorBody, refusals
+from shopbridge.web.limits import WEBHOOK
 
 log = get_logger("shopbridge.web.tiktok")
+
+_PAGES = Environment(autoescape=True)  # whatever TikTok or a shop's name says is shown as text, never as markup
+_REFUSED = _PAGES.from_string("<h1>The shop was not connected</h1><p>{{ error }}</p>")
+_CONNECTED = _PAGES.from_string(
+    "<h1>Connected</h1><ul>{% for shop in shops %}<li>{{ shop.name }} ({{ shop.shop_id }}, {{ shop.region }})</li>"
+    "{% endfor %}</ul>"
+)
+
+
+class Acknowledged(BaseModel):
+    code: int
+    message: str
+
+
+class Refused(BaseModel):
+    """What TikTok is answered when a delivery is not taken (TikTok reads only the status)."""
+
+    error: str
+
+
+_NOTIFICATION = {
+    "parameters": [{
+        "name": "Authorization", "in": "header", "required": True, "schema": {"type": "string"},
+        "description": "Lowercase hex HMAC-SHA256 of app key + raw body, keyed with the app secret (no `Bearer`).",
+    }],
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+        "type": "object", "required": ["type", "shop_id", "data"],
+        "properties": {"type": {"type": "integer"}, "tts_notification_id": {"type": "string"},
+                       "shop_id": {"type": "string"}, "timestamp": {"type": "integer"}, "data": {"type": "object"}},
+    }}}},
+}  # fmt: skip
+
+
+def _html(description: str) -> dict[str, object]:
+    return {"description": description, "content": {"text/html": {"schema": {"type": "string"}}}}
 
 
 def router(
@@ -24,7 +63,18 @@ def router(
 ) -> APIRouter:
     routes = APIRouter(tags=["tiktok"])
 
-    @routes.post("/hooks/tiktok", summary="TikTok Shop webhook deliveries (signed).")
+    @routes.post(
+        "/hooks/tiktok", summary="TikTok Shop webhook deliveries (signed).", response_model=None,
+        description=f"The raw body is signed (header `Authorization`); at most {WEBHOOK.shown}.",
+        openapi_extra=_NOTIFICATION,
+        responses={
+            200: {"model": Acknowledged, "description": "Taken (committed to the inbox)."},
+            400: {"model": Refused, "description": "Signed but not a notification the hub can read."},
+            401: {"model": Refused, "description": "The signature does not match the body."},
+            413: {"model": ErrorBody, "description": f"The body is larger than {WEBHOOK.shown}."},
+            503: {"model": Refused, "description": "No TikTok app is configured on this hub."},
+        },
+    )  # fmt: skip
     async def tiktok_webhook(request: Request) -> JSONResponse:
         if hub.tiktok is None:
             return JSONResponse({"error": "no TikTok app is configured on this hub"}, status_code=503)
@@ -42,7 +92,14 @@ def router(
             return JSONResponse({"error": receipt.message}, status_code=receipt.status_code)
         return JSONResponse({"code": 0, "message": receipt.message})
 
-    @routes.get("/connect/tiktok/callback", summary="Where TikTok sends the seller back after authorizing.")
+    @routes.get(
+        "/connect/tiktok/callback", summary="Where TikTok sends the seller back after authorizing.",
+        response_class=HTMLResponse,
+        responses={
+            200: _html("The shops connected."), 400: _html("The shop was not connected, and why."),
+            503: _html("No TikTok app is configured on this hub."), **refusals(422),
+        },
+    )  # fmt: skip
     def tiktok_callback(code: str = "", state: str = "") -> HTMLResponse:
         if hub.tiktok is None:
             return HTMLResponse("<h1>No TikTok app is configured on this hub</h1>", status_code=503)
@@ -52,13 +109,8 @@ def router(
             shops = connect.complete(hub.tiktok, hub_settings, code=code, state=state, now=hub.clock.now())
         except connect.SetupError as error:
             log.warning("tiktok.connect_refused", error=str(error))
-            return HTMLResponse(f"<h1>The shop was not connected</h1><p>{_escape(str(error))}</p>", status_code=400)
-        items = "".join(f"<li>{_escape(shop.name)} ({shop.shop_id}, {shop.region})</li>" for shop in shops)
+            return HTMLResponse(_REFUSED.render(error=str(error)), status_code=400)
         log.info("tiktok.connected", shops=[shop.shop_id for shop in shops])
-        return HTMLResponse(f"<h1>Connected</h1><ul>{items}</ul>")
+        return HTMLResponse(_CONNECTED.render(shops=shops))
 
     return routes
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -32,13 +32,13 @@ def account(world_hub_sessions: object) -> ChannelAccount:
 def test_a_timezone_mismatch_refuses_the_connection(database_url: str, tmp_path: Path) -> None:
     with pytest.raises(RuntimeError) as refused, tiktok_world(database_url, tmp_path, timezone="UTC"):
         pass
-    assert "runs on America/Los_Angeles but the hub's timezone is UTC" in str(refused.value)
+    assert "runs on America/Los_Angeles but the hub&#39;s timezone is UTC" in str(refused.value)  # page text
     assert "SHOPBRIDGE_TIMEZONE=America/Los_Angeles" in str(refused.value)
 
 
 def test_a_currency_mismatch_refuses_the_connection(database_url: str, tmp_path: Path) -> None:
     with (
-        pytest.raises(RuntimeError, match="sells in USD but the hub's currency is IDR"),
+        pytest.raises(RuntimeError, match="sells in USD but the hub&#39;s currency is IDR"),
         tiktok_world(database_url, tmp_path, currency="IDR"),
     ):
         pass
