@@ -6,13 +6,10 @@ run, no shrinking. Checked: no 5xx, every status documented, the content type an
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 
-import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
-from pydantic import SecretStr
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import Failure, FailureGroup
 from schemathesis.generation import GenerationMode
@@ -24,38 +21,16 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from shopbridge.bootstrap import Hub, build_hub
-from shopbridge.config import Settings
-from shopbridge.domain.clock import ManualClock
-from shopbridge.runtime.registry import JobRegistry
-from shopbridge.services.access import add_user, issue_token
-from shopbridge.store.db import transaction
-from shopbridge.store.tables import Location, Product, Variant
+from shopbridge.bootstrap import Hub
 from shopbridge.web.app import create_app
+from tests.integration.conftest import owner_token
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 EXAMPLES = {GenerationMode.POSITIVE: 30, GenerationMode.NEGATIVE: 20}  # per operation: about 450 requests
 
 
-@pytest.fixture
-def tiktok_hub(settings: Settings, clock: ManualClock, registry: JobRegistry) -> Iterator[Hub]:
-    """With a TikTok app configured, so deliveries reach the signature check and the callback its state check."""
-    configured = settings.model_copy(update={"tiktok_app_key": "key", "tiktok_app_secret": SecretStr("secret"),
-                                             "tiktok_api_base_url": "http://127.0.0.1:9",
-                                             "tiktok_auth_base_url": "http://127.0.0.1:9"})  # fmt: skip
-    built = build_hub(configured, clock=clock, registry=registry)
-    yield built
-    built.close()
-
-
 def test_the_api_keeps_its_openapi_contract(tiktok_hub: Hub) -> None:
-    with transaction(tiktok_hub.sessions) as session:
-        product = Product(title="Cotton tee")
-        session.add_all([product, Location(code="MAIN", name="Main")])
-        session.flush()
-        session.add(Variant(product_id=product.id, sku="TEE-M"))
-        add_user(session, "owner@example.com", "owner", now=tiktok_hub.clock.now())
-        token = issue_token(session, "owner@example.com", "contract", now=tiktok_hub.clock.now())
+    token = owner_token(tiktok_hub)
     app = create_app(tiktok_hub, workers=1)  # so /readyz is ready
     schema = schemathesis.openapi.from_asgi("/api/openapi.json", app)
     figures: Counter[str] = Counter({"requests": 0, "server errors": 0, "violations": 0})

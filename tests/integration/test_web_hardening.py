@@ -18,41 +18,16 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from pydantic import SecretStr
 
-from shopbridge.bootstrap import Hub, build_hub
+from shopbridge.bootstrap import Hub
 from shopbridge.channels.tiktok import connect
 from shopbridge.config import Settings
 from shopbridge.demo.world import free_port, wait_until
-from shopbridge.domain.clock import ManualClock
-from shopbridge.runtime.registry import JobRegistry
-from shopbridge.services.access import add_user, issue_token
-from shopbridge.store.db import transaction
-from shopbridge.store.tables import Location, Product, Variant
 from shopbridge.web.app import create_app, create_ops_app
+from tests.integration.conftest import owner_token
 
 KiB, MiB = 1024, 1024 * 1024
 BIGGEST_ID = 2**63 - 1
-
-
-@pytest.fixture
-def tiktok_hub(settings: Settings, clock: ManualClock, registry: JobRegistry) -> Iterator[Hub]:
-    """A hub with a TikTok app configured, so a forged webhook reaches the signature check."""
-    configured = settings.model_copy(update={"tiktok_app_key": "key", "tiktok_app_secret": SecretStr("secret"),
-                                             "tiktok_api_base_url": "http://127.0.0.1:9"})  # fmt: skip
-    built = build_hub(configured, clock=clock, registry=registry)
-    yield built
-    built.close()
-
-
-def owner_token(hub: Hub) -> str:
-    with transaction(hub.sessions) as session:
-        product = Product(title="Cotton tee")
-        session.add_all([product, Location(code="MAIN", name="Main")])
-        session.flush()
-        session.add(Variant(product_id=product.id, sku="TEE-M"))
-        add_user(session, "owner@example.com", "owner", now=hub.clock.now())
-        return issue_token(session, "owner@example.com", "tests", now=hub.clock.now())
 
 
 @pytest.fixture
