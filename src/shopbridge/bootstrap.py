@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 import httpx
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from shopbridge.channels.tiktok.client import TikTokApp, TikTokClient
-from shopbridge.channels.tiktok.inventory import register as register_tiktok_inventory
-from shopbridge.channels.tiktok.shop import TikTokContext
-from shopbridge.channels.tiktok.sync import SYNC_ORDERS
-from shopbridge.channels.tiktok.sync import register as register_tiktok
+from shopbridge.channels.port import Build, Channel, ChannelSetup
+from shopbridge.channels.tiktok import channel as tiktok
 from shopbridge.config import Settings
 from shopbridge.domain.clock import Clock, SystemClock
 from shopbridge.runtime.backoff import RetryPolicy
@@ -48,28 +44,8 @@ def _sell_out_recheck(ctx: JobContext) -> None:
     mark_dirty(ctx.session, [int(variant) for variant in ctx.payload.get("variant_ids", [])], now=ctx.now)
 
 
-def tiktok_context(
-    settings: Settings,
-    sessions: sessionmaker[Session],
-    inbox_sessions: sessionmaker[Session],
-    secrets: SecretBox,
-    limiter: RateLimiter,
-) -> TikTokContext | None:
-    if not (settings.tiktok_app_key and settings.tiktok_app_secret):
-        return None
-    app = TikTokApp(
-        app_key=settings.tiktok_app_key,
-        app_secret=settings.tiktok_app_secret.get_secret_value(),
-        service_id=settings.tiktok_service_id or "",
-        api_base_url=settings.tiktok_api_base_url.rstrip("/"),
-        auth_base_url=settings.tiktok_auth_base_url.rstrip("/"),
-        authorize_base_url=settings.tiktok_authorize_base_url.rstrip("/"),
-    )
-    http = httpx.Client(timeout=httpx.Timeout(15.0, connect=5.0))
-    client = TikTokClient(app, http, limiter=limiter)
-    return TikTokContext(
-        app=app, http=http, sessions=sessions, inbox_sessions=inbox_sessions, secrets=secrets, client=client
-    )
+# Every channel the hub knows, one line each (channels/port.py): its package's build.
+CHANNELS: tuple[Build, ...] = (tiktok.build,)
 
 
 @dataclass
@@ -86,12 +62,12 @@ class Hub:
     periodics: list[Periodic] = field(default_factory=list)
     pool: WorkerPool | None = None
     worker_process: WorkerProcess | None = None
-    tiktok: TikTokContext | None = None
+    channels: dict[str, Channel] = field(default_factory=dict)
 
     @property
     def resync_kinds(self) -> dict[str, str]:
         """Per channel, the job kind that re-reads one order (used by an order's retry)."""
-        return {"tiktok": SYNC_ORDERS}
+        return {name: channel.resync_kind for name, channel in self.channels.items() if channel.configured}
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(
@@ -141,8 +117,8 @@ class Hub:
 
     def close(self) -> None:
         self.stop_workers()
-        if self.tiktok is not None:
-            self.tiktok.http.close()
+        for channel in self.channels.values():
+            channel.close()
         self.engine.dispose()
         if self.inbox_engine is not None:
             self.inbox_engine.dispose()
@@ -173,8 +149,8 @@ def build_hub(
     registry: JobRegistry | None = None,
     http: httpx.Client | None = None,
 ) -> Hub:
-    """Wire the hub. ``registry`` replaces every job kind (tests of the engine); ``http`` replaces the TikTok
-    client's transport (tests that talk to the sandbox in-process)."""
+    """Wire the hub. ``registry`` replaces every job kind (tests of the engine); ``http`` replaces the channels'
+    HTTP transport (tests that talk to a sandbox in-process)."""
     sys.setswitchinterval(INTERPRETER_SWITCH_SECONDS)
     engine = create_database_engine(settings.effective_database_url, pool_size=max(5, settings.workers + 5))
     storage = settings.redis_url.get_secret_value() if settings.redis_url else "memory://"
@@ -186,21 +162,13 @@ def build_hub(
     inbox_sessions = session_factory(inbox_engine) if inbox_engine is not None else sessions
     secrets = secret_box(settings)
     limiter = RateLimiter(storage, default=settings.tiktok_rate_limit)
-    tiktok = tiktok_context(settings, sessions, inbox_sessions, secrets, limiter)
-    if tiktok is not None and http is not None:
-        tiktok.http.close()
-        client = TikTokClient(tiktok.app, http, limiter=limiter)
-        tiktok = TikTokContext(tiktok.app, http, sessions, inbox_sessions, secrets, client)
+    clock = clock or SystemClock()
+    setup = ChannelSetup(settings, sessions, inbox_sessions, secrets, limiter, clock, http)
+    channels = {channel.name: channel for channel in (build(setup) for build in CHANNELS)}
     if registry is None:
         registry = default_registry()
-        if tiktok is not None:
-            register_tiktok(
-                registry, tiktok,
-                poll_overlap=timedelta(seconds=settings.tiktok_poll_overlap_seconds),
-                initial_lookback=timedelta(hours=settings.tiktok_initial_lookback_hours),
-                refresh_before=timedelta(hours=settings.tiktok_refresh_before_hours),
-            )  # fmt: skip
-            register_tiktok_inventory(registry, tiktok)
+        for channel in channels.values():
+            channel.register_work(registry)
     return Hub(
         settings=settings,
         engine=engine,
@@ -208,8 +176,8 @@ def build_hub(
         inbox_sessions=inbox_sessions,
         inbox_engine=inbox_engine,
         registry=registry,
-        clock=clock or SystemClock(),
+        clock=clock,
         secrets=secrets,
         rate_limiter=limiter,
-        tiktok=tiktok,
+        channels=channels,
     )

@@ -273,15 +273,17 @@ def jobs_replay(job_id: int) -> None:
 def connect_tiktok() -> None:
     """Print the link a seller opens to authorize the app; TikTok then calls back /connect/tiktok/callback."""
     from shopbridge.channels.tiktok import connect
+    from shopbridge.channels.tiktok.channel import context_of
 
     built = ready_hub()
-    if built.tiktok is None:
+    context = context_of(built.channels)
+    if context is None:
         fail("no TikTok app configured: set SHOPBRIDGE_TIKTOK_APP_KEY, SHOPBRIDGE_TIKTOK_APP_SECRET and "
              "SHOPBRIDGE_TIKTOK_SERVICE_ID")  # fmt: skip
     if not built.settings.public_url:
         errors.print("warning: SHOPBRIDGE_PUBLIC_URL is not set, so no webhooks will be subscribed (poll only)")
     console.print("Open this link as the seller (valid 30 minutes):")
-    console.print(connect.start(built.tiktok), soft_wrap=True)
+    console.print(connect.start(context), soft_wrap=True)
 
 
 # --- orders ----------------------------------------------------------------------------------------------

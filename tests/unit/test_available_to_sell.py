@@ -11,6 +11,7 @@ from shopbridge.domain.stock import (
     InvalidStockRule,
     StockRule,
     available_to_sell,
+    drifted,
     held_back,
     sells_out_before_a_push_lands,
 )
@@ -78,3 +79,17 @@ def test_the_sell_out_guard_zeroes_only_what_the_current_pace_sells_before_a_pus
     # An ordinary pace (one unit in 2 s) never zeroes a SKU, however low; nothing sold, nothing guarded.
     assert not guarded(1, 1) and not guarded(1, 0)
     assert not guarded(0, 60), "nothing shown, nothing to guard"
+
+
+def test_drift_is_a_different_quantity_on_a_sku_both_sides_know() -> None:
+    assert drifted({"a": 5, "b": 3, "c": 0}, {"a": 5, "b": 4, "z": 9}) == (["b"], 2)
+    assert drifted({}, {"a": 1}) == ([], 0)
+
+
+@given(wanted=st.dictionaries(st.sampled_from("abcdef"), st.integers(0, 20)),
+       shown=st.dictionaries(st.sampled_from("abcdef"), st.integers(0, 20)))  # fmt: skip
+def test_drift_of_a_channel_showing_what_is_wanted_is_none(wanted: dict[str, int], shown: dict[str, int]) -> None:
+    assert drifted(wanted, {**shown, **wanted}) == ([], len(wanted))
+    mismatched, compared = drifted(wanted, shown)
+    assert set(mismatched) == {sku for sku in wanted if sku in shown and shown[sku] != wanted[sku]}
+    assert compared == len(set(wanted) & set(shown))

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shopbridge.domain.orders import OrderStatus, normalize_tiktok_status, release_decision
+from shopbridge.domain.orders import OrderStatus, release_decision
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -44,7 +44,3 @@ def test_the_shops_extra_hold_delays_release_and_says_until_when() -> None:
         extra_hold=timedelta(minutes=30),
     )  # fmt: skip
     assert later.release
-
-
-def test_tiktoks_two_words_for_cancelled_mean_the_same() -> None:
-    assert normalize_tiktok_status("CANCEL") is normalize_tiktok_status("CANCELLED") is OrderStatus.CANCELLED

@@ -26,6 +26,7 @@ from sqlalchemy import select
 
 from shopbridge.bootstrap import Hub, build_hub
 from shopbridge.channels.tiktok import connect
+from shopbridge.channels.tiktok.channel import context_of
 from shopbridge.channels.tiktok.signing import webhook_signature
 from shopbridge.config import Settings
 from shopbridge.sandbox.tiktok import SandboxClock, SandboxConfig, create_app
@@ -365,8 +366,9 @@ def running_world(
             if prepare_hub is not None:
                 prepare_hub(hub)
             with serving(create_hub_app(hub, workers=workers), hub_port) as hub_url:
-                assert hub.tiktok is not None
-                authorized = httpx.get(connect.start(hub.tiktok), follow_redirects=True, timeout=30)
+                context = context_of(hub.channels)
+                assert context is not None
+                authorized = httpx.get(connect.start(context), follow_redirects=True, timeout=30)
                 if authorized.status_code != 200 or "Connected" not in authorized.text:
                     raise RuntimeError(f"connecting the sandbox shop failed: {authorized.text}")
                 with httpx.Client(base_url=hub_url, headers={"authorization": f"Bearer {token}"}, timeout=30) as api:

@@ -24,20 +24,6 @@ class OrderStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
-# TikTok's order API and its webhooks use different words for the same status (CANCELLED vs CANCEL).
-TIKTOK_STATUS = {
-    "UNPAID": OrderStatus.UNPAID,
-    "ON_HOLD": OrderStatus.ON_HOLD,
-    "AWAITING_SHIPMENT": OrderStatus.AWAITING_SHIPMENT,
-    "PARTIALLY_SHIPPING": OrderStatus.PARTIALLY_SHIPPED,
-    "AWAITING_COLLECTION": OrderStatus.AWAITING_COLLECTION,
-    "IN_TRANSIT": OrderStatus.IN_TRANSIT,
-    "DELIVERED": OrderStatus.DELIVERED,
-    "COMPLETED": OrderStatus.COMPLETED,
-    "CANCELLED": OrderStatus.CANCELLED,
-    "CANCEL": OrderStatus.CANCELLED,
-}
-
 # The order of progress, so an out-of-date read never moves an order backwards.
 _PROGRESS = {
     OrderStatus.UNPAID: 0,
@@ -60,21 +46,14 @@ class UnknownStatus(ValueError):
     pass
 
 
-def normalize_tiktok_status(word: str) -> OrderStatus:
-    try:
-        return TIKTOK_STATUS[word]
-    except KeyError:
-        raise UnknownStatus(f"unknown TikTok order status {word!r}") from None
-
-
 def progress(status: OrderStatus) -> int:
     return _PROGRESS[status]
 
 
 @dataclass(frozen=True)
 class OrderLine:
-    """All units of one SKU in an order. TikTok sends one line item per unit; their ids are kept so a partial
-    cancellation or refund can name exactly which units."""
+    """All units of one SKU in an order. A channel may send one line item per unit (TikTok does); their ids are kept
+    so a partial cancellation or refund can name exactly which units."""
 
     external_sku_id: str
     seller_sku: str | None

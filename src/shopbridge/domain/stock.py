@@ -3,6 +3,7 @@ buffer. Pure arithmetic; the ledger that feeds it lives in services/stock.py."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_CEILING, Decimal
@@ -66,3 +67,12 @@ def sells_out_before_a_push_lands(
     pace of ``recent_units`` sold in the last ``window_seconds`` and with a change taking ``reach_seconds`` to land.
     Such a SKU is better shown as 0: the units left then go to the other channels instead of being oversold."""
     return shown > 0 and recent_units > 0 and shown * window_seconds <= recent_units * reach_seconds
+
+
+def drifted(wanted: Mapping[str, int], shown: Mapping[str, int]) -> tuple[list[str], int]:
+    """Drift between what the hub wants a channel to show per channel SKU (``wanted``: settled listings only, less
+    what the channel already took off for orders the hub has not synced) and what the channel shows (``shown``):
+    the SKUs whose quantities differ, sorted, and how many SKUs could be compared (a SKU the channel did not report
+    is not a mismatch: it cannot be judged)."""
+    compared = [sku for sku in wanted if sku in shown]
+    return sorted(sku for sku in compared if shown[sku] != wanted[sku]), len(compared)

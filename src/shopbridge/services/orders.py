@@ -14,7 +14,9 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
+from shopbridge.domain.matching import LINE_REASONS, BlockReason, Catalogue, currency_problem
 from shopbridge.domain.money import Money
+from shopbridge.domain.order_stock import Step, stock_steps
 from shopbridge.domain.orders import Order, OrderStatus, ReleaseDecision, progress, release_decision
 from shopbridge.runtime.jobs import enqueue
 from shopbridge.services.availability import in_chunks, with_known_truth
@@ -41,16 +43,6 @@ ORDER_LINES = cast(Table, OrderLine.__table__)
 STATUS_CHANGES = cast(Table, OrderStatusChange.__table__)
 
 
-class BlockReason:
-    UNLINKED_SKU = "unlinked_sku"
-    DELETED_PRODUCT = "deleted_product"
-    MISSING_FIELD = "missing_field"
-    CURRENCY_MISMATCH = "currency_mismatch"
-
-
-LINE_REASONS = (BlockReason.UNLINKED_SKU, BlockReason.DELETED_PRODUCT)
-
-
 @dataclass(frozen=True)
 class Intake:
     order_id: int
@@ -59,36 +51,6 @@ class Intake:
     stale: bool
     released: bool
     blocked_reason: str | None
-
-
-@dataclass(frozen=True)
-class Match:
-    variant_id: int | None
-    problem: tuple[str, str] | None  # (reason code, sentence)
-
-
-@dataclass(frozen=True)
-class Catalogue:
-    """What matching order lines needs, read once for a batch of orders: linked listings, then seller SKUs, and
-    which of those variants belong to deleted products. A sync reads it before it takes the write lock."""
-
-    by_listing: dict[str, int]
-    by_seller_sku: dict[str, int]
-    deleted: frozenset[int]
-
-    def match(self, external_sku_id: str, seller_sku: str | None, title: str) -> Match:
-        """Linked listing first, then the seller SKU; otherwise unmatched with the reason a person can act on."""
-        variant_id = self.by_listing.get(external_sku_id)
-        if variant_id is None and seller_sku:
-            variant_id = self.by_seller_sku.get(seller_sku)
-        label = seller_sku or f"sku_id {external_sku_id}"
-        if variant_id is None:
-            return Match(
-                None, (BlockReason.UNLINKED_SKU, f"SKU {label} ({title}) is not linked to a product in the hub")
-            )
-        if variant_id in self.deleted:
-            return Match(variant_id, (BlockReason.DELETED_PRODUCT, f"SKU {label} belongs to a deleted product"))
-        return Match(variant_id, None)
 
 
 def read_catalogue(session: Session, account_id: int, orders: list[Order]) -> Catalogue:
@@ -158,15 +120,6 @@ def _awaiting_shipment(order: Order) -> bool:
     )
 
 
-def _currency_problem(account: ChannelAccount, order: Order) -> tuple[str, str] | None:
-    if account.currency and order.currency != account.currency:
-        return (
-            BlockReason.CURRENCY_MISMATCH,
-            f"order currency {order.currency} differs from the shop's {account.currency}",
-        )
-    return None
-
-
 def _line_rows(order_id: int, order: Order, catalogue: Catalogue) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
     """The order's lines as order_lines rows, matched against the catalogue, and the problems matching found."""
     rows, problems = [], []
@@ -232,7 +185,9 @@ def create_orders(
     values = []
     for external_id, order in firsts.items():
         matched[external_id], problems = _line_rows(0, order, catalogue)
-        blocks[external_id] = problem = _currency_problem(account, order) or (problems[0] if problems else None)
+        blocks[external_id] = problem = currency_problem(account.currency, order.currency) or (
+            problems[0] if problems else None
+        )
         awaiting = now if _awaiting_shipment(order) else None
         decision = release_decision(order.status, now=now, reached_awaiting_at=awaiting, extra_hold=hold,
                                     blocked=problem is not None)  # fmt: skip
@@ -333,7 +288,7 @@ def upsert_order(
     session.flush()
 
     problems: list[tuple[str, str]] = []
-    if currency := _currency_problem(account, order):
+    if currency := currency_problem(account.currency, order.currency):
         problems.append(currency)
     lines_rewritten = created or force or not _same_lines(session, row.id, order)
     if not lines_rewritten:
@@ -472,7 +427,12 @@ def _cancel_after_release(session: Session, account: ChannelAccount, row: OrderR
     _emit(session, account, row, "cancelled", now, {"after_release": True})
 
 
-SHIPPED = progress(OrderStatus.IN_TRANSIT)
+# The ledger's kind of movement for each step of an order's life.
+MOVEMENT_KINDS = {Step.RESERVE: "reservation", Step.UNRESERVE: "release", Step.SHIP: "sale"}
+
+
+def _step_key(step: Step, order_id: int, variant_id: int) -> str:
+    return f"{step.value}:{order_id}:{variant_id}"
 
 
 @dataclass
@@ -546,40 +506,28 @@ def settle_stock(
     lines = sorted((line for line in lines if line.variant_id is not None), key=lambda line: line.variant_id or 0)
     if not lines:
         return
-    keys = {f"{step}:{row.id}:{line.variant_id}" for line in lines for step in ("reserve", "unreserve", "ship")}
-    done = set() if new else set(
-        session.scalars(select(StockMovement.idempotency_key).where(StockMovement.idempotency_key.in_(keys)))
-    )  # fmt: skip
-    cancelled = status is OrderStatus.CANCELLED
-    reserving = [] if cancelled else [line for line in lines if f"reserve:{row.id}:{line.variant_id}" not in done]
-    # Oversold is judged only where the hub knows the stock: a SKU it has never counted has no truth to run out of.
-    variant_ids = [line.variant_id for line in reserving if line.variant_id is not None]
-    truth = batch.known_truth(session, variant_ids)
+    status_lines = [(line.variant_id, line.quantity) for line in lines if line.variant_id is not None]
+    keys = {_step_key(step, row.id, variant_id): (step, variant_id) for variant_id, _ in status_lines for step in Step}
+    done = set() if new else {
+        keys[key] for key in session.scalars(select(StockMovement.idempotency_key)
+                                             .where(StockMovement.idempotency_key.in_(list(keys))))
+    }  # fmt: skip
+    reserving = [variant_id for variant_id, _ in status_lines if (Step.RESERVE, variant_id) not in done]
+    truth = batch.known_truth(session, [] if status is OrderStatus.CANCELLED else reserving)
     free = batch.free_units(session, sorted(truth), location)
+    by_variant = {line.variant_id: line for line in lines}
     short: list[str] = []
     unfillable: list[dict[str, Any]] = []
     reference = f"order:{row.id}"
-    for line in lines:
-        assert line.variant_id is not None
-        variant_id, units = line.variant_id, line.quantity
-        reserve, unreserve, ship = (f"{step}:{row.id}:{variant_id}" for step in ("reserve", "unreserve", "ship"))
-        if cancelled:
-            if reserve in done and unreserve not in done and ship not in done:
-                batch.add(account.channel, LedgerLine(unreserve, variant_id, location, "release", 0, reference, -units))
-            continue
-        if reserve not in done:
-            if progress(status) >= SHIPPED:
-                # Shipped before the hub held its units (history read on connect, or shipped from Seller Center
-                # while the SKU was unlinked): a count taken since already reflects it, so it moves nothing.
-                continue
-            available = max(free.get(variant_id, 0), 0)
-            if variant_id in truth and available < units:
-                row.oversold_units += units - available
-                short.append(f"{line.sku or line.external_sku_id}: ordered {units}, {available} free")
-                unfillable.append({"sku_id": line.external_sku_id, "quantity": units - available})
-            batch.add(account.channel, LedgerLine(reserve, variant_id, location, "reservation", 0, reference, units))
-        if progress(status) >= SHIPPED and ship not in done and unreserve not in done:
-            batch.add(account.channel, LedgerLine(ship, variant_id, location, "sale", -units, reference, -units))
+    for step in stock_steps(status, status_lines, done, free=free, known=truth):
+        line = by_variant[step.variant_id]
+        if step.short:
+            row.oversold_units += step.short
+            short.append(f"{line.sku or line.external_sku_id}: ordered {step.units}, {step.units - step.short} free")
+            unfillable.append({"sku_id": line.external_sku_id, "quantity": step.short})
+        batch.add(account.channel, LedgerLine(_step_key(step.step, row.id, step.variant_id), step.variant_id,
+                                              location, MOVEMENT_KINDS[step.step], step.on_hand_delta, reference,
+                                              step.reserved_delta))  # fmt: skip
     if settlement is None:
         batch.write(session, now=now)
     if short:

@@ -25,14 +25,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shopbridge import __version__
 from shopbridge.bootstrap import Hub
-from shopbridge.channels.tiktok.receiver import ConnectedShops, Receipt, Work, queue_work, receive, waiting_work
 from shopbridge.logs import get_logger
-from shopbridge.runtime.dispatch import Dispatcher
-from shopbridge.runtime.group_commit import GroupCommitter
 from shopbridge.store import migrations
 from shopbridge.store.db import reading
 from shopbridge.store.tables import WorkerHeartbeat
-from shopbridge.web import errors, orders, stock, tiktok
+from shopbridge.web import errors, orders, stock
 from shopbridge.web.docs import DOCS_URL, page, serve_docs
 from shopbridge.web.limits import BodyLimits
 from shopbridge.web.metrics import WORKER_STALE_SECONDS, HttpMetrics, WorkEngineCollector
@@ -53,13 +50,13 @@ def create_app(hub: Hub, *, workers: int = 0, separate_ops: bool = False) -> Fas
         # serve as many requests per second and leave the workers their share.
         anyio.to_thread.current_default_thread_limiter().total_tokens = hub.settings.api_threads
         hub.start_serve_workers(workers)
-        if hub.tiktok is not None:
-            app.state.tiktok_dispatch.start()  # its first sweep queues what a previous run left received
+        for part in channel_webs:
+            part.start()
         try:
             yield
         finally:
-            app.state.tiktok_intake.stop()
-            app.state.tiktok_dispatch.stop()
+            for part in channel_webs:
+                part.stop()
             hub.stop_workers()
 
     app = FastAPI(
@@ -79,18 +76,9 @@ def create_app(hub: Hub, *, workers: int = 0, separate_ops: bool = False) -> Fas
         "shopbridge_webhooks", "Webhook deliveries by outcome (forged ones are never processed).",
         ["channel", "outcome"], registry=registry,
     )  # fmt: skip
-    shops = ConnectedShops(hub.sessions)
-    tiktok_intake: GroupCommitter[bytes, Receipt] = GroupCommitter(
-        hub.inbox_sessions, lambda session, raw: receive(session, raw, now=hub.clock.now(), shops=shops),
-        name="tiktok-intake",
-    )  # fmt: skip
-    tiktok_dispatch: Dispatcher[Work] = Dispatcher(
-        lambda works: queue_work(hub.sessions, hub.inbox_sessions, works, now=hub.clock.now()),
-        sweep=lambda: waiting_work(hub.sessions, hub.inbox_sessions), sweep_seconds=hub.settings.inbox_sweep_seconds,
-        name="tiktok-dispatch",
-    )  # fmt: skip
-    app.state.tiktok_intake, app.state.tiktok_dispatch = tiktok_intake, tiktok_dispatch
-    app.include_router(tiktok.router(hub, webhooks, tiktok_intake, tiktok_dispatch))
+    channel_webs = [channel.web(webhooks) for channel in hub.channels.values()]
+    for part in channel_webs:
+        app.include_router(part.router)
     app.include_router(orders.router(hub))
     app.include_router(stock.router(hub))
     health = _health_router(hub)

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from shopbridge.channels.tiktok import connect
+from shopbridge.channels.tiktok.channel import context_of
 from shopbridge.channels.tiktok.connect import WEBHOOKS_PATH
 from shopbridge.channels.tiktok.shop import Shop
 from shopbridge.channels.tiktok.sync import REFRESH_TOKENS
@@ -49,8 +50,9 @@ def test_connecting_stores_encrypted_tokens_and_subscribes_the_webhooks(database
         connected = account(world.hub.sessions)
         assert connected.status == "active" and connected.currency == "USD"
         assert connected.credentials is not None and b"access_token" not in connected.credentials
-        assert world.hub.tiktok is not None
-        hooks = Shop(world.hub.tiktok, connected.id).call("GET", WEBHOOKS_PATH)["webhooks"]
+        context = context_of(world.hub.channels)
+        assert context is not None
+        hooks = Shop(context, connected.id).call("GET", WEBHOOKS_PATH)["webhooks"]
         assert {hook["event_type"] for hook in hooks} == set(SUBSCRIBED_TOPICS)
         assert {hook["address"] for hook in hooks} == {f"{world.hub_url}/hooks/tiktok"}
 
@@ -97,8 +99,9 @@ def test_a_failed_refresh_flags_the_shop_and_parks_its_work(database_url: str, t
 
 def test_an_authorization_link_connects_once(database_url: str, tmp_path: Path) -> None:
     with tiktok_world(database_url, tmp_path) as world:
-        assert world.hub.tiktok is not None
-        link = connect.start(world.hub.tiktok)
+        context = context_of(world.hub.channels)
+        assert context is not None
+        link = connect.start(context)
         first = httpx.get(link, follow_redirects=True, timeout=30)
         assert first.status_code == 200 and "Connected" in first.text
         again = httpx.get(link, follow_redirects=True, timeout=30)  # the seller's browser history, or an attacker

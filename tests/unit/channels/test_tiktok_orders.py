@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from shopbridge.channels.tiktok.orders import OrderPayloadError, map_order
+from shopbridge.channels.tiktok.orders import OrderPayloadError, map_order, normalize_status
 from shopbridge.channels.tiktok.webhooks import MalformedNotification, parse
 from shopbridge.domain.orders import OrderStatus
 
@@ -68,6 +68,7 @@ def test_a_bad_payload_names_the_field(mutate: Any, message: str) -> None:
 def test_webhook_status_words_are_normalized() -> None:
     cancelled = copy.deepcopy(SAMPLE) | {"status": "CANCEL"}
     assert map_order(cancelled).status is OrderStatus.CANCELLED
+    assert normalize_status("CANCEL") is normalize_status("CANCELLED") is OrderStatus.CANCELLED
 
 
 def test_notifications_parse_and_fall_back_to_a_body_hash() -> None:

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from shopbridge.channels.tiktok.errors import TikTokPermanent, about_the_request
 from shopbridge.channels.tiktok.shop import Shop, TikTokContext
 from shopbridge.channels.tiktok.sync import unsynced_order_event
+from shopbridge.domain.stock import drifted
 from shopbridge.logs import get_logger
 from shopbridge.runtime.errors import PermanentError
 from shopbridge.runtime.jobs import set_aside
@@ -202,14 +203,14 @@ def make_handlers(context: TikTokContext) -> dict[str, Any]:
         session, now = ctx.session, ctx.write_time()
         account = session.get(ChannelAccount, account_id)
         assert account is not None
-        mismatched = []
+        mismatched, compared = drifted({sku_id: item.quantity for sku_id, item in settled.items()}, on_tiktok)
+        differing = set(mismatched)
         stale: set[int] = set()
         for sku_id, item in settled.items():
             fingerprint = f"stock_mismatch:{item.listing_id}"
-            if sku_id not in on_tiktok or on_tiktok[sku_id] == item.quantity:
+            if sku_id not in differing:
                 resolve_issue(session, fingerprint, now)
                 continue
-            mismatched.append(sku_id)
             raise_issue(
                 session, kind="stock_mismatch", severity="warning", fingerprint=fingerprint,
                 message=f"{account.label} shows {on_tiktok[sku_id]} of SKU {sku_id}, the hub's truth says "
@@ -219,7 +220,6 @@ def make_handlers(context: TikTokContext) -> dict[str, Any]:
             )  # fmt: skip
             stale.add(item.variant_id)
         mark_dirty(session, stale, now=now)
-        compared = sum(1 for sku_id in settled if sku_id in on_tiktok)
         account.settings = {
             **(account.settings or {}),
             "stock_drift": {"checked_at": now.isoformat(), "compared": compared, "mismatched": len(mismatched),

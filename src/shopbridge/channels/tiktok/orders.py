@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shopbridge.domain.money import InvalidAmount, Money
-from shopbridge.domain.orders import Order, OrderLine, UnknownStatus, normalize_tiktok_status
+from shopbridge.domain.orders import Order, OrderLine, OrderStatus, UnknownStatus
 
 DEADLINE_FIELDS = (
     "rts_sla_time",
@@ -19,6 +19,28 @@ DEADLINE_FIELDS = (
     "cancel_order_sla_time",
 )
 BUYER_FIELDS = ("user_id", "buyer_email", "buyer_message")
+
+# TikTok's order API and its webhooks use different words for the same status (CANCELLED vs CANCEL).
+STATUSES = {
+    "UNPAID": OrderStatus.UNPAID,
+    "ON_HOLD": OrderStatus.ON_HOLD,
+    "AWAITING_SHIPMENT": OrderStatus.AWAITING_SHIPMENT,
+    "PARTIALLY_SHIPPING": OrderStatus.PARTIALLY_SHIPPED,
+    "AWAITING_COLLECTION": OrderStatus.AWAITING_COLLECTION,
+    "IN_TRANSIT": OrderStatus.IN_TRANSIT,
+    "DELIVERED": OrderStatus.DELIVERED,
+    "COMPLETED": OrderStatus.COMPLETED,
+    "CANCELLED": OrderStatus.CANCELLED,
+    "CANCEL": OrderStatus.CANCELLED,
+}
+
+
+def normalize_status(word: str) -> OrderStatus:
+    """The hub's status for one of TikTok's words."""
+    try:
+        return STATUSES[word]
+    except KeyError:
+        raise UnknownStatus(f"unknown TikTok order status {word!r}") from None
 
 
 class OrderPayloadError(ValueError):
@@ -61,7 +83,7 @@ def map_order(order: dict[str, Any]) -> Order:
     order_id = _text(order, "id", "?")
     channel_status = _text(order, "status", order_id)
     try:
-        status = normalize_tiktok_status(channel_status)
+        status = normalize_status(channel_status)
     except UnknownStatus as error:
         raise OrderPayloadError(order_id, "status", str(error)) from None
     payment = order.get("payment")

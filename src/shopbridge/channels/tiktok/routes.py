@@ -1,8 +1,10 @@
-"""TikTok's routes: the webhook receiver and the OAuth callback."""
+"""TikTok's routes: the webhook receiver and the OAuth callback, and the services the receiver needs while the web
+app runs: the group committer writing deliveries to the inbox, and the dispatcher queuing the work they ask for."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -10,9 +12,9 @@ from jinja2 import Environment
 from prometheus_client import Counter
 from pydantic import BaseModel
 
-from shopbridge.bootstrap import Hub
+from shopbridge.channels.port import ChannelWeb
 from shopbridge.channels.tiktok import connect
-from shopbridge.channels.tiktok.receiver import Receipt, Work
+from shopbridge.channels.tiktok.receiver import ConnectedShops, Receipt, Work, queue_work, receive, waiting_work
 from shopbridge.channels.tiktok.signing import verify_webhook
 from shopbridge.logs import get_logger
 from shopbridge.runtime.dispatch import Dispatcher
@@ -20,7 +22,10 @@ from shopbridge.runtime.group_commit import GroupCommitter
 from shopbridge.web.errors import ErrorBody, refusals
 from shopbridge.web.limits import WEBHOOK
 
-log = get_logger("shopbridge.web.tiktok")
+if TYPE_CHECKING:
+    from shopbridge.channels.tiktok.channel import TikTokChannel
+
+log = get_logger("shopbridge.tiktok.routes")
 
 _PAGES = Environment(autoescape=True)  # whatever TikTok or a shop's name says is shown as text, never as markup
 _REFUSED = _PAGES.from_string("<h1>The shop was not connected</h1><p>{{ error }}</p>")
@@ -58,8 +63,35 @@ def _html(description: str) -> dict[str, object]:
     return {"description": description, "content": {"text/html": {"schema": {"type": "string"}}}}
 
 
+def web(channel: TikTokChannel, webhooks: Counter) -> ChannelWeb:
+    """The routes, with the intake and the dispatcher they hand deliveries to (the dispatcher's first sweep, at
+    start, queues what a previous run left received)."""
+    context, clock = channel.context, channel.clock
+    if context is None:
+        return ChannelWeb(router(channel, webhooks, None, None))
+    shops = ConnectedShops(context.sessions)
+    intake: GroupCommitter[bytes, Receipt] = GroupCommitter(
+        context.inbox_sessions, lambda session, raw: receive(session, raw, now=clock.now(), shops=shops),
+        name="tiktok-intake",
+    )  # fmt: skip
+    dispatch: Dispatcher[Work] = Dispatcher(
+        lambda works: queue_work(context.sessions, context.inbox_sessions, works, now=clock.now()),
+        sweep=lambda: waiting_work(context.sessions, context.inbox_sessions),
+        sweep_seconds=channel.settings.inbox_sweep_seconds, name="tiktok-dispatch",
+    )  # fmt: skip
+
+    def stop() -> None:
+        intake.stop()
+        dispatch.stop()
+
+    return ChannelWeb(router(channel, webhooks, intake, dispatch), start=dispatch.start, stop=stop)
+
+
 def router(
-    hub: Hub, webhooks: Counter, intake: GroupCommitter[bytes, Receipt], dispatch: Dispatcher[Work]
+    channel: TikTokChannel,
+    webhooks: Counter,
+    intake: GroupCommitter[bytes, Receipt] | None,
+    dispatch: Dispatcher[Work] | None,
 ) -> APIRouter:
     routes = APIRouter(tags=["tiktok"])
 
@@ -76,10 +108,10 @@ def router(
         },
     )  # fmt: skip
     async def tiktok_webhook(request: Request) -> JSONResponse:
-        if hub.tiktok is None:
+        if channel.context is None or intake is None or dispatch is None:
             return JSONResponse({"error": "no TikTok app is configured on this hub"}, status_code=503)
         raw = await request.body()
-        app = hub.tiktok.app
+        app = channel.context.app
         if not verify_webhook(app.app_key, app.app_secret, raw, request.headers.get("authorization")):
             webhooks.labels("tiktok", "forged").inc()
             log.warning("webhook.forged", channel="tiktok", bytes=len(raw))
@@ -101,12 +133,11 @@ def router(
         },
     )  # fmt: skip
     def tiktok_callback(code: str = "", state: str = "") -> HTMLResponse:
-        if hub.tiktok is None:
+        if channel.context is None:
             return HTMLResponse("<h1>No TikTok app is configured on this hub</h1>", status_code=503)
-        settings = hub.settings
-        hub_settings = connect.HubSettings.of(settings)
         try:
-            shops = connect.complete(hub.tiktok, hub_settings, code=code, state=state, now=hub.clock.now())
+            shops = connect.complete(channel.context, channel.hub_settings(), code=code, state=state,
+                                     now=channel.clock.now())  # fmt: skip
         except connect.SetupError as error:
             log.warning("tiktok.connect_refused", error=str(error))
             return HTMLResponse(_REFUSED.render(error=str(error)), status_code=400)
