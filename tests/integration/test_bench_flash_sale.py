@@ -22,6 +22,7 @@ from shopbridge.bench.flash_sale import (
     write_chart,
 )
 from shopbridge.config import Settings
+from tests.integration.bench_hub_cpu import check_hub_cpu
 
 ENGINE = "stock_push_mode" in Settings.model_fields
 
@@ -80,6 +81,8 @@ def check_mode(mode: str, run: dict[str, Any]) -> None:
     assert pushes > 0 and run["inventory_updates_received"] > 0
     chart = run["chart"]
     assert chart["sku"] == "HOT-01-1" and chart["hub"] and chart["tiktok"]
+    # The hub's CPU time over the window (its web and worker processes), per 1,000 stock events and TikTok orders.
+    check_hub_cpu(run["hub_cpu"], events=run["stock_events"] + hot["tiktok_orders_accepted"])
 
 
 def event(sku: str, sent: float, available: int, *, hot: bool = False) -> Event:

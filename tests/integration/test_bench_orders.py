@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from shopbridge.bench.orders import histogram_quantile, measure_intake, percentile
+from tests.integration.bench_hub_cpu import check_hub_cpu
 
 pytestmark = pytest.mark.slow
 
@@ -23,6 +24,7 @@ def test_a_small_clean_run_loses_nothing_and_reports_every_key() -> None:
     assert result["ack_ms"]["n"] >= 20 and result["ack_ms"]["p99"] is not None
     assert result["hub"]["order_rows"] == 20
     assert result["watcher"]["errors"] == 0
+    check_hub_cpu(result["hub_cpu"], events=result["orders_placed"])
 
 
 def test_percentiles() -> None:

@@ -55,6 +55,11 @@ How it measures:
 - stock_events: the movements the bench posted during the window (TikTok orders are stock events at the hub too;
   they are counted apart, as `hot.tiktok_orders_accepted`, and not timed, because only the hub knows when it saw
   them).
+- hub_cpu: the hub's own CPU time (user + system, from /proc/<pid>/stat) from just before the load starts to the end
+  of the settle (the window of api_calls), summed over its processes (the web process, which is the world's child
+  process, and its worker process; not the sandbox's processes nor the bench's), per 1,000 events: stock_events +
+  hot.tiktok_orders_accepted (see `shopbridge.bench.cpu`). It includes serving the bench's stock reads (the tills'
+  and the chart's sampler's) and the workers' idle polling, as a real hub's would.
 - Chart: for one hot SKU, the hub's truth (on-hand - reserved, read every 100 ms through `GET /api/v1/stock/{sku}`)
   and what TikTok shows (the sandbox's quantity, read every 200 ms), with each update the sandbox received, both
   modes, as an SVG (written next to the JSON unless `--chart` says where).
@@ -90,6 +95,7 @@ from rich.progress import Progress, TaskID
 from rich.table import Table
 
 from shopbridge.bench.child import ChildFailed, child_world, report_failure, serve_commands
+from shopbridge.bench.cpu import HubCpu, table_cell
 from shopbridge.bench.orders import percentile
 
 MODES = ("event", "interval")
@@ -118,6 +124,10 @@ RATE_LIMIT = {
     "default per-endpoint buckets (50/s each)",
 }
 P99_LIMIT_MS = 1000.0
+CPU_EVENTS = (
+    "stock events: the movements the bench posted (stock_events) plus the TikTok orders the sandbox accepted "
+    "(hot.tiktok_orders_accepted); window: the load's start to the end of the settle"
+)
 
 
 @dataclass(frozen=True)
@@ -285,6 +295,7 @@ def _serve_world(conn: Connection, data_dir: str, mode: str, scenario: Scenario)
         ) as world:  # fmt: skip
             started = {"hub_url": world.hub_url, "sandbox_url": world.sandbox_url, "token": world.api_token,
                        "shop_id": world.shop_id, "sku_ids": world.sku_ids, "initial_on_hand": stock,
+                       "hub_pid": os.getpid(),
                        "engine": {"settings_missing": missing, "stock_buffer_units": buffer_units,
                                   "stock_buffer_percent": buffer_percent, **hub_settings}}  # fmt: skip
             serve_commands(conn, started, lambda command: _hub_stock(world.hub, command[1])
@@ -305,6 +316,7 @@ class RemoteWorld:
     initial_on_hand: dict[str, int]  # seller SKU -> units
     engine: dict[str, Any]
     conn: Connection
+    hub_pid: int | None = None  # the hub's web process (this world's child process), whose CPU time is measured
 
     def ask(self, command: Any) -> dict[str, Any]:
         self.conn.send(command)
@@ -329,7 +341,7 @@ def world_process(data_dir: Path, mode: str, scenario: Scenario) -> Iterator[Rem
         with child_world(_serve_world, (str(data_dir), mode, scenario), name=f"shopbridge-bench-flash-{mode}",
                          start_seconds=180) as (info, conn):  # fmt: skip
             yield RemoteWorld(info["hub_url"], info["sandbox_url"], info["token"], info["shop_id"], info["sku_ids"],
-                              info["initial_on_hand"], info["engine"], conn)  # fmt: skip
+                              info["initial_on_hand"], info["engine"], conn, info.get("hub_pid"))  # fmt: skip
     except ChildFailed as error:
         if str(error).startswith("EngineMissing"):
             raise EngineMissing(str(error).split(": ", 1)[1]) from None
@@ -786,6 +798,8 @@ def measure_mode(mode: str, scenario: Scenario, report: Reporter = _silent) -> d
         storefront.refresh(control)
         sampler = HubSampler(world.hub_url, world.token, chart_sku)
         calls_before = _api_calls(control)
+        cpu = HubCpu(world.hub_pid)
+        cpu.start()
         start = time.time() + 0.2
         storefront.start()
         sampler.start()
@@ -801,6 +815,7 @@ def measure_mode(mode: str, scenario: Scenario, report: Reporter = _silent) -> d
             report(f"{mode}: settling ({settle:.0f} s)", min(time.time() - start, total), total)
             time.sleep(0.25)
         observation_end = time.time()
+        cpu.stop()
         storefront.halt.set()
         sampler.halt.set()
         storefront.join(10)
@@ -824,6 +839,7 @@ def measure_mode(mode: str, scenario: Scenario, report: Reporter = _silent) -> d
         observation_end, calls_before, calls_after, sold, updates, final_sandbox, storefront, sampler, jobs,
     )  # fmt: skip
     result["timing"].update({name: round(value, 1) for name, value in phases.items()})
+    result["hub_cpu"] = cpu.result(result["stock_events"] + result["hot"]["tiktok_orders_accepted"], CPU_EVENTS)
     result["timing"]["mode_wall_seconds"] = round(time.monotonic() - began, 1)
     return result
 
@@ -1182,7 +1198,7 @@ def _table(results: dict[str, Any]) -> Table:
              f"{scenario['hot_units']} units, {scenario['seconds']:g} s per mode"
              f"{', side by side' if results['side_by_side'] else ''} (SQLite)")  # fmt: skip
     table = Table("mode", "oversold", "held back", "propagation p50", "propagation p99", "never seen", "api calls",
-                  "429s", "stock events", title=title)  # fmt: skip
+                  "429s", "stock events", "hub CPU / 1k events", title=title)  # fmt: skip
 
     def ms(summary: dict[str, Any], key: str) -> str:
         value = summary[key]
@@ -1196,7 +1212,7 @@ def _table(results: dict[str, Any]) -> Table:
                       f"{run['held_back_units']} ({share:.1%})" if share is not None else str(run["held_back_units"]),
                       ms(run["propagation_ms"], "p50"), ms(run["propagation_ms"], "p99"),
                       str(run["propagation_ms"]["never_seen"]), str(run["api_calls"]), str(run["rate_limited"]),
-                      str(run["stock_events"]))  # fmt: skip
+                      str(run["stock_events"]), table_cell(run["hub_cpu"]))  # fmt: skip
     missed = [key for key, ok in results["met"].items() if not ok]
     table.caption = "every event-mode target met" if not missed else "missed: " + ", ".join(missed)
     return table

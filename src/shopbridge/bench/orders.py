@@ -23,6 +23,11 @@ How it measures:
 - lost = placed orders never readable through the API by the end of a bounded settle; duplicated = hub order rows
   beyond one per placed order, plus `released` order events beyond one per order (the full faulty run also moves
   the sandbox clock past the one-hour hold, so every order is released under the same faults).
+- hub_cpu: the hub's own CPU time (user + system, from /proc/<pid>/stat) over the window from the first order placed
+  to the end of the settle, summed over its processes (the web process, which is the world's child process, and its
+  worker process; not the sandbox's processes nor the bench's), per 1,000 orders placed in that window (see
+  `shopbridge.bench.cpu`). It includes serving the watcher's reads and the workers' idle polling, as a real hub's
+  would.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from shopbridge.bench.child import ChildFailed, child_world, report_failure, serve_commands
+from shopbridge.bench.cpu import HubCpu, table_cell
 
 RATE_PER_S = 50
 FULL_SECONDS = 60
@@ -64,6 +70,7 @@ SWEEP_WINDOW = timedelta(seconds=10)
 HOLD_SECONDS = 3600  # the sandbox's ON_HOLD window
 ACK_ROUTE = "/hooks/tiktok"
 SKUS = {"TEE-M": "19.90", "TEE-L": "19.90", "MUG": "8.50"}
+CPU_EVENTS = "orders placed (answered 201 by the sandbox); window: the first order placed to the end of the settle"
 TARGETS = {"clean.visible_ms.p99": 1000, "clean.ack_ms.p99": 50, "faulty.lost": 0, "faulty.duplicated": 0}
 
 
@@ -142,7 +149,7 @@ def _serve_world(conn: Connection, data_dir: str, poll_seconds: float) -> None:
         with running_world(None, Path(data_dir), skus=SKUS, poll_seconds=poll_seconds, log_level="warning",
                            sandbox_process=True) as world:  # fmt: skip
             started = {"hub_url": world.hub_url, "sandbox_url": world.sandbox_url, "token": world.api_token,
-                       "shop_id": world.shop_id, "sku_ids": world.sku_ids}  # fmt: skip
+                       "shop_id": world.shop_id, "sku_ids": world.sku_ids, "hub_pid": os.getpid()}  # fmt: skip
             serve_commands(conn, started, lambda _command: _hub_counts(world.hub))
     except Exception as error:
         report_failure(conn, error)
@@ -157,6 +164,7 @@ class RemoteWorld:
     shop_id: str
     sku_ids: dict[str, str]
     conn: Connection
+    hub_pid: int | None = None  # the hub's web process (this world's child process), whose CPU time is measured
 
     def counts(self) -> dict[str, Any]:
         self.conn.send("counts")
@@ -172,7 +180,7 @@ def world_process(data_dir: Path, poll_seconds: float) -> Iterator[RemoteWorld]:
         with child_world(_serve_world, (str(data_dir), poll_seconds), name="shopbridge-bench-world",
                          start_seconds=120) as (info, conn):  # fmt: skip
             yield RemoteWorld(info["hub_url"], info["sandbox_url"], info["token"], info["shop_id"], info["sku_ids"],
-                              conn)  # fmt: skip
+                              conn, info.get("hub_pid"))  # fmt: skip
     except ChildFailed as error:
         raise RuntimeError(f"the sandbox and hub did not start: {error}") from None
 
@@ -484,12 +492,15 @@ def measure_intake(
             }).raise_for_status()  # fmt: skip
         watcher = Watcher(world.hub_url, world.token)
         watcher.start()
+        cpu = HubCpu(world.hub_pid)
         try:
+            cpu.start()
             placement = place_orders(world, rate, seconds, progress, label)
             placed = placement.placed
             load_ended = time.time()
             _settle(watcher, placed, settle_seconds, progress, label)
             settled = time.time()
+            cpu.stop()
             if drop_rate or duplicate_rate:  # give late duplicates and one more poll a chance to land
                 _quiet(world.sandbox_url, poll_seconds + 1.0, drain_seconds, progress, label)
         finally:
@@ -503,6 +514,7 @@ def measure_intake(
         result = _result(placement, watcher, counts, acks, sent, rate, seconds, poll_seconds,
                          settle_seconds, settled - load_ended)  # fmt: skip
         result["drop_rate"], result["duplicate_rate"] = drop_rate, duplicate_rate
+        result["hub_cpu"] = cpu.result(len(placed), CPU_EVENTS)
         if release_seconds is not None:
             result["release"] = _release(world, control, len(placed), release_seconds, progress, label)
             result["duplicated_detail"]["released_events"] = result["release"]["released_event_extra"]
@@ -660,6 +672,7 @@ def _met(results: dict[str, Any]) -> dict[str, bool]:
 
 def _table(results: dict[str, Any]) -> Table:
     table = Table("run", "orders", "rate/s", "visible p50", "visible p99", "ack p99", "lost", "duplicated",
+                  "hub CPU / 1k orders",
                   title=f"order intake, {results['seconds']} s at {results['rate_per_s']}/s (SQLite)")  # fmt: skip
 
     def ms(value: float | None, at_least: bool = False) -> str:
@@ -669,7 +682,7 @@ def _table(results: dict[str, Any]) -> Table:
         run = results[name]
         table.add_row(name, str(run["orders_placed"]), str(run["achieved_rate_per_s"]), ms(run["visible_ms"]["p50"]),
                       ms(run["visible_ms"]["p99"]), ms(run["ack_ms"]["p99"]),
-                      str(run["lost"]), str(run["duplicated"]))  # fmt: skip
+                      str(run["lost"]), str(run["duplicated"]), table_cell(run["hub_cpu"]))  # fmt: skip
     missed = [key for key, ok in results["met"].items() if not ok]
     table.caption = ("every target met" if not missed else "missed: " + ", ".join(missed)) + (
         f"; faulty run: {DROP_RATE:.0%} of webhooks lost, {DUPLICATE_RATE:.0%} duplicated, poll every "
