@@ -38,6 +38,19 @@ async def test_success_envelope(env: Env) -> None:
     assert "distict" in warehouse["address"]
 
 
+async def test_webhook_subscribe_and_delete_answer_an_object(env: Env) -> None:
+    """§2.3: `data` is an object on success (only errors carry `null`), also for calls that return nothing."""
+    hook = {"address": "https://hooks.example/tiktok", "event_type": "ORDER_STATUS_CHANGE"}
+    for method, body in (("PUT", hook), ("DELETE", {"event_type": "ORDER_STATUS_CHANGE"})):
+        response = await env.api(method, "/event/202309/webhooks", body=body)
+        payload = response.json()
+        assert response.status_code == 200 and payload["code"] == 0, payload
+        assert payload["data"] == {}
+    # Deleting what is not subscribed still succeeds (§9.1), with the same empty object.
+    again = await env.api("DELETE", "/event/202309/webhooks", body={"event_type": "ORDER_STATUS_CHANGE"})
+    assert again.json()["data"] == {}
+
+
 async def test_unknown_path(env: Env) -> None:
     response = await env.api("GET", "/order/202309/nothing_here")
     assert_error(response, 404, 36009009, "Invalid path. The specified path does not match any available endpoint.")
@@ -175,10 +188,12 @@ async def test_image_upload_refuses_shop_cipher(env: Env) -> None:
 
 
 async def test_multipart_body_is_not_signed(env: Env) -> None:
+    # A 1x1 GIF: the upload now reads the image it is given, so the part must be one.
+    gif = b"GIF89a\x01\x00\x01\x00\x00\x00\x00;"
     data = await env.ok(
         "POST",
         "/product/202309/images/upload",
-        raw=b'--b\r\nContent-Disposition: form-data; name="data"\r\n\r\nPNG\r\n--b--\r\n',
+        raw=b'--b\r\nContent-Disposition: form-data; name="data"\r\n\r\n' + gif + b"\r\n--b--\r\n",
         content_type="multipart/form-data; boundary=b",
         shop=False,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -183,6 +184,81 @@ async def test_seller_cancels_one_line_then_the_rest(env: Env) -> None:
         body={"order_id": placed["id"], "cancel_reason": "seller_cancel_reason_out_of_stock"},
     )
     assert again.json()["code"] == 64001003
+
+
+MACHINE_KEY = re.compile(r"[a-z0-9]+(?:_[a-z0-9]+)+")
+
+
+async def cancellations_of(env: Env, order_id: str) -> list[dict[str, Any]]:
+    found = await env.ok(
+        "POST",
+        "/return_refund/202602/cancellations/search",
+        body={"order_ids": [order_id]},
+        query=[("page_size", "50")],
+    )
+    result: list[dict[str, Any]] = found["cancellations"]
+    return result
+
+
+async def test_cancel_reason_is_a_machine_key_beside_its_text(env: Env) -> None:
+    """§7.2: `cancel_reason` is a machine key and `cancel_reason_text` the text shown to people, whoever cancels."""
+    sku = await stocked(env, quantity=20)
+    # The buyer picks a reason from TikTok's list (the doc sample's pair) ...
+    listed = await env.order([(sku, 1)])
+    await env.control(
+        "POST",
+        f"/orders/{listed['id']}/buyer_cancel",
+        {"reason": "ecom_order_to_ship_canceled_reason_created_by_mistakes"},
+    )
+    [c] = await cancellations_of(env, listed["id"])
+    assert c["cancel_reason"] == "ecom_order_to_ship_canceled_reason_created_by_mistakes"
+    assert c["cancel_reason_text"] == "Order created by mistake"
+    # ... or the control API is given a text: known ones map to their key, others are "other" with that text.
+    for text in ("No longer needed", "Ordered by mistake"):
+        placed = await env.order([(sku, 1)])
+        await env.advance(3600)
+        await env.control("POST", f"/orders/{placed['id']}/buyer_cancel", {"reason": text})
+        [pending] = await cancellations_of(env, placed["id"])
+        assert MACHINE_KEY.fullmatch(pending["cancel_reason"]), pending["cancel_reason"]
+        assert pending["cancel_reason_text"] == text
+        await env.ok("POST", f"/return_refund/202309/cancellations/{pending['cancel_id']}/approve")
+        [approved] = await cancellations_of(env, placed["id"])
+        assert (approved["cancel_reason"], approved["cancel_reason_text"]) == (
+            pending["cancel_reason"],
+            pending["cancel_reason_text"],
+        )
+        # The order object carries the reason as its text (§4.3 doc sample: "cancel_reason":"Pricing error").
+        order = await detail(env, placed["id"])
+        assert order["cancel_reason"] == text
+        assert {li["cancel_reason"] for li in order["line_items"]} == {text}
+
+    # The seller cancels with a reason name; the order shows its text, as in the §4.3 sample.
+    sold = await env.order([(sku, 1)])
+    await env.advance(3600)
+    await env.ok(
+        "POST",
+        "/return_refund/202309/cancellations",
+        body={"order_id": sold["id"], "cancel_reason": "seller_cancel_reason_wrong_price"},
+    )
+    [c] = await cancellations_of(env, sold["id"])
+    assert (c["cancel_reason"], c["cancel_reason_text"]) == ("seller_cancel_reason_wrong_price", "Pricing error")
+    order = await detail(env, sold["id"])
+    assert order["cancellation_initiator"] == "SELLER" and order["cancel_reason"] == "Pricing error"
+    assert order["line_items"][0]["cancel_user"] == "SELLER"
+    assert order["line_items"][0]["cancel_reason"] == "Pricing error"
+
+    # The system cancels: unpaid too long, and not shipped in time.
+    unpaid = await env.order([(sku, 1)], paid=False)
+    unshipped = await env.order([(sku, 1)])
+    await env.advance(env.sb.world.settings.unpaid_cancel_seconds)
+    order = await detail(env, unshipped["id"])
+    await env.advance(order["shipping_due_time"] - env.sb.clock.now_s())
+    for order_id in (unpaid["id"], unshipped["id"]):
+        [c] = await cancellations_of(env, order_id)
+        assert c["role"] == "SYSTEM" and MACHINE_KEY.fullmatch(c["cancel_reason"]), c["cancel_reason"]
+        assert c["cancel_reason_text"] and not MACHINE_KEY.fullmatch(c["cancel_reason_text"])
+        order = await detail(env, order_id)
+        assert order["status"] == "CANCELLED" and order["cancel_reason"] == c["cancel_reason_text"]
 
 
 async def test_auto_cancel_past_shipping_due_time(env: Env) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
 from typing import Any
 
 import pytest
@@ -118,6 +120,20 @@ async def test_listing_check(env: Env) -> None:
         "POST", "/product/202309/products/listing_check", body=listing(env, category_id="700437", product_attributes=[])
     )
     assert bad["check_result"] == "FAILED" and bad["fail_reasons"]
+
+
+async def test_listing_check_fail_reasons_carry_a_code_and_a_message(env: Env) -> None:
+    # An audit problem (required attribute missing) and a blocking check (category not a leaf).
+    for overrides in ({"category_id": "700437", "product_attributes": []}, {"category_id": "824328"}):
+        bad = await env.ok("POST", "/product/202309/products/listing_check", body=listing(env, **overrides))
+        assert bad["check_result"] == "FAILED" and bad["fail_reasons"]
+        for reason in bad["fail_reasons"]:
+            assert isinstance(reason["code"], int)
+            assert isinstance(reason["message"], str) and reason["message"]
+    not_leaf = await env.ok("POST", "/product/202309/products/listing_check", body=listing(env, category_id="824328"))
+    assert not_leaf["fail_reasons"] == [
+        {"code": 12052024, "message": "Category is not final category", "reasons": ["Category is not final category"]}
+    ]
 
 
 async def test_idempotent_create(env: Env) -> None:
@@ -310,3 +326,115 @@ async def test_categories_attributes_rules_brands(env: Env) -> None:
     assert missing.json()["code"] == 12052023
     brands = await env.ok("GET", "/product/202309/brands", query=[("page_size", "2")])
     assert len(brands["brands"]) == 2 and brands["next_page_token"]
+
+
+# --- image upload: the size reported is the image's own -------------------------------------------------------
+
+UPLOAD = "/product/202309/images/upload"
+
+
+def png(width: int, height: int) -> bytes:
+    """A complete, valid PNG (one grey row repeated), built with the standard library."""
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    rows = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+def gif(width: int, height: int) -> bytes:
+    return b"GIF89a" + struct.pack("<HH", width, height) + b"\x00\x00\x00;"
+
+
+def jpeg(width: int, height: int) -> bytes:
+    """SOI, a JFIF APP0, a DHT (0xC4 is not a frame header) then SOF2 (progressive) with the size, EOI."""
+    app0 = b"\xff\xe0" + struct.pack(">H", 16) + b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+    dht = b"\xff\xc4" + struct.pack(">H", 5) + b"\x00\x00\x00"
+    sof = b"\xff\xc2" + struct.pack(">HBHHB", 11, 8, height, width, 1) + b"\x01\x11\x00"
+    return b"\xff\xd8" + app0 + dht + sof + b"\xff\xd9"
+
+
+def _riff(chunk_kind: bytes, payload: bytes) -> bytes:
+    body = b"WEBP" + chunk_kind + struct.pack("<I", len(payload)) + payload
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def webp_lossy(width: int, height: int) -> bytes:
+    return _riff(b"VP8 ", b"\x10\x02\x00" + b"\x9d\x01\x2a" + struct.pack("<HH", width, height) + b"\x00" * 8)
+
+
+def webp_lossless(width: int, height: int) -> bytes:
+    bits = (width - 1) | ((height - 1) << 14)
+    return _riff(b"VP8L", b"\x2f" + struct.pack("<I", bits) + b"\x00" * 4)
+
+
+def webp_extended(width: int, height: int) -> bytes:
+    size = (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
+    return _riff(b"VP8X", b"\x10\x00\x00\x00" + size)
+
+
+def multipart(fields: dict[str, bytes], boundary: str = "sandbox-boundary-7MA4YWxkTrZu0gW") -> tuple[bytes, str]:
+    out = b""
+    for name, value in fields.items():
+        disposition = f'form-data; name="{name}"' + ('; filename="image.bin"' if name == "data" else "")
+        out += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n".encode()
+        if name == "data":
+            out += b"Content-Type: application/octet-stream\r\n"
+        out += b"\r\n" + value + b"\r\n"
+    return out + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+async def upload(env: Env, fields: dict[str, bytes]) -> Any:
+    raw, content_type = multipart(fields)
+    return await env.api("POST", UPLOAD, raw=raw, content_type=content_type, shop=False)
+
+
+@pytest.mark.parametrize(
+    ("image", "size"),
+    [
+        (png(320, 240), (320, 240)),
+        (png(1, 4000), (1, 4000)),
+        (gif(301, 302), (301, 302)),
+        (jpeg(1024, 768), (1024, 768)),
+        (webp_lossy(640, 480), (640, 480)),
+        (webp_lossless(1000, 1333), (1000, 1333)),
+        (webp_extended(4000, 3000), (4000, 3000)),
+    ],
+    ids=["png", "png-tall", "gif", "jpeg-progressive", "webp-lossy", "webp-lossless", "webp-extended"],
+)
+async def test_image_upload_reports_the_images_own_size(env: Env, image: bytes, size: tuple[int, int]) -> None:
+    response = await upload(env, {"data": image, "use_case": b"MAIN_IMAGE"})
+    payload = response.json()
+    assert response.status_code == 200 and payload["code"] == 0, payload
+    data = payload["data"]
+    assert (data["width"], data["height"]) == size
+    assert data["uri"].startswith("tos-maliva-i-sandbox/") and data["use_case"] == "MAIN_IMAGE"
+
+
+async def test_image_upload_uri_depends_on_the_image_only(env: Env) -> None:
+    first = (await upload(env, {"data": png(400, 400)})).json()["data"]
+    again, _ = multipart({"data": png(400, 400)}, boundary="another-boundary")
+    second = await env.ok("POST", UPLOAD, raw=again, content_type="multipart/form-data; boundary=another-boundary",
+                          shop=False)  # fmt: skip
+    other = (await upload(env, {"data": png(400, 401)})).json()["data"]
+    assert first["uri"] == second["uri"] != other["uri"]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"data": b"%PDF-1.7 not an image at all"},
+        {"data": b"\x89PNG\r\n\x1a\n"},  # a PNG signature with no header after it
+        {"data": b""},
+        {"use_case": b"MAIN_IMAGE"},  # no file at all
+    ],
+    ids=["pdf", "truncated-png", "empty", "no-data-part"],
+)
+async def test_image_upload_refuses_what_is_not_an_image(env: Env, fields: dict[str, bytes]) -> None:
+    response = await upload(env, fields)
+    payload = response.json()
+    assert response.status_code == 400 and payload["code"] == 98001004, payload
+    assert payload["message"].startswith("Parameter data is invalid. Reason: ")
+    assert payload["data"] is None

@@ -16,6 +16,7 @@ from .models import Cancellation, Order
 from .money import fmt
 from .orders import OrderRejected, cancel_order, cancellable_items, emit_cancellation, refund_for
 from .pagination import paginate, scope_of, within
+from .reasons import SELLER_CANCEL_REASONS, buyer_reason
 
 if TYPE_CHECKING:
     from .runtime import TikTokSandbox
@@ -27,12 +28,6 @@ REJECT_REASONS = {
     "seller_reject_apply_package_has_been_shipped": "Package has been shipped",
     "seller_reject_apply_buyer_agreed_to_keep_order": "Buyer agreed to keep the order",
 }
-SELLER_CANCEL_REASONS = {
-    "seller_cancel_reason_out_of_stock": "Out of stock",
-    "seller_cancel_reason_wrong_price": "Pricing error",
-    "seller_cancel_reason_unable_to_deliver": "Unable to deliver to buyer address",
-    "ecom_order_delivered_refund_and_return_reason_wrong_product_seller": "Wrong product",
-}
 # Both spellings of the doc's conflicting enums are accepted on input (Appendix B §6).
 CANCEL_TYPE_ALIASES = {"REQUEST_CANCEL_REFUND": "BUYER_CANCEL"}
 CANCEL_STATUS_ALIASES = {"CANCELLATION_REQUEST_CANCELLED": "CANCELLATION_REQUEST_CANCEL"}
@@ -43,12 +38,15 @@ ORDER_NOT_CANCELLABLE = ErrorSpec(64001003, "The order cannot be cancelled in it
 
 
 def buyer_cancel(sb: TikTokSandbox, order: Order, reason: str) -> Cancellation:
-    """The buyer cancels: at once during UNPAID/ON_HOLD, as a request for the seller afterwards."""
+    """The buyer cancels: at once during UNPAID/ON_HOLD, as a request for the seller afterwards.
+
+    `reason` is a buyer reason key or text (`reasons.buyer_reason`); the cancellation keeps both."""
+    key, text = buyer_reason(reason)
     now = sb.clock.now_s()
     order.is_buyer_request_cancel = True
     order.request_cancel_time = now
     if order.status in ("UNPAID", "ON_HOLD"):
-        return cancel_order(sb, order, "BUYER", reason, now)
+        return cancel_order(sb, order, "BUYER", key, now, text=text)
     if order.status != "AWAITING_SHIPMENT":
         raise OrderRejected(f"a buyer cannot cancel an order that is {order.status}")
     items = cancellable_items(order)
@@ -60,8 +58,8 @@ def buyer_cancel(sb: TikTokSandbox, order: Order, reason: str) -> Cancellation:
         cancel_type="BUYER_CANCEL",
         cancel_status="CANCELLATION_REQUEST_PENDING",
         role="BUYER",
-        cancel_reason=reason,
-        cancel_reason_text=reason,
+        cancel_reason=key,
+        cancel_reason_text=text,
         line_item_ids=[i.id for i in items],
         refund_subtotal=subtotal,
         refund_shipping_fee=shipping,
@@ -81,7 +79,16 @@ def _approve(sb: TikTokSandbox, request: Cancellation, at: int) -> None:
     order = sb.world.get(Order, request.order_id)
     assert order is not None
     order.is_buyer_request_cancel = False
-    cancel_order(sb, order, "BUYER", request.cancel_reason, at, line_ids=request.line_item_ids, request=request)
+    cancel_order(
+        sb,
+        order,
+        "BUYER",
+        request.cancel_reason,
+        at,
+        line_ids=request.line_item_ids,
+        request=request,
+        text=request.cancel_reason_text,
+    )
 
 
 def response_due(request: Cancellation) -> int | None:
@@ -300,8 +307,6 @@ def seller_cancel(call: Call) -> dict[str, Any]:
         request = cancel_order(call.sb, order, "SELLER", body.cancel_reason, call.now, line_ids=line_ids)
     except OrderRejected as exc:
         raise ORDER_NOT_CANCELLABLE.error() from exc
-    request.cancel_reason_text = SELLER_CANCEL_REASONS[body.cancel_reason]
-    call.world.save(request)
     return {"cancel_id": request.id, "cancel_status": request.cancel_status}
 
 

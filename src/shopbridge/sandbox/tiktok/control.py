@@ -36,6 +36,7 @@ from .models import (
 )
 from .money import fmt, parse_amount
 from .products import ProductIn, new_product, product_json, submit_for_audit
+from .reasons import DEFAULT_BUYER_REASON
 from .runtime import TikTokSandbox
 from .sellers import add_warehouse, create_seller, create_shop, shop_json, warehouse_json
 
@@ -376,7 +377,11 @@ class BuyerOrderIn(BaseModel):
 
 
 class CancelIn(BaseModel):
-    reason: str = "No longer needed"
+    reason: str = Field(
+        default=DEFAULT_BUYER_REASON,
+        description="A buyer reason key (e.g. ecom_order_to_ship_canceled_reason_created_by_mistakes) or its text; "
+        "other words are filed under ecom_order_to_ship_canceled_reason_other with the words as the text",
+    )
 
 
 def _order(sb: TikTokSandbox, order_id: str) -> Order:

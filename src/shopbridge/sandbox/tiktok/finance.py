@@ -1,4 +1,5 @@
-"""Finance (§8): daily statements, their transactions (202309 flat shape), per-order transactions, payments.
+"""Finance (§8): daily statements, their transactions (202309 flat shape and 202501 breakdown shape), per-order
+transactions, payments.
 
 An order settles on the first statement after it COMPLETES; a refund settles after its return completes;
 adjustments from the control API settle on the next statement. Amounts are signed like the doc samples
@@ -14,7 +15,7 @@ from .errors import ErrorSpec, invalid_parameter
 from .gateway import Call, Endpoint
 from .models import Adjustment, Order, Return, Shop, Statement, StatementTransaction
 from .money import CENT, fmt
-from .pagination import paginate, scope_of
+from .pagination import Page, paginate, scope_of
 
 if TYPE_CHECKING:
     from .runtime import TikTokSandbox
@@ -313,7 +314,72 @@ def get_statements(call: Call) -> dict[str, Any]:
     }
 
 
-def get_statement_transactions(call: Call) -> dict[str, Any]:
+def transaction_json_202501(t: StatementTransaction) -> dict[str, Any]:
+    """One transaction in the 202501 shape (§8.5, §8.6): four amounts, each with the breakdown that adds up to it.
+
+    Signs are the 202309 ones (income positive, charges negative), so `settlement_amount` is the plain sum of
+    revenue, shipping cost, fees and taxes, and adjustment. The COD service fee sits in `revenue_breakdown`, where
+    the reference lists it, rather than among the fees as in the flat shape."""
+    a = t.amounts
+
+    def amount(key: str) -> Decimal:
+        return a.get(key, Decimal(0))
+
+    gross, discount, cod = (
+        amount("gross_sales_amount"),
+        amount("seller_discount_amount"),
+        amount("cod_service_fee_amount"),
+    )
+    revenue = amount("revenue_amount") + cod
+    fee_tax = amount("fee_amount") - cod
+    out: dict[str, Any] = {"id": t.id, "type": t.type}
+    if t.order_id:
+        out["order_id"] = t.order_id
+        out["order_create_time"] = t.order_create_time
+    out.update(
+        {
+            "settlement_amount": fmt(amount("settlement_amount")),
+            "revenue_amount": fmt(revenue),
+            "revenue_breakdown": {
+                "subtotal_before_discount_amount": fmt(gross),
+                "seller_discount_amount": fmt(discount),
+                # What a refund takes back (the sandbox refunds goods net of the seller's discount).
+                "refund_subtotal_before_discount_amount": fmt(amount("revenue_amount") - gross - discount),
+                "seller_discount_refund_amount": fmt(Decimal(0)),
+                "cod_service_fee_amount": fmt(cod),
+            },
+            "shipping_cost_amount": fmt(amount("shipping_cost_amount")),
+            "shipping_cost_breakdown": {
+                "actual_shipping_fee_amount": fmt(amount("actual_shipping_fee_amount")),
+                "shipping_fee_discount_amount": fmt(amount("platform_shipping_fee_discount_amount")),
+                "customer_paid_shipping_fee_amount": fmt(amount("customer_paid_shipping_fee_amount")),
+                "return_shipping_fee_amount": fmt(Decimal(0)),
+                "replacement_shipping_fee_amount": fmt(Decimal(0)),
+                "shipping_insurance_fee_amount": fmt(Decimal(0)),
+            },
+            "fee_tax_amount": fmt(fee_tax),
+            "fee_tax_breakdown": {
+                "fee": {
+                    key: fmt(amount(key))
+                    for key in (
+                        "platform_commission_amount",
+                        "referral_fee_amount",
+                        "refund_administration_fee_amount",
+                        "transaction_fee_amount",
+                        "affiliate_commission_amount",
+                    )
+                },
+                # Marketplace-facilitator tax is remitted by the platform, never settled (see order_amounts).
+                "tax": {key: fmt(Decimal(0)) for key in ("vat_amount", "import_vat_amount", "customs_duty_amount")},
+            },
+            "adjustment_amount": fmt(amount("adjustment_amount")),
+        }
+    )
+    return out
+
+
+def _statement_and_page(call: Call, kind: str) -> tuple[Statement, Page[StatementTransaction]]:
+    """The statement named in the path and one page of its transactions (both versions take the same query)."""
     shop = call.require_shop()
     statement = call.world.get(Statement, call.path_params["statement_id"])
     if statement is None or statement.shop_id != shop.id:
@@ -321,20 +387,59 @@ def get_statement_transactions(call: Call) -> dict[str, Any]:
     size = call.page_size(100, required=False, default=20)
     _require_sort_field(call, ("order_create_time",))
     sort_order = call.enum_param("sort_order", ("ASC", "DESC"), "DESC")
-    rows = [t for t in call.world.table(StatementTransaction).values() if t.statement_id == statement.id]
     page = paginate(
-        rows,
+        _lines_of(call, statement),
         key=lambda t: (t.order_create_time or 0, t.id),
         descending=sort_order == "DESC",
         page_size=size,
         page_token=call.param("page_token"),
-        scope=scope_of("statement_transactions", statement.id, sort_order),
+        scope=scope_of(kind, statement.id, sort_order),
     )
+    return statement, page
+
+
+def _lines_of(call: Call, statement: Statement) -> list[StatementTransaction]:
+    return [t for t in call.world.table(StatementTransaction).values() if t.statement_id == statement.id]
+
+
+def get_statement_transactions(call: Call) -> dict[str, Any]:
+    statement, page = _statement_and_page(call, "statement_transactions")
     return {
         "statement_id": statement.id,
         "statement_time": statement.statement_time,
         **{k: v for k, v in statement_json(statement).items() if k.endswith("_amount") or k == "currency"},
         "statement_transactions": [transaction_json(t) for t in page.items],
+        "next_page_token": page.next_page_token,
+        "total_count": page.total_count,
+    }
+
+
+def get_statement_transactions_202501(call: Call) -> dict[str, Any]:
+    """§8.5: the statement's own fields (`id`, `create_time`, `status`, totals with their breakdown) and its
+    transactions with breakdown objects. Totals cover the whole statement, not the page."""
+    statement, page = _statement_and_page(call, "statement_transactions_202501")
+    every = [transaction_json_202501(t) for t in _lines_of(call, statement)]
+
+    def total(key: str) -> Decimal:
+        return sum((Decimal(t[key]) for t in every), Decimal(0))
+
+    reserve = Decimal(0)  # the sandbox holds no reserve ([INFERRED]; UK/US only per §8.5)
+    return {
+        "id": statement.id,
+        "create_time": statement.statement_time,
+        # A statement exists once its day has settled; `SETTLED` is the one value §8.5 documents.
+        "status": "SETTLED",
+        "currency": statement.currency,
+        "payable_amount": fmt(statement.settlement_amount + reserve),
+        "total_reserve_amount": fmt(reserve),
+        "total_settlement_amount": fmt(statement.settlement_amount),
+        "total_settlement_breakdown": {
+            "total_revenue_amount": fmt(total("revenue_amount")),
+            "total_shipping_cost_amount": fmt(total("shipping_cost_amount")),
+            "total_fee_tax_amount": fmt(total("fee_tax_amount")),
+            "total_adjustment_amount": fmt(total("adjustment_amount")),
+        },
+        "transactions": [transaction_json_202501(t) for t in page.items],
         "next_page_token": page.next_page_token,
         "total_count": page.total_count,
     }
@@ -422,6 +527,9 @@ def get_payments(call: Call) -> dict[str, Any]:
 ENDPOINTS = [
     Endpoint("GET", "/finance/202309/statements", get_statements),
     Endpoint("GET", "/finance/202309/statements/{statement_id}/statement_transactions", get_statement_transactions),
+    Endpoint(
+        "GET", "/finance/202501/statements/{statement_id}/statement_transactions", get_statement_transactions_202501
+    ),
     Endpoint("GET", "/finance/202309/orders/{order_id}/statement_transactions", get_order_transactions),
     Endpoint("GET", "/finance/202501/orders/{order_id}/statement_transactions", get_order_transactions),
     Endpoint("GET", "/finance/202309/payments", get_payments),

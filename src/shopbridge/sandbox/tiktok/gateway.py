@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
-Handler = Callable[["Call"], dict[str, Any] | None]
+# A handler always answers an object: the envelope's `data` is `null` on errors only (§2.3).
+Handler = Callable[["Call"], dict[str, Any]]
 
 TIMESTAMP_PAST_SECONDS = 300
 TIMESTAMP_FUTURE_SECONDS = 30
@@ -89,6 +90,8 @@ class Call:
     shop: Shop | None
     # Where the sandbox is being reached, for URLs it hands out (shipping documents).
     base_url: str = ""
+    # The request's Content-Type header as sent (with its parameters): uploads read their boundary from it.
+    content_type: str = ""
 
     @property
     def world(self) -> World:
@@ -212,7 +215,7 @@ class Gateway:
         endpoint = getattr(request.state, "sandbox_endpoint", None) or "unmatched"
         self.sb.api_calls[(endpoint, http_status, code)] += 1
 
-    async def _handle(self, request: Request, request_id: str) -> dict[str, Any] | None:
+    async def _handle(self, request: Request, request_id: str) -> dict[str, Any]:
         sb = self.sb
         endpoint, path_params = self.router.match(request.method, request.url.path)
         request.state.sandbox_endpoint = endpoint.key
@@ -261,7 +264,8 @@ class Gateway:
 
         sb.tick()
         base_url = str(request.base_url).rstrip("/")
-        call = Call(sb, endpoint, path_params, query, body, request_id, seller, shop, base_url)
+        content_type = request.headers.get("content-type", "")
+        call = Call(sb, endpoint, path_params, query, body, request_id, seller, shop, base_url, content_type)
         return endpoint.handler(call)
 
     def _check_timestamp(self, raw: str | None) -> None:

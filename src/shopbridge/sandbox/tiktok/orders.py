@@ -20,6 +20,7 @@ from .gateway import Call, Endpoint
 from .models import Address, Cancellation, LineItem, Order, OrderStatus, Package, Product, Shop, Sku
 from .money import CENT, fmt
 from .pagination import paginate, scope_of, within
+from .reasons import SYSTEM_NOT_SHIPPED_REASON, SYSTEM_UNPAID_REASON, reason_text
 
 if TYPE_CHECKING:
     from .runtime import TikTokSandbox
@@ -275,8 +276,13 @@ def cancel_order(
     *,
     line_ids: list[str] | None = None,
     request: Cancellation | None = None,
+    text: str | None = None,
 ) -> Cancellation:
-    """Cancel some or all unshipped line items; the order is CANCELLED once no live line item is left."""
+    """Cancel some or all unshipped line items; the order is CANCELLED once no live line item is left.
+
+    `reason` is the machine key the cancellation carries; `text` (by default the key's own text) is what the
+    order and its line items show as their `cancel_reason`, as in the §4.3 doc sample."""
+    text = text or reason_text(reason)
     items = [i for i in cancellable_items(order) if line_ids is None or i.id in line_ids]
     if not items:
         raise OrderRejected(f"order {order.id} has nothing left to cancel")
@@ -284,7 +290,7 @@ def cancel_order(
     _release_stock(sb, order, items)
     for item in items:
         item.cancel_user = initiator
-        item.cancel_reason = reason
+        item.cancel_reason = text
         item.display_status = "CANCELLED"
     for package in order.packages:
         if all(i.cancel_user is not None for i in order.line_items if i.package_id == package.id):
@@ -298,7 +304,7 @@ def cancel_order(
             cancel_status="CANCELLATION_REQUEST_SUCCESS",
             role=initiator,
             cancel_reason=reason,
-            cancel_reason_text=reason,
+            cancel_reason_text=text,
             line_item_ids=[i.id for i in items],
             refund_subtotal=subtotal,
             refund_shipping_fee=shipping,
@@ -314,7 +320,7 @@ def cancel_order(
     if not remaining:
         order.stock_held = False
         order.cancellation_initiator = initiator
-        order.cancel_reason = reason
+        order.cancel_reason = text
         order.cancel_time = at
         set_status(sb, order, "CANCELLED", at)
     elif order.status == "PARTIALLY_SHIPPING" and not cancellable_items(order):
@@ -433,11 +439,11 @@ def run_due_transition(sb: TikTokSandbox, order: Order) -> None:
     if due is None or due > sb.clock.now():
         return
     if order.status == "UNPAID":
-        cancel_order(sb, order, "SYSTEM", "Payment overdue", due)
+        cancel_order(sb, order, "SYSTEM", SYSTEM_UNPAID_REASON, due)
     elif order.status == "ON_HOLD":
         set_status(sb, order, "AWAITING_SHIPMENT", due)
     else:
-        cancel_order(sb, order, "SYSTEM", "Package wasn't shipped on time", due)
+        cancel_order(sb, order, "SYSTEM", SYSTEM_NOT_SHIPPED_REASON, due)
 
 
 # --- responses -----------------------------------------------------------------------------------------------

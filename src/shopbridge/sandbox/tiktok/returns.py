@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field
 
 from .cancellations import REJECT_REASONS as CANCEL_REJECT_REASONS
-from .cancellations import SELLER_CANCEL_REASONS
 from .errors import ErrorSpec, invalid_parameter
 from .gateway import Call, Endpoint
 from .models import Cancellation, Order, Return, ReturnStatus
 from .money import fmt, parse_amount
 from .orders import OrderRejected, cancellable_items, refund_for
 from .pagination import paginate, scope_of, within
+from .reasons import SELLER_CANCEL_REASONS
 
 if TYPE_CHECKING:
     from .runtime import TikTokSandbox

@@ -202,7 +202,7 @@ def get_webhooks(call: Call) -> dict[str, Any]:
     }
 
 
-def update_webhook(call: Call) -> None:
+def update_webhook(call: Call) -> dict[str, Any]:
     shop = call.require_shop()
     body = call.body(UpdateWebhookBody)
     _check_event_type(body.event_type)
@@ -223,14 +223,17 @@ def update_webhook(call: Call) -> None:
             update_time=now,
         )
     )
+    # A success carries an object, empty when there is nothing to say (§2.3); `null` is for errors only.
+    return {}
 
 
-def delete_webhook(call: Call) -> None:
+def delete_webhook(call: Call) -> dict[str, Any]:
     shop = call.require_shop()
     body = call.body(DeleteWebhookBody)
     _check_event_type(body.event_type)
     # Succeeds even when nothing is configured, as documented.
     call.world.remove(Subscription, f"{shop.id}:{body.event_type}")
+    return {}
 
 
 ENDPOINTS = [
