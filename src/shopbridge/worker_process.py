@@ -150,7 +150,11 @@ def main() -> None:
         os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # the parent reads no more; anything printed goes to stderr
 
         def until_stdin_closes() -> None:
-            sys.stdin.buffer.read()
+            # The descriptor, not sys.stdin: a daemon thread blocked in sys.stdin's buffered reader holds its lock,
+            # which the interpreter cannot take at exit after a SIGTERM (a fatal error instead of a clean stop).
+            with contextlib.suppress(OSError):
+                while os.read(sys.stdin.fileno(), 4096):
+                    pass
             stopping.set()
 
         threading.Thread(target=until_stdin_closes, name="parent-watch", daemon=True).start()

@@ -4,7 +4,10 @@ for work as it is queued rather than at their next look at the job table."""
 from __future__ import annotations
 
 import os
+import pickle
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -20,6 +23,7 @@ from shopbridge.services.orders import RELEASE_DUE
 from shopbridge.store.db import reading, transaction
 from shopbridge.store.tables import Job, JobAttempt
 from shopbridge.web.app import create_app
+from shopbridge.worker_process import READY
 
 
 @pytest.fixture
@@ -87,3 +91,23 @@ def test_a_job_queued_to_be_due_soon_runs_when_due(watching_hub: Hub) -> None:
     with transaction(watching_hub.sessions) as session:
         job_id = jobs.enqueue(session, RELEASE_DUE, {"order_id": 404}, now=now, due_at=now + timedelta(seconds=0.5))
     wait_until(lambda: _ran_in(watching_hub, job_id), timeout=10, message="the job ran once due")
+
+
+def test_a_worker_process_stopped_by_sigterm_exits_cleanly(settings: Settings) -> None:
+    """SIGTERM while the thread watching the parent's pipe is blocked reading it: the process stops its workers and
+    exits 0, never with the interpreter's fatal error about the stdin reader's lock."""
+    process = subprocess.Popen([sys.executable, "-m", "shopbridge.worker_process"], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    assert process.stdin is not None and process.stdout is not None
+    try:
+        pickle.dump((settings.model_copy(update={"worker_process": True}), 1), process.stdin)
+        process.stdin.flush()
+        assert process.stdout.read(len(READY)) == READY
+        process.send_signal(signal.SIGTERM)
+        _, errors = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert b"Fatal Python error" not in errors, errors.decode(errors="replace")
+    assert process.returncode == 0, errors.decode(errors="replace")
