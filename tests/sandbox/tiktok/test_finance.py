@@ -82,7 +82,8 @@ async def test_statement_adds_up(env: Env) -> None:
     assert len(paid["statements"]) == len(statements)
 
 
-async def test_refund_reduces_the_next_statement(env: Env) -> None:
+async def _delivered_refunded_and_settled(env: Env) -> dict[str, Any]:
+    """An order of one 25.00 tee, delivered, refunded 10.00 for a missing item, completed, and a day later."""
     product = await env.product([{"seller_sku": "TEE-1", "price": "25.00", "quantity": 50}])
     sku = product["skus"][0]["id"]
     placed = await env.order([(sku, 1)])
@@ -103,6 +104,11 @@ async def test_refund_reduces_the_next_statement(env: Env) -> None:
     await env.advance(3600)
     await env.control("POST", f"/orders/{placed['id']}/complete")
     await env.advance(DAY)
+    return placed
+
+
+async def test_refund_reduces_the_next_statement(env: Env) -> None:
+    placed = await _delivered_refunded_and_settled(env)
     tx = await env.ok("GET", f"/finance/202309/orders/{placed['id']}/statement_transactions")
     revenue = Decimal(tx["revenue_amount"])
     assert revenue == Decimal("15.00")
@@ -216,26 +222,7 @@ async def test_transactions_by_statement_202501(env: Env) -> None:
 
 
 async def test_refund_in_the_202501_breakdown(env: Env) -> None:
-    product = await env.product([{"seller_sku": "TEE-1", "price": "25.00", "quantity": 50}])
-    sku = product["skus"][0]["id"]
-    placed = await env.order([(sku, 1)])
-    await env.advance(3600)
-    for step in ("ship", "collect", "deliver"):
-        await env.control("POST", f"/orders/{placed['id']}/{step}")
-    await env.ok(
-        "POST",
-        "/return_refund/202309/returns",
-        body={
-            "order_id": placed["id"],
-            "return_reason": "ecom_order_delivered_refund_reason_missing_item",
-            "return_type": "REFUND",
-            "refund_total": "10.00",
-            "currency": "USD",
-        },
-    )
-    await env.advance(3600)
-    await env.control("POST", f"/orders/{placed['id']}/complete")
-    await env.advance(DAY)
+    await _delivered_refunded_and_settled(env)
     statements = (await env.ok("GET", "/finance/202309/statements", query=[("sort_field", "statement_time")]))[
         "statements"
     ]
