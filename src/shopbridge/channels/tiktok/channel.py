@@ -44,12 +44,11 @@ class TikTokChannel:
     def register_work(self, registry: JobRegistry) -> None:
         if self.context is None:
             return
-        sync.register(
-            registry, self.context,
+        sync.register(registry, self.context, sync.SyncOptions(
             poll_overlap=timedelta(seconds=self.settings.tiktok_poll_overlap_seconds),
             initial_lookback=timedelta(hours=self.settings.tiktok_initial_lookback_hours),
             refresh_before=timedelta(hours=self.settings.tiktok_refresh_before_hours),
-        )  # fmt: skip
+        ))  # fmt: skip
         inventory.register(registry, self.context)
 
     def web(self, webhooks: Counter) -> ChannelWeb:

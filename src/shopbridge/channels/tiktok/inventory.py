@@ -7,6 +7,7 @@ Handlers call TikTok before they first touch ctx.session (see sync.py): reads go
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select
@@ -75,179 +76,171 @@ def _read_account(context: TikTokContext, account_id: int) -> ChannelAccount:
     return account
 
 
-def make_handlers(context: TikTokContext) -> dict[str, Any]:
-    def import_listings(ctx: JobContext) -> None:
-        """The shop's warehouses (the default sales warehouse maps to the MAIN location) and every product's SKUs
-        as channel listings, linked to hub variants by seller SKU; then every linked SKU with a known stock truth
-        is marked dirty, so the first pushes put the hub's truth on TikTok."""
-        account_id = _account_id(ctx)
-        shop = Shop(context, account_id)
-        warehouses = shop.call("GET", WAREHOUSES_PATH).get("warehouses") or []
-        products = list(shop.pages("POST", PRODUCT_SEARCH_PATH, "products", body={"status": "ALL"}, page_size=100))
-        session = ctx.session
-        now = ctx.write_time()
-        location_id = session.scalar(select(Location.id).where(Location.code == DEFAULT_LOCATION))
-        sales = [w for w in warehouses if w.get("type", "SALES_WAREHOUSE") == "SALES_WAREHOUSE"]
-        for warehouse in sales:
-            mapped = location_id if warehouse.get("is_default") or len(sales) == 1 else None
+def import_listings(context: TikTokContext, ctx: JobContext) -> None:
+    """The shop's warehouses (the default sales warehouse maps to the MAIN location) and every product's SKUs
+    as channel listings, linked to hub variants by seller SKU; then every linked SKU with a known stock truth
+    is marked dirty, so the first pushes put the hub's truth on TikTok."""
+    account_id = _account_id(ctx)
+    shop = Shop(context, account_id)
+    warehouses = shop.call("GET", WAREHOUSES_PATH).get("warehouses") or []
+    products = list(shop.pages("POST", PRODUCT_SEARCH_PATH, "products", body={"status": "ALL"}, page_size=100))
+    session = ctx.session
+    now = ctx.write_time()
+    location_id = session.scalar(select(Location.id).where(Location.code == DEFAULT_LOCATION))
+    sales = [w for w in warehouses if w.get("type", "SALES_WAREHOUSE") == "SALES_WAREHOUSE"]
+    for warehouse in sales:
+        mapped = location_id if warehouse.get("is_default") or len(sales) == 1 else None
+        session.execute(
+            dialect_insert(session)(ChannelWarehouse)
+            .values(channel_account_id=account_id, external_warehouse_id=str(warehouse["id"]),
+                    location_id=mapped, name=warehouse.get("name"))
+            .on_conflict_do_nothing(index_elements=["channel_account_id", "external_warehouse_id"])
+        )  # fmt: skip
+    variants = dict(session.execute(select(Variant.sku, Variant.id)).all())
+    linked: set[int] = set()
+    for product in products:
+        for sku in product.get("skus") or []:
+            seller_sku = sku.get("seller_sku") or None
+            variant_id = variants.get(seller_sku) if seller_sku else None
+            values = {"external_product_id": str(product["id"]), "seller_sku": seller_sku,
+                      "status": str(product.get("status") or "unknown"), "last_synced_at": now}  # fmt: skip
             session.execute(
-                dialect_insert(session)(ChannelWarehouse)
-                .values(channel_account_id=account_id, external_warehouse_id=str(warehouse["id"]),
-                        location_id=mapped, name=warehouse.get("name"))
-                .on_conflict_do_nothing(index_elements=["channel_account_id", "external_warehouse_id"])
+                dialect_insert(session)(ChannelListing)
+                .values(channel_account_id=account_id, external_sku_id=str(sku["id"]), variant_id=variant_id,
+                        stock_version=0, acked_stock_version=0, **values)
+                .on_conflict_do_update(index_elements=["channel_account_id", "external_sku_id"], set_=values)
             )  # fmt: skip
-        variants = dict(session.execute(select(Variant.sku, Variant.id)).all())
-        linked: set[int] = set()
-        for product in products:
+            if variant_id is not None:
+                linked.add(variant_id)
+    # A listing imported earlier keeps the link a person may have made; a new one links by seller SKU.
+    mark_dirty(session, linked, now=now)
+
+
+def push_stock(context: TikTokContext, ctx: JobContext) -> None:
+    """Absolute quantities for every dirty SKU of one TikTok product, with all of the shop's warehouses. The
+    job is serial per product (one request in flight) and reads the truth when it runs, so a retry sends the
+    newest quantities rather than replaying old ones. A push that would leave a SKU low on TikTok first waits for
+    the shop's order sync (`_wait_for_sync`), then leaves out the units of TikTok orders the hub has still not
+    synced (`_leave_out_unsynced_sales`)."""
+    account_id = _account_id(ctx)
+    product_id = str(ctx.payload.get("product_id") or "")
+    if not product_id:
+        raise PermanentError("no product_id in the payload")
+    with reading(context.sessions) as session:
+        dirty = [item for item in listing_stock(session, account_id, now=ctx.now, product_id=product_id)
+                 if item.dirty]  # fmt: skip
+        low = [item for item in dirty if 0 < item.quantity <= SYNC_FIRST_AT_OR_BELOW]
+        # In the same snapshot as the quantities: what TikTok's orders hold at the hub.
+        holds = channel_holds(session, account_id, "tiktok", [item.variant_id for item in low])
+    if not dirty:
+        return
+    if low and _wait_for_sync(context, ctx, account_id, product_id):
+        return
+    shop = Shop(context, account_id)
+    if low:
+        data = shop.call("POST", INVENTORY_SEARCH_PATH, body={"sku_ids": [item.external_sku_id for item in low]})
+        _leave_out_unsynced_sales(low, _committed(data), holds)
+        left_out = {item.external_sku_id: item.unsynced_sales for item in low if item.unsynced_sales}
+        if left_out:
+            log.info("tiktok.push_left_out_unsynced_sales", product_id=product_id, units_by_sku=left_out)
+    errors, refused = _push_apart(shop, product_id, dirty)
+    outcomes = [
+        PushOutcome(item.listing_id, item.stock_version, item.quantity, errors.get(item.external_sku_id))
+        for item in dirty
+    ]
+    record_push(ctx.session, _read_account(context, account_id), outcomes, now=ctx.write_time())
+    # A SKU refused with the whole call's error waits as a dead letter of the product's push (same identity, so
+    # its retry runs in turn with the product's other pushes), once per product until someone acts on it.
+    identity = f"{PUSH_STOCK}:{account_id}:{product_id}"
+    if refused and ctx.session.scalar(select(Job.id).where(Job.identity_key == identity, Job.state == "dead")) is None:
+        reasons = "; ".join(f"SKU {sku_id}: {error}" for sku_id, error in refused.items())
+        set_aside(ctx.session, PUSH_STOCK, {"product_id": product_id}, now=ctx.write_time(),
+                  error=PermanentError(f"TikTok refused stock for {reasons}"), channel_account_id=account_id,
+                  identity_key=identity)  # fmt: skip
+    guarded = [item.variant_id for item in dirty if item.guarded]
+    if guarded:
+        queue_sell_out_recheck(ctx.session, account_id, product_id, guarded, now=ctx.now)
+
+
+def push_dirty(ctx: JobContext) -> None:
+    """Interval mode: queue a push for every product with a change since its last acknowledged push."""
+    account_id = _account_id(ctx)
+    for product_id in dirty_products(ctx.session, account_id):
+        enqueue_push(ctx.session, "tiktok", account_id, product_id, now=ctx.now)
+
+
+def check_stock(context: TikTokContext, ctx: JobContext) -> None:
+    """Drift: TikTok's quantities against what the hub last had acknowledged and still wants shown, less the
+    units of TikTok orders the hub has not synced yet (TikTok took those off itself). A mismatch on a settled
+    listing (nothing dirty or in flight) is a sync issue, repaired by pushing the hub's truth; the mismatch rate
+    is kept on the account."""
+    account_id = _account_id(ctx)
+    with reading(context.sessions) as session:
+        settled = {item.external_sku_id: item for item in listing_stock(session, account_id, now=ctx.now)
+                   if not item.dirty}  # fmt: skip
+        holds = channel_holds(session, account_id, "tiktok", [item.variant_id for item in settled.values()])
+        products = dict(
+            session.execute(
+                select(ChannelListing.external_sku_id, ChannelListing.external_product_id).where(
+                    ChannelListing.channel_account_id == account_id,
+                    ChannelListing.external_sku_id.in_(list(settled)),
+                )
+            ).all()
+        )
+    product_ids = sorted(set(products.values()))
+    shop = Shop(context, account_id)
+    on_tiktok: dict[str, int] = {}
+    committed: dict[tuple[str, str], int] = {}
+    for start in range(0, len(product_ids), INVENTORY_SEARCH_BATCH):
+        data = shop.call("POST", INVENTORY_SEARCH_PATH,
+                         body={"product_ids": product_ids[start : start + INVENTORY_SEARCH_BATCH]})  # fmt: skip
+        for product in data.get("inventory") or []:
             for sku in product.get("skus") or []:
-                seller_sku = sku.get("seller_sku") or None
-                variant_id = variants.get(seller_sku) if seller_sku else None
-                values = {"external_product_id": str(product["id"]), "seller_sku": seller_sku,
-                          "status": str(product.get("status") or "unknown"), "last_synced_at": now}  # fmt: skip
-                session.execute(
-                    dialect_insert(session)(ChannelListing)
-                    .values(channel_account_id=account_id, external_sku_id=str(sku["id"]), variant_id=variant_id,
-                            stock_version=0, acked_stock_version=0, **values)
-                    .on_conflict_do_update(index_elements=["channel_account_id", "external_sku_id"], set_=values)
-                )  # fmt: skip
-                if variant_id is not None:
-                    linked.add(variant_id)
-        # A listing imported earlier keeps the link a person may have made; a new one links by seller SKU.
-        mark_dirty(session, linked, now=now)
+                on_tiktok[str(sku["id"])] = int(sku.get("total_available_quantity") or 0)
+        committed.update(_committed(data))
+    # A TikTok order the hub has not synced yet has already taken its units off TikTok: not a drift.
+    _leave_out_unsynced_sales(list(settled.values()), committed, holds)
+    session, now = ctx.session, ctx.write_time()
+    account = session.get(ChannelAccount, account_id)
+    assert account is not None
+    mismatched, compared = drifted({sku_id: item.quantity for sku_id, item in settled.items()}, on_tiktok)
+    differing = set(mismatched)
+    stale: set[int] = set()
+    for sku_id, item in settled.items():
+        fingerprint = f"stock_mismatch:{item.listing_id}"
+        if sku_id not in differing:
+            resolve_issue(session, fingerprint, now)
+            continue
+        raise_issue(
+            session, kind="stock_mismatch", severity="warning", fingerprint=fingerprint,
+            message=f"{account.label} shows {on_tiktok[sku_id]} of SKU {sku_id}, the hub's truth says "
+            f"{item.quantity}; the hub's quantity is pushed again",
+            now=now, channel_account_id=account_id, subject_type="channel_listing",
+            subject_id=str(item.listing_id), details={"tiktok": on_tiktok[sku_id], "hub": item.quantity},
+        )  # fmt: skip
+        stale.add(item.variant_id)
+    mark_dirty(session, stale, now=now)
+    account.settings = {
+        **(account.settings or {}),
+        "stock_drift": {"checked_at": now.isoformat(), "compared": compared, "mismatched": len(mismatched),
+                        "mismatch_rate": round(len(mismatched) / compared, 4) if compared else 0.0},
+    }  # fmt: skip
 
-    def push_stock(ctx: JobContext) -> None:
-        """Absolute quantities for every dirty SKU of one TikTok product, with all of the shop's warehouses. The
-        job is serial per product (one request in flight) and reads the truth when it runs, so a retry sends the
-        newest quantities rather than replaying old ones. A push that would leave a SKU low on TikTok first waits for
-        the shop's order sync (`_wait_for_sync`), then leaves out the units of TikTok orders the hub has still not
-        synced (`_leave_out_unsynced_sales`)."""
-        account_id = _account_id(ctx)
-        product_id = str(ctx.payload.get("product_id") or "")
-        if not product_id:
-            raise PermanentError("no product_id in the payload")
-        with reading(context.sessions) as session:
-            dirty = [item for item in listing_stock(session, account_id, now=ctx.now, product_id=product_id)
-                     if item.dirty]  # fmt: skip
-            low = [item for item in dirty if 0 < item.quantity <= SYNC_FIRST_AT_OR_BELOW]
-            # In the same snapshot as the quantities: what TikTok's orders hold at the hub.
-            holds = channel_holds(session, account_id, "tiktok", [item.variant_id for item in low])
-        if not dirty:
-            return
-        if low and _wait_for_sync(context, ctx, account_id, product_id):
-            return
-        shop = Shop(context, account_id)
-        if low:
-            data = shop.call("POST", INVENTORY_SEARCH_PATH, body={"sku_ids": [item.external_sku_id for item in low]})
-            _leave_out_unsynced_sales(low, _committed(data), holds)
-            left_out = {item.external_sku_id: item.unsynced_sales for item in low if item.unsynced_sales}
-            if left_out:
-                log.info("tiktok.push_left_out_unsynced_sales", product_id=product_id, units_by_sku=left_out)
-        errors, refused = _push_apart(shop, product_id, dirty)
-        outcomes = [
-            PushOutcome(item.listing_id, item.stock_version, item.quantity, errors.get(item.external_sku_id))
-            for item in dirty
-        ]
-        record_push(ctx.session, _read_account(context, account_id), outcomes, now=ctx.write_time())
-        # A SKU refused with the whole call's error waits as a dead letter of the product's push (same identity, so
-        # its retry runs in turn with the product's other pushes), once per product until someone acts on it.
-        identity = f"{PUSH_STOCK}:{account_id}:{product_id}"
-        if (
-            refused
-            and ctx.session.scalar(select(Job.id).where(Job.identity_key == identity, Job.state == "dead")) is None
-        ):
-            reasons = "; ".join(f"SKU {sku_id}: {error}" for sku_id, error in refused.items())
-            set_aside(ctx.session, PUSH_STOCK, {"product_id": product_id}, now=ctx.write_time(),
-                      error=PermanentError(f"TikTok refused stock for {reasons}"), channel_account_id=account_id,
-                      identity_key=identity)  # fmt: skip
-        guarded = [item.variant_id for item in dirty if item.guarded]
-        if guarded:
-            queue_sell_out_recheck(ctx.session, account_id, product_id, guarded, now=ctx.now)
 
-    def push_dirty(ctx: JobContext) -> None:
-        """Interval mode: queue a push for every product with a change since its last acknowledged push."""
-        account_id = _account_id(ctx)
-        for product_id in dirty_products(ctx.session, account_id):
-            enqueue_push(ctx.session, "tiktok", account_id, product_id, now=ctx.now)
-
-    def check_stock(ctx: JobContext) -> None:
-        """Drift: TikTok's quantities against what the hub last had acknowledged and still wants shown, less the
-        units of TikTok orders the hub has not synced yet (TikTok took those off itself). A mismatch on a settled
-        listing (nothing dirty or in flight) is a sync issue, repaired by pushing the hub's truth; the mismatch rate
-        is kept on the account."""
-        account_id = _account_id(ctx)
-        with reading(context.sessions) as session:
-            settled = {item.external_sku_id: item for item in listing_stock(session, account_id, now=ctx.now)
-                       if not item.dirty}  # fmt: skip
-            holds = channel_holds(session, account_id, "tiktok", [item.variant_id for item in settled.values()])
-            products = dict(
-                session.execute(
-                    select(ChannelListing.external_sku_id, ChannelListing.external_product_id).where(
-                        ChannelListing.channel_account_id == account_id,
-                        ChannelListing.external_sku_id.in_(list(settled)),
-                    )
-                ).all()
-            )
-        product_ids = sorted(set(products.values()))
-        shop = Shop(context, account_id)
-        on_tiktok: dict[str, int] = {}
-        committed: dict[tuple[str, str], int] = {}
-        for start in range(0, len(product_ids), INVENTORY_SEARCH_BATCH):
-            data = shop.call("POST", INVENTORY_SEARCH_PATH,
-                             body={"product_ids": product_ids[start : start + INVENTORY_SEARCH_BATCH]})  # fmt: skip
-            for product in data.get("inventory") or []:
-                for sku in product.get("skus") or []:
-                    on_tiktok[str(sku["id"])] = int(sku.get("total_available_quantity") or 0)
-            committed.update(_committed(data))
-        # A TikTok order the hub has not synced yet has already taken its units off TikTok: not a drift.
-        _leave_out_unsynced_sales(list(settled.values()), committed, holds)
-        session, now = ctx.session, ctx.write_time()
-        account = session.get(ChannelAccount, account_id)
-        assert account is not None
-        mismatched, compared = drifted({sku_id: item.quantity for sku_id, item in settled.items()}, on_tiktok)
-        differing = set(mismatched)
-        stale: set[int] = set()
-        for sku_id, item in settled.items():
-            fingerprint = f"stock_mismatch:{item.listing_id}"
-            if sku_id not in differing:
-                resolve_issue(session, fingerprint, now)
-                continue
-            raise_issue(
-                session, kind="stock_mismatch", severity="warning", fingerprint=fingerprint,
-                message=f"{account.label} shows {on_tiktok[sku_id]} of SKU {sku_id}, the hub's truth says "
-                f"{item.quantity}; the hub's quantity is pushed again",
-                now=now, channel_account_id=account_id, subject_type="channel_listing",
-                subject_id=str(item.listing_id), details={"tiktok": on_tiktok[sku_id], "hub": item.quantity},
-            )  # fmt: skip
-            stale.add(item.variant_id)
-        mark_dirty(session, stale, now=now)
-        account.settings = {
-            **(account.settings or {}),
-            "stock_drift": {"checked_at": now.isoformat(), "compared": compared, "mismatched": len(mismatched),
-                            "mismatch_rate": round(len(mismatched) / compared, 4) if compared else 0.0},
-        }  # fmt: skip
-
-    def cancel_oversold(ctx: JobContext) -> None:
-        """SHOPBRIDGE_STOCK_CANCEL_OVERSOLD: cancel on TikTok the units of an order the truth no longer had, with
-        the out-of-stock reason; the cancellation comes back through the order's webhook and releases them."""
-        account_id = _account_id(ctx)
-        skus = [sku for sku in ctx.payload.get("skus") or [] if int(sku.get("quantity") or 0) > 0]
-        if not skus:
-            raise PermanentError("no SKUs to cancel in the payload")
-        data = Shop(context, account_id).call("POST", CANCEL_PATH, body={
-            "order_id": str(ctx.payload["external_id"]), "cancel_reason": OUT_OF_STOCK_REASON, "skus": skus,
-        })  # fmt: skip
-        session, now = ctx.session, ctx.write_time()
-        session.add(OrderEvent(order_id=int(ctx.payload["order_id"]), channel_account_id=account_id,
-                               kind="oversold_cancel_requested", created_at=now,
-                               payload={"cancel_id": data.get("cancel_id"), "skus": skus}))  # fmt: skip
-
-    return {
-        IMPORT_LISTINGS: import_listings,
-        CANCEL_OVERSOLD: cancel_oversold,
-        PUSH_STOCK: push_stock,
-        PUSH_DIRTY: push_dirty,
-        CHECK_STOCK: check_stock,
-    }
+def cancel_oversold(context: TikTokContext, ctx: JobContext) -> None:
+    """SHOPBRIDGE_STOCK_CANCEL_OVERSOLD: cancel on TikTok the units of an order the truth no longer had, with
+    the out-of-stock reason; the cancellation comes back through the order's webhook and releases them."""
+    account_id = _account_id(ctx)
+    skus = [sku for sku in ctx.payload.get("skus") or [] if int(sku.get("quantity") or 0) > 0]
+    if not skus:
+        raise PermanentError("no SKUs to cancel in the payload")
+    data = Shop(context, account_id).call("POST", CANCEL_PATH, body={
+        "order_id": str(ctx.payload["external_id"]), "cancel_reason": OUT_OF_STOCK_REASON, "skus": skus,
+    })  # fmt: skip
+    session, now = ctx.session, ctx.write_time()
+    session.add(OrderEvent(order_id=int(ctx.payload["order_id"]), channel_account_id=account_id,
+                           kind="oversold_cancel_requested", created_at=now,
+                           payload={"cancel_id": data.get("cancel_id"), "skus": skus}))  # fmt: skip
 
 
 SYNC_FIRST_AT_OR_BELOW = 10  # units: a push that leaves a SKU this low on TikTok waits for the order sync first
@@ -375,5 +368,8 @@ def _sku_errors(data: dict[str, Any]) -> dict[str, str]:
 
 
 def register(registry: JobRegistry, context: TikTokContext) -> None:
-    for kind, handler in make_handlers(context).items():
-        registry.register(kind, handler, priority=10 if kind == PUSH_STOCK else 100, serial=kind == PUSH_STOCK)
+    registry.register(IMPORT_LISTINGS, partial(import_listings, context))
+    registry.register(PUSH_STOCK, partial(push_stock, context), priority=10, serial=True)
+    registry.register(PUSH_DIRTY, push_dirty)
+    registry.register(CHECK_STOCK, partial(check_stock, context))
+    registry.register(CANCEL_OVERSOLD, partial(cancel_oversold, context))

@@ -4,7 +4,9 @@ and what deauthorization and expiry warnings do to an account."""
 from __future__ import annotations
 
 from contextlib import suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
@@ -203,117 +205,118 @@ def _unix_int(order: dict[str, Any]) -> int:
 # or a chunk of orders (their own transactions) must be able to commit meanwhile.
 
 
-def make_handlers(context: TikTokContext, *, poll_overlap: timedelta, initial_lookback: timedelta,
-                  refresh_before: timedelta) -> dict[str, Any]:  # fmt: skip
-    def sync_orders(ctx: JobContext) -> None:
-        """Re-read the orders named by the shop's order events waiting in the inbox (or, for a retry, by the
-        payload) and upsert them. Serial per shop, so two syncs never take the same events; a sync takes at most
-        INBOX_BATCH events and leaves the rest to its successor, so no sync grows without bound under a burst."""
-        account_id = _ctx_account_id(ctx)
-        order_ids = [str(order_id) for order_id in ctx.payload.get("order_ids", [])]
-        event_ids: list[int] = []
-        event_orders: dict[int, list[str]] = {}
-        if not order_ids:
-            with reading(context.inbox_sessions) as session:
-                rows = session.execute(
-                    select(InboundEvent.id, InboundEvent.payload)
-                    .where(*_waiting_order_events(account_id))
-                    .order_by(InboundEvent.id)
-                    .limit(INBOX_BATCH)
-                ).all()  # fmt: skip
-            for event_id, raw in rows:
-                event_ids.append(event_id)
-                with suppress(webhooks.MalformedNotification):  # the receiver keeps malformed ones as rejected
-                    event_orders[event_id] = webhooks.order_ids(webhooks.parse(raw.encode()))
-                    order_ids += event_orders[event_id]
-        order_ids = list(dict.fromkeys(order_ids))
-        refused: dict[str, TikTokPermanent] = {}
-        if order_ids:
-            shop = Shop(context, account_id)  # network first, writes after: no lock held across calls
-            fetched, refused = _read_orders(shop, order_ids)
-            if refused and ctx.payload.get("order_ids"):  # a retry of named orders: it fails as a whole
-                raise next(iter(refused.values()))
-            account = _read_account(context, ctx)
-            _store(context, ctx, account, fetched, ctx.payload.get("source", "webhook"))
-        if refused:
-            _set_aside_refused(context, ctx, account_id, refused)
-        if event_ids:  # the orders are committed (in _store's transactions): their events are done
-            failed = [event_id for event_id in event_ids
-                      if event_orders.get(event_id) and set(event_orders[event_id]) <= set(refused)]  # fmt: skip
-            with transaction(context.inbox_sessions) as session:
-                inbox.mark_many(session, [event_id for event_id in event_ids if event_id not in failed],
-                                status="processed", now=ctx.write_time())  # fmt: skip
-                for event_id in failed:
-                    reasons = "; ".join(str(refused[order_id]) for order_id in event_orders[event_id])
-                    inbox.mark(session, event_id, status="failed", now=ctx.write_time(), error=reasons)
-            release_deferred_pushes(ctx.session, "tiktok", account_id, now=ctx.now)
-        if len(event_ids) == INBOX_BATCH:  # more are waiting: the successor takes them
-            queue_sync(ctx.session, account_id, now=ctx.now)
+@dataclass(frozen=True)
+class SyncOptions:
+    poll_overlap: timedelta  # how far before the watermark each poll starts again
+    initial_lookback: timedelta  # the history a shop's first poll reads
+    refresh_before: timedelta  # how long before expiry an access token is refreshed
 
-    def poll_orders(ctx: JobContext) -> None:
-        """The backstop: every order updated since the watermark, minus an overlap, sorted by update time. The
-        watermark only ever becomes the largest update_time seen, never "now", so a late write is not skipped."""
-        account_id = _ctx_account_id(ctx)
-        with reading(context.sessions) as session:  # ctx.session must stay unused until the calls are done
-            with_watermark = session.get(SyncWatermark, (account_id, "orders"))
-        since = with_watermark.value - poll_overlap if with_watermark else ctx.now - initial_lookback
-        shop = Shop(context, account_id)
-        orders = list(
-            shop.pages("POST", ORDER_SEARCH_PATH, "orders",
-                       query={"sort_field": "update_time", "sort_order": "ASC"},
-                       body={"update_time_ge": int(since.timestamp())})
-        )  # fmt: skip
-        changed = _changed(context.sessions, account_id, orders)
+
+def sync_orders(context: TikTokContext, ctx: JobContext) -> None:
+    """Re-read the orders named by the shop's order events waiting in the inbox (or, for a retry, by the
+    payload) and upsert them. Serial per shop, so two syncs never take the same events; a sync takes at most
+    INBOX_BATCH events and leaves the rest to its successor, so no sync grows without bound under a burst."""
+    account_id = _ctx_account_id(ctx)
+    order_ids = [str(order_id) for order_id in ctx.payload.get("order_ids", [])]
+    event_ids: list[int] = []
+    event_orders: dict[int, list[str]] = {}
+    if not order_ids:
+        with reading(context.inbox_sessions) as session:
+            rows = session.execute(
+                select(InboundEvent.id, InboundEvent.payload)
+                .where(*_waiting_order_events(account_id))
+                .order_by(InboundEvent.id)
+                .limit(INBOX_BATCH)
+            ).all()  # fmt: skip
+        for event_id, raw in rows:
+            event_ids.append(event_id)
+            with suppress(webhooks.MalformedNotification):  # the receiver keeps malformed ones as rejected
+                event_orders[event_id] = webhooks.order_ids(webhooks.parse(raw.encode()))
+                order_ids += event_orders[event_id]
+    order_ids = list(dict.fromkeys(order_ids))
+    refused: dict[str, TikTokPermanent] = {}
+    if order_ids:
+        shop = Shop(context, account_id)  # network first, writes after: no lock held across calls
+        fetched, refused = _read_orders(shop, order_ids)
+        if refused and ctx.payload.get("order_ids"):  # a retry of named orders: it fails as a whole
+            raise next(iter(refused.values()))
         account = _read_account(context, ctx)
-        seen = _store(context, ctx, account, changed, "poll")
-        seen += [datetime.fromtimestamp(_unix_int(order), UTC) for order in orders if _unix_int(order) < 1 << 62]
-        if seen:
-            newest = max(seen)
-            if with_watermark is None or newest > with_watermark.value:
-                ctx.session.execute(
-                    dialect_insert(ctx.session)(SyncWatermark)
-                    .values(channel_account_id=account_id, stream="orders", value=newest, updated_at=ctx.now)
-                    .on_conflict_do_update(
-                        index_elements=["channel_account_id", "stream"], set_={"value": newest, "updated_at": ctx.now}
-                    )
+        _store(context, ctx, account, fetched, ctx.payload.get("source", "webhook"))
+    if refused:
+        _set_aside_refused(context, ctx, account_id, refused)
+    if event_ids:  # the orders are committed (in _store's transactions): their events are done
+        failed = [event_id for event_id in event_ids
+                  if event_orders.get(event_id) and set(event_orders[event_id]) <= set(refused)]  # fmt: skip
+        with transaction(context.inbox_sessions) as session:
+            inbox.mark_many(session, [event_id for event_id in event_ids if event_id not in failed],
+                            status="processed", now=ctx.write_time())  # fmt: skip
+            for event_id in failed:
+                reasons = "; ".join(str(refused[order_id]) for order_id in event_orders[event_id])
+                inbox.mark(session, event_id, status="failed", now=ctx.write_time(), error=reasons)
+        release_deferred_pushes(ctx.session, "tiktok", account_id, now=ctx.now)
+    if len(event_ids) == INBOX_BATCH:  # more are waiting: the successor takes them
+        queue_sync(ctx.session, account_id, now=ctx.now)
+
+
+def poll_orders(context: TikTokContext, options: SyncOptions, ctx: JobContext) -> None:
+    """The backstop: every order updated since the watermark, minus an overlap, sorted by update time. The
+    watermark only ever becomes the largest update_time seen, never "now", so a late write is not skipped."""
+    account_id = _ctx_account_id(ctx)
+    with reading(context.sessions) as session:  # ctx.session must stay unused until the calls are done
+        with_watermark = session.get(SyncWatermark, (account_id, "orders"))
+    since = with_watermark.value - options.poll_overlap if with_watermark else ctx.now - options.initial_lookback
+    shop = Shop(context, account_id)
+    orders = list(
+        shop.pages("POST", ORDER_SEARCH_PATH, "orders",
+                   query={"sort_field": "update_time", "sort_order": "ASC"},
+                   body={"update_time_ge": int(since.timestamp())})
+    )  # fmt: skip
+    changed = _changed(context.sessions, account_id, orders)
+    account = _read_account(context, ctx)
+    seen = _store(context, ctx, account, changed, "poll")
+    seen += [datetime.fromtimestamp(_unix_int(order), UTC) for order in orders if _unix_int(order) < 1 << 62]
+    if seen:
+        newest = max(seen)
+        if with_watermark is None or newest > with_watermark.value:
+            ctx.session.execute(
+                dialect_insert(ctx.session)(SyncWatermark)
+                .values(channel_account_id=account_id, stream="orders", value=newest, updated_at=ctx.now)
+                .on_conflict_do_update(
+                    index_elements=["channel_account_id", "stream"], set_={"value": newest, "updated_at": ctx.now}
                 )
+            )
 
-    def refresh(ctx: JobContext) -> None:
-        """Refresh well before expiry, so no call ever meets an expired token in the normal course."""
-        with reading(context.sessions) as session:
-            account = session.get(ChannelAccount, _ctx_account_id(ctx))
-        if account is None or account.status != "active":
-            return
-        expires = account.credentials_expire_at
-        if expires is not None and expires - ctx.now > refresh_before:
-            return
-        Shop(context, account.id).refresh(now=ctx.now)
 
-    def deauthorized(ctx: JobContext) -> None:
-        account = _account(ctx)
-        message = str(ctx.payload.get("message") or "the seller removed the app's authorization")
-        park_account(ctx.session, account.id, reason=f"deauthorized by TikTok: {message}", now=ctx.now)
+def refresh_tokens(context: TikTokContext, options: SyncOptions, ctx: JobContext) -> None:
+    """Refresh well before expiry, so no call ever meets an expired token in the normal course."""
+    with reading(context.sessions) as session:
+        account = session.get(ChannelAccount, _ctx_account_id(ctx))
+    if account is None or account.status != "active":
+        return
+    expires = account.credentials_expire_at
+    if expires is not None and expires - ctx.now > options.refresh_before:
+        return
+    Shop(context, account.id).refresh(now=ctx.now)
 
-    def authorization_expiring(ctx: JobContext) -> None:
-        account = _account(ctx)
-        expires_at = _unix(ctx.payload.get("expiration_time"))
-        days = max(0, (expires_at - ctx.now).days) if expires_at else None
-        left = f"in {days} day(s)" if days is not None else "soon"
-        raise_issue(
-            ctx.session, kind="authorization_expiring", severity="warning",
-            fingerprint=f"authorization_expiring:{account.id}",
-            message=f"TikTok authorization of {account.label} expires {left}; ask the seller to re-authorize",
-            now=ctx.now, channel_account_id=account.id, subject_type="channel_account", subject_id=str(account.id),
-            details={"expires_at": expires_at.isoformat() if expires_at else None, "days_left": days},
-        )  # fmt: skip
 
-    return {
-        SYNC_ORDERS: sync_orders,
-        POLL_ORDERS: poll_orders,
-        REFRESH_TOKENS: refresh,
-        DEAUTHORIZED: deauthorized,
-        AUTHORIZATION_EXPIRING: authorization_expiring,
-    }
+def deauthorized(ctx: JobContext) -> None:
+    account = _account(ctx)
+    message = str(ctx.payload.get("message") or "the seller removed the app's authorization")
+    park_account(ctx.session, account.id, reason=f"deauthorized by TikTok: {message}", now=ctx.now)
+
+
+def authorization_expiring(ctx: JobContext) -> None:
+    account = _account(ctx)
+    expires_at = _unix(ctx.payload.get("expiration_time"))
+    days = max(0, (expires_at - ctx.now).days) if expires_at else None
+    left = f"in {days} day(s)" if days is not None else "soon"
+    raise_issue(
+        ctx.session, kind="authorization_expiring", severity="warning",
+        fingerprint=f"authorization_expiring:{account.id}",
+        message=f"TikTok authorization of {account.label} expires {left}; ask the seller to re-authorize",
+        now=ctx.now, channel_account_id=account.id, subject_type="channel_account", subject_id=str(account.id),
+        details={"expires_at": expires_at.isoformat() if expires_at else None, "days_left": days},
+    )  # fmt: skip
 
 
 def _ctx_account_id(ctx: JobContext) -> int:
@@ -329,6 +332,9 @@ def _unix(value: Any) -> datetime | None:
         return None
 
 
-def register(registry: JobRegistry, context: TikTokContext, **options: timedelta) -> None:
-    for kind, handler in make_handlers(context, **options).items():
-        registry.register(kind, handler, priority=5 if kind == SYNC_ORDERS else 100, serial=kind == SYNC_ORDERS)
+def register(registry: JobRegistry, context: TikTokContext, options: SyncOptions) -> None:
+    registry.register(SYNC_ORDERS, partial(sync_orders, context), priority=5, serial=True)
+    registry.register(POLL_ORDERS, partial(poll_orders, context, options))
+    registry.register(REFRESH_TOKENS, partial(refresh_tokens, context, options))
+    registry.register(DEAUTHORIZED, deauthorized)
+    registry.register(AUTHORIZATION_EXPIRING, authorization_expiring)
