@@ -429,8 +429,13 @@ def set_aside(
 ) -> int:
     """Keep one item that failed permanently inside a batched job as a dead letter of its own (with its attempt
     and a ``dead_letter`` sync issue naming the error), so the rest of the batch can commit and the item can be
-    retried or replayed on its own once its cause is fixed. ``payload`` is the work of that item alone. Returns
-    the dead job's id."""
+    retried or replayed on its own once its cause is fixed. ``payload`` is the work of that item alone. Once per
+    ``identity_key``: while a dead letter with that key waits for someone, a batch re-run (after a crash, or the
+    next push of the same product) adds nothing and gets that one's id. Returns the dead job's id."""
+    if identity_key is not None:
+        waiting = session.scalar(select(Job.id).where(Job.identity_key == identity_key, Job.state == "dead"))
+        if waiting is not None:
+            return int(waiting)
     reason = f"{type(error).__name__}: {error}"
     job_id = int(
         session.execute(

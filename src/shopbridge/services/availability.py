@@ -153,9 +153,14 @@ def enqueue_push(
 
     ``after_sync`` defers the push until the channel's order sync has caught up (``release_deferred_pushes``) or
     ``until`` passes, whichever is first; it is the payload the push then re-checks (see the TikTok push)."""
-    kind = push_kind(channel)
-    enqueue(session, kind, {"product_id": product_id, **(after_sync or {})}, now=now, due_at=until,
-            channel_account_id=account_id, identity_key=f"{kind}:{account_id}:{product_id}", priority=10)  # fmt: skip
+    enqueue(session, push_kind(channel), {"product_id": product_id, **(after_sync or {})}, now=now, due_at=until,
+            channel_account_id=account_id, identity_key=push_identity(channel, account_id, product_id),
+            priority=10)  # fmt: skip
+
+
+def push_identity(channel: str, account_id: int, product_id: str) -> str:
+    """The identity of a channel product's pushes: one waits at a time, and they run one after another."""
+    return f"{push_kind(channel)}:{account_id}:{product_id}"
 
 
 SELL_OUT_RECHECK = "stock.sell_out_recheck"

@@ -28,6 +28,7 @@ from shopbridge.services.availability import (
     enqueue_push,
     listing_stock,
     mark_dirty,
+    push_identity,
     push_kind,
     queue_sell_out_recheck,
     record_push,
@@ -39,7 +40,6 @@ from shopbridge.store.tables import (
     ChannelAccount,
     ChannelListing,
     ChannelWarehouse,
-    Job,
     Location,
     OrderEvent,
     Variant,
@@ -151,12 +151,11 @@ def push_stock(context: TikTokContext, ctx: JobContext) -> None:
     record_push(ctx.session, _read_account(context, account_id), outcomes, now=ctx.write_time())
     # A SKU refused with the whole call's error waits as a dead letter of the product's push (same identity, so
     # its retry runs in turn with the product's other pushes), once per product until someone acts on it.
-    identity = f"{PUSH_STOCK}:{account_id}:{product_id}"
-    if refused and ctx.session.scalar(select(Job.id).where(Job.identity_key == identity, Job.state == "dead")) is None:
+    if refused:
         reasons = "; ".join(f"SKU {sku_id}: {error}" for sku_id, error in refused.items())
         set_aside(ctx.session, PUSH_STOCK, {"product_id": product_id}, now=ctx.write_time(),
                   error=PermanentError(f"TikTok refused stock for {reasons}"), channel_account_id=account_id,
-                  identity_key=identity)  # fmt: skip
+                  identity_key=push_identity("tiktok", account_id, product_id))  # fmt: skip
     guarded = [item.variant_id for item in dirty if item.guarded]
     if guarded:
         queue_sell_out_recheck(ctx.session, account_id, product_id, guarded, now=ctx.now)
@@ -337,12 +336,9 @@ def _push_apart(
     errors: dict[str, str] = {}
     refused: dict[str, TikTokPermanent] = {}
     for item in items:
-        try:
-            errors.update(_update_inventory(shop, product_id, [item]))
-        except TikTokPermanent as error:
-            if not about_the_request(error):
-                raise
-            errors[item.external_sku_id], refused[item.external_sku_id] = str(error), error
+        more, apart = _push_apart(shop, product_id, [item])
+        errors.update(more)
+        refused.update(apart)
     return errors, refused
 
 

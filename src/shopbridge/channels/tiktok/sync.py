@@ -25,7 +25,7 @@ from shopbridge.services.availability import release_deferred_pushes
 from shopbridge.services.orders import Settlement, block_unreadable, create_orders, read_catalogue, upsert_order
 from shopbridge.store.db import WriteLane, dialect_insert, is_sqlite, reading, transaction
 from shopbridge.store.sync_issues import raise_issue
-from shopbridge.store.tables import ChannelAccount, InboundEvent, Job, SyncWatermark
+from shopbridge.store.tables import ChannelAccount, InboundEvent, SyncWatermark
 from shopbridge.store.tables import Order as OrderRow
 
 SYNC_ORDERS = "tiktok.sync_orders"
@@ -129,30 +129,27 @@ class OrderRefused(PermanentError):
     """An order TikTok will not return (e.g. 21008111: not this seller's), set aside from the shop's sync."""
 
 
-def _read_orders(shop: Shop, order_ids: list[str]) -> tuple[list[dict[str, Any]], dict[str, TikTokPermanent]]:
-    """Every order's detail, DETAIL_BATCH per call. A batch TikTok refuses for one of its orders is read again
+def _read_orders(
+    shop: Shop, order_ids: list[str], batch_size: int = DETAIL_BATCH
+) -> tuple[list[dict[str, Any]], dict[str, TikTokPermanent]]:
+    """Every order's detail, ``batch_size`` per call. A batch TikTok refuses for one of its orders is read again
     one order at a time, so the orders it refuses come back apart (with TikTok's error) and the others are read.
     Retryable errors, and permanent ones about the app or the token rather than an order, fail the whole sync."""
     fetched: list[dict[str, Any]] = []
     refused: dict[str, TikTokPermanent] = {}
-    for start in range(0, len(order_ids), DETAIL_BATCH):
-        batch = order_ids[start : start + DETAIL_BATCH]
+    for start in range(0, len(order_ids), batch_size):
+        batch = order_ids[start : start + batch_size]
         try:
             fetched += shop.call("GET", ORDER_DETAIL_PATH, query={"ids": batch}).get("orders") or []
-            continue
         except TikTokPermanent as error:
             if not about_the_request(error):
                 raise
             if len(batch) == 1:
                 refused[batch[0]] = error
-                continue
-        for order_id in batch:
-            try:
-                fetched += shop.call("GET", ORDER_DETAIL_PATH, query={"ids": [order_id]}).get("orders") or []
-            except TikTokPermanent as error:
-                if not about_the_request(error):
-                    raise
-                refused[order_id] = error
+            else:
+                readable, apart = _read_orders(shop, batch, 1)
+                fetched += readable
+                refused.update(apart)
     return fetched, refused
 
 
@@ -160,16 +157,13 @@ def _set_aside_refused(
     context: TikTokContext, ctx: JobContext, account_id: int, refused: dict[str, TikTokPermanent]
 ) -> None:
     """Each order TikTok refused becomes a dead letter of its own (a sync of that order alone, to retry once its
-    cause is fixed), committed before the events that named it are marked done. Once per order: a sync re-run after
-    a crash finds its dead letter already there."""
+    cause is fixed), committed before the events that named it are marked done; once per order (``set_aside``)."""
     with transaction(context.sessions, lane=WriteLane.ENGINE) as session:
         for order_id, error in refused.items():
-            identity = f"{SYNC_ORDERS}:{account_id}:order:{order_id}"
-            if session.scalar(select(Job.id).where(Job.identity_key == identity, Job.state == "dead")) is not None:
-                continue
             set_aside(session, SYNC_ORDERS, {"order_ids": [order_id], "source": "retry"},
                       error=OrderRefused(f"TikTok refused order {order_id}: {error}"), now=ctx.write_time(),
-                      channel_account_id=account_id, identity_key=identity)  # fmt: skip
+                      channel_account_id=account_id,
+                      identity_key=f"{SYNC_ORDERS}:{account_id}:order:{order_id}")  # fmt: skip
 
 
 def _read_account(context: TikTokContext, ctx: JobContext) -> ChannelAccount:
@@ -245,8 +239,8 @@ def sync_orders(context: TikTokContext, ctx: JobContext) -> None:
     if refused:
         _set_aside_refused(context, ctx, account_id, refused)
     if event_ids:  # the orders are committed (in _store's transactions): their events are done
-        failed = [event_id for event_id in event_ids
-                  if event_orders.get(event_id) and set(event_orders[event_id]) <= set(refused)]  # fmt: skip
+        failed = {event_id for event_id in event_ids
+                  if event_orders.get(event_id) and refused.keys() >= set(event_orders[event_id])}  # fmt: skip
         with transaction(context.inbox_sessions) as session:
             inbox.mark_many(session, [event_id for event_id in event_ids if event_id not in failed],
                             status="processed", now=ctx.write_time())  # fmt: skip

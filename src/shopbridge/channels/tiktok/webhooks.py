@@ -7,6 +7,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from shopbridge.web.limits import JSON_DEPTH, nested_deeper_than
+
 ORDER_STATUS_CHANGE = 1
 RECIPIENT_ADDRESS_UPDATE = 3
 PACKAGE_UPDATE = 4
@@ -22,7 +24,7 @@ PRODUCT_AUDIT_STATUS_CHANGE = 37
 # for the flows that will; any other type is kept as ignored, naming the type.
 KNOWN_TYPES = frozenset({1, 2, 3, 4, 5, 6, 7, 11, 12, 13, 14, 15, 16, 18, 27, 33, 36, 37, 50, 64, 67, 71})
 MAX_TYPE = 2**31 - 1  # event types are small integers; a larger "type" is not TikTok's
-MAX_DEPTH = 32  # TikTok's payloads nest four or five levels; deeper input is refused before anything walks it
+MAX_DEPTH = JSON_DEPTH  # TikTok's payloads nest four or five levels; deeper input is refused before parsing
 MAX_ID_LENGTH = 200  # as the inbox keeps event ids
 
 # Events that name orders the hub re-reads (webhook status words differ from the API's, so it always re-reads).
@@ -68,16 +70,14 @@ def notification_id(raw_body: bytes, envelope: dict[str, Any] | None) -> str:
 
 
 def parse(raw_body: bytes) -> Notification:
+    if nested_deeper_than(raw_body, MAX_DEPTH):  # before the parser recurses into it
+        raise MalformedNotification(f"the JSON is nested deeper than {MAX_DEPTH} levels")
     try:
         envelope = json.loads(raw_body)
     except (ValueError, UnicodeDecodeError):
         raise MalformedNotification("the body is not JSON") from None
-    except RecursionError:
-        raise MalformedNotification(f"the JSON is nested deeper than {MAX_DEPTH} levels") from None
     if not isinstance(envelope, dict):
         raise MalformedNotification("the body is not a JSON object")
-    if _depth(envelope) > MAX_DEPTH:
-        raise MalformedNotification(f"the JSON is nested deeper than {MAX_DEPTH} levels")
     kind, shop_id, data = envelope.get("type"), envelope.get("shop_id"), envelope.get("data")
     if not isinstance(kind, int) or isinstance(kind, bool):
         raise MalformedNotification(f"'type' must be an integer, got {_shown(kind)}")
@@ -91,21 +91,6 @@ def parse(raw_body: bytes) -> Notification:
     if not isinstance(timestamp, int) or isinstance(timestamp, bool):
         raise MalformedNotification(f"'timestamp' must be Unix seconds, got {timestamp!r}")
     return Notification(kind, notification_id(raw_body, envelope), str(shop_id), timestamp, data)
-
-
-def _depth(value: Any) -> int:
-    """How deeply ``value`` nests (a scalar is 0), walked without recursion and given up once past MAX_DEPTH."""
-    deepest, level = 0, [(value, 1)]
-    while level:
-        node, depth = level.pop()
-        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
-        for child in children:
-            if isinstance(child, (dict, list)):
-                if depth + 1 > MAX_DEPTH:
-                    return depth + 1
-                level.append((child, depth + 1))
-        deepest = max(deepest, depth)
-    return deepest
 
 
 def _shown(value: Any) -> str:
