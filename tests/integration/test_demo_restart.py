@@ -39,11 +39,13 @@ def _start_demo(
         return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=_environment(data_dir))
 
 
-def _hub_answers(process: subprocess.Popen[bytes], hub_port: int, output: Path) -> bool:
+def _answers(process: subprocess.Popen[bytes], url: str, output: Path | None = None) -> bool:
+    """Whether ``url`` answers 200 yet; fails at once, with what the process printed, if the process exited."""
     if process.poll() is not None:
-        raise AssertionError(f"the demo exited with code {process.returncode}:\n{output.read_text()}")
+        printed = f":\n{output.read_text()}" if output is not None else ""
+        raise AssertionError(f"{process.args!r} exited with code {process.returncode}{printed}")
     try:
-        return httpx.get(f"http://127.0.0.1:{hub_port}/healthz", timeout=2).status_code == 200
+        return httpx.get(url, timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
 
@@ -99,7 +101,11 @@ def test_the_demo_starts_again_on_the_same_ports_after_it_was_sigkilled(tmp_path
     with _cleaning_up(processes, strays):
         first = _start_demo(data_dir, hub_port, sandbox_port, tmp_path / "first.txt")
         processes.append(first)
-        wait_until(lambda: _hub_answers(first, hub_port, tmp_path / "first.txt"), timeout=120, message="the hub")
+        wait_until(
+            lambda: _answers(first, f"http://127.0.0.1:{hub_port}/healthz", tmp_path / "first.txt"),
+            timeout=120,
+            message="the hub",
+        )
         strays.update(_descendants(first.pid))
         sandboxes = [pid for pid, command in strays.items() if "shopbridge.sandbox.cli" in command]
         assert len(sandboxes) == 1, strays
@@ -108,7 +114,11 @@ def test_the_demo_starts_again_on_the_same_ports_after_it_was_sigkilled(tmp_path
 
         second = _start_demo(data_dir, hub_port, sandbox_port, tmp_path / "second.txt", "--duration", "1")
         processes.append(second)
-        wait_until(lambda: _hub_answers(second, hub_port, tmp_path / "second.txt"), timeout=120, message="the hub")
+        wait_until(
+            lambda: _answers(second, f"http://127.0.0.1:{hub_port}/healthz", tmp_path / "second.txt"),
+            timeout=120,
+            message="the hub",
+        )
         assert second.wait(120) == 0, (tmp_path / "second.txt").read_text()
         assert "demo stopped cleanly" in (tmp_path / "second.txt").read_text()
 
@@ -130,15 +140,6 @@ def _start_sandbox(port: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(_sandbox_command(port), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
 
 
-def _sandbox_answers(process: subprocess.Popen[bytes], port: int) -> bool:
-    if process.poll() is not None:
-        raise AssertionError(f"the sandbox exited with code {process.returncode}")
-    try:
-        return httpx.get(f"http://127.0.0.1:{port}/_sandbox/clock", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 def _dead_pid() -> int:
     ended = subprocess.Popen([sys.executable, "-c", "pass"])
     ended.wait()
@@ -154,7 +155,9 @@ def test_a_recorded_sandbox_whose_demo_died_is_stopped(tmp_path: Path) -> None:
     port = free_port()
     sandbox = _start_sandbox(port)
     with _cleaning_up([sandbox], {}):
-        wait_until(lambda: _sandbox_answers(sandbox, port), timeout=60, message="the sandbox")
+        wait_until(
+            lambda: _answers(sandbox, f"http://127.0.0.1:{port}/_sandbox/clock"), timeout=60, message="the sandbox"
+        )
         _record(tmp_path, sandbox.pid, port, _dead_pid())
         assert stop_leftover_sandbox(tmp_path) == sandbox.pid
         assert sandbox.wait(5) is not None
@@ -166,7 +169,9 @@ def test_a_process_that_is_not_a_leftover_sandbox_is_left_alone(tmp_path: Path) 
     sandbox = _start_sandbox(port)
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     with _cleaning_up([sandbox, other], {}):
-        wait_until(lambda: _sandbox_answers(sandbox, port), timeout=60, message="the sandbox")
+        wait_until(
+            lambda: _answers(sandbox, f"http://127.0.0.1:{port}/_sandbox/clock"), timeout=60, message="the sandbox"
+        )
         # a reused pid, running something else; a sandbox, but on another port than the one recorded
         for pid, recorded_port in ((other.pid, port), (sandbox.pid, free_port())):
             _record(tmp_path, pid, recorded_port, dead)

@@ -22,12 +22,18 @@ async def completed_order(env: Env, sku: str, quantity: int, **extra: Any) -> st
     return order_id
 
 
-async def test_statement_adds_up(env: Env) -> None:
+async def three_orders(env: Env) -> tuple[str, str, str]:
+    """Three completed orders of a 25.00 tee: two with shipping and tax, one with an affiliate, one cash on delivery."""
     product = await env.product([{"seller_sku": "TEE-1", "price": "25.00", "quantity": 50}])
     sku = product["skus"][0]["id"]
     plain = await completed_order(env, sku, 2, shipping_fee="5.00", tax="4.00")
     affiliate = await completed_order(env, sku, 1, affiliate_commission_rate="0.10")
-    await completed_order(env, sku, 1, is_cod=True)
+    cod = await completed_order(env, sku, 1, is_cod=True)
+    return plain, affiliate, cod
+
+
+async def test_statement_adds_up(env: Env) -> None:
+    plain, affiliate, _ = await three_orders(env)
     await env.control(
         "POST", "/finance/adjustments", {"shop_id": env.shop_id, "amount": "-3.50", "type": "PLATFORM_PENALTY"}
     )
@@ -140,11 +146,7 @@ def parts_total(breakdown: dict[str, Any]) -> Decimal:
 
 
 async def test_transactions_by_statement_202501(env: Env) -> None:
-    product = await env.product([{"seller_sku": "TEE-1", "price": "25.00", "quantity": 50}])
-    sku = product["skus"][0]["id"]
-    plain = await completed_order(env, sku, 2, shipping_fee="5.00", tax="4.00")
-    affiliate = await completed_order(env, sku, 1, affiliate_commission_rate="0.10")
-    cod = await completed_order(env, sku, 1, is_cod=True)
+    plain, affiliate, cod = await three_orders(env)
     await env.control(
         "POST", "/finance/adjustments", {"shop_id": env.shop_id, "amount": "-3.50", "type": "PLATFORM_PENALTY"}
     )
