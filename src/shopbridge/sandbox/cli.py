@@ -15,13 +15,13 @@ if TYPE_CHECKING:
 
 STDIN_FILENO = 0
 
-sandbox_app = typer.Typer(help="Run local emulators of the outside world (TikTok Shop).", no_args_is_help=True)
+sandbox_app = typer.Typer(help="Run local emulators of the outside world (TikTok Shop, Shopify).", no_args_is_help=True)
 
 
 @sandbox_app.callback()
 def sandbox() -> None:
     """Run local emulators of the outside world."""
-    # An explicit callback keeps `tiktok` a subcommand even while it is the only one.
+    # An explicit callback keeps each emulator a subcommand of its own.
 
 
 @sandbox_app.command("tiktok")
@@ -86,6 +86,66 @@ def tiktok(
         server.run()
     if not server.started:
         raise typer.Exit(3)  # as uvicorn.run: it could not start (its error is above)
+
+
+@sandbox_app.command("shopify")
+def shopify(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port for the Admin API, OAuth and /_sandbox/.")] = 8102,
+    state: Annotated[Path | None, typer.Option(help="SQLite state file (default: in memory).")] = None,
+    seed: Annotated[
+        str | None, typer.Option(help="'demo' seeds a store carrying the TikTok demo's SKUs, two locations.")
+    ] = None,
+    shop_domain: Annotated[str, typer.Option(help="The shop's myshopify domain.")] = "sandbox-store.myshopify.com",
+    access_token: Annotated[
+        str, typer.Option(help="The custom app's Admin API token (X-Shopify-Access-Token).")
+    ] = "shpat_sandbox_token",  # noqa: S107
+    api_key: Annotated[str, typer.Option(help="The app's API key (OAuth client_id).")] = "sandbox_api_key",
+    api_secret: Annotated[
+        str, typer.Option(help="The app's API secret: OAuth client_secret and webhook HMAC key.")
+    ] = "sandbox_api_secret",  # noqa: S107
+    redirect_url: Annotated[
+        str, typer.Option(help="Where /admin/oauth/authorize redirects (same scheme and host accepted).")
+    ] = "http://127.0.0.1:8000/connect/shopify/callback",
+    random_seed: Annotated[int | None, typer.Option(help="Make ids, traffic and faults reproducible.")] = None,
+    traffic: Annotated[
+        bool, typer.Option(help="Simulate the store: web orders, in-store sales, staff fulfilment.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option(help="Log warnings only.")] = False,
+    stop_on_stdin_eof: Annotated[
+        bool,
+        typer.Option(
+            "--stop-on-stdin-eof",
+            help="Stop when stdin closes: for a parent process running the sandbox beside it, whose end of the "
+            "pipe closes however it ends, SIGKILL included.",
+        ),
+    ] = False,
+) -> None:
+    """Serve the Shopify sandbox (GraphQL Admin API, OAuth, webhooks)."""
+    import uvicorn
+
+    from .shopify import ShopifySandboxConfig, create_app
+
+    config = ShopifySandboxConfig(
+        shop_domain=shop_domain,
+        access_token=access_token,
+        api_key=api_key,
+        api_secret=api_secret,
+        redirect_url=redirect_url,
+        state_path=state,
+        seed=seed,
+        random_seed=random_seed,
+        traffic=traffic,
+    )
+    typer.echo(f"Shopify sandbox on http://{host}:{port}  (control API: http://{host}:{port}/docs)")
+    server = uvicorn.Server(uvicorn.Config(create_app(config), host=host, port=port,
+                                           log_level="warning" if quiet else "info", access_log=not quiet))  # fmt: skip
+    if stop_on_stdin_eof:
+        _stop_when_stdin_closes(server)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:
+        raise typer.Exit(3)
 
 
 def _stop_when_stdin_closes(server: uvicorn.Server) -> None:
