@@ -32,12 +32,14 @@ orders_app = typer.Typer(help="The order queue: list, show, blocked orders, retr
 users_app = typer.Typer(help="Users and their roles.", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 stock_app = typer.Typer(help="Stock: show a SKU, adjust it, import movements or counts.", no_args_is_help=True)
+cancellations_app = typer.Typer(help="Buyers' cancellation requests: list, approve, reject.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(connect_app, name="connect")
 app.add_typer(orders_app, name="orders")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(stock_app, name="stock")
+app.add_typer(cancellations_app, name="cancellations")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(bench_app, name="bench")
 app.add_typer(sandbox_app, name="sandbox")
@@ -511,6 +513,84 @@ def stock_import(
         fail(str(error))
     console.print(f"{file.name}: {parsed.rows} row(s): {summary.applied} applied, {summary.already_applied} already "
                   f"applied, {summary.unchanged} unchanged")  # fmt: skip
+
+
+# --- cancellations ---------------------------------------------------------------------------------------
+
+Actor = Annotated[
+    str | None, typer.Option("--as", help="The e-mail of the owner or ops user answering (kept on the request).")
+]
+
+
+def _cancellation_actor(built: Hub, email: str | None) -> str:
+    """Who answers: a named user must exist, be enabled and hold the owner or ops role (as the API's operators)."""
+    from shopbridge.store.tables import User
+
+    if email is None:
+        return "cli"
+    with built.sessions() as session:
+        user = session.scalar(select(User).where(User.email == email))
+    if user is None or user.disabled:
+        fail(f"no enabled user {email}")
+    if user.role not in ("owner", "ops"):
+        fail(f"role {user.role} may not answer cancellation requests; it needs owner or ops")
+    return email
+
+
+@cancellations_app.command("list")
+def cancellations_list(
+    state: Annotated[
+        str | None, typer.Option(help="pending, approving, rejecting, approved, rejected or closed.")
+    ] = "pending",
+) -> None:
+    """Buyers' cancellation requests, those due soonest first (pending by default, `--state ''` for all)."""
+    from shopbridge.services import cancellations
+
+    built = ready_hub()
+    try:
+        with built.sessions() as session:
+            requests = cancellations.list_requests(session, state or None)
+    except cancellations.CancellationError as error:
+        fail(str(error))
+    table = Table("id", "channel", "order", "state", "reason", "respond by", "error",
+                  title=f"cancellation requests ({state or 'all'})")  # fmt: skip
+    for request in requests:
+        table.add_row(str(request["id"]), str(request["channel_label"]), str(request["external_order_id"]),
+                      str(request["state"]), str(request["reason"] or ""), str(request["respond_by"] or ""),
+                      str(request["error"] or "")[:80])  # fmt: skip
+    console.print(table)
+
+
+def _answer_cancellation(request_id: int, approve: bool, email: str | None, reason: str | None) -> None:
+    from shopbridge.services import cancellations
+
+    built = ready_hub()
+    actor = _cancellation_actor(built, email)
+    try:
+        with transaction(built.sessions) as session:
+            cancellations.answer(session, request_id, approve, actor=actor, now=built.clock.now(), reason=reason)
+    except cancellations.CancellationError as error:
+        fail(str(error))
+    console.print(f"cancellation request {request_id} is {'approving' if approve else 'rejecting'}: the channel is "
+                  "told next")  # fmt: skip
+
+
+@cancellations_app.command("approve")
+def cancellations_approve(request_id: int, actor: Actor = None) -> None:
+    """Approve a buyer's cancellation request."""
+    _answer_cancellation(request_id, True, actor, None)
+
+
+@cancellations_app.command("reject")
+def cancellations_reject(
+    request_id: int,
+    reason: Annotated[
+        str | None, typer.Option(help="A reject reason of the channel (name or text), or a comment.")
+    ] = None,
+    actor: Actor = None,
+) -> None:
+    """Reject a buyer's cancellation request."""
+    _answer_cancellation(request_id, False, actor, reason)
 
 
 # --- benchmarks ----------------------------------------------------------------------------------------

@@ -91,6 +91,29 @@ class Settings(BaseSettings):
         default=48.0, gt=0, description="Refresh tokens this long before expiry."
     )
     tiktok_rate_limit: str = Field(default="40/second", description="Calls per shop (limits syntax).")
+    shopify_api_key: str | None = Field(default=None, description="Shopify app client id (OAuth install).")
+    shopify_api_secret: SecretStr | None = Field(
+        default=None, description="Shopify app client secret: signs the OAuth callback and the webhooks."
+    )
+    shopify_api_version: str = Field(default="2026-07", description="Admin API version the connector calls.")
+    shopify_admin_base_url: str | None = Field(
+        default=None,
+        description="Where the Admin API answers, instead of https://{shop domain} (a sandbox, a proxy).",
+    )
+    shopify_scopes: str = Field(
+        default="read_products,read_inventory,write_inventory,read_locations,read_orders,write_orders,"
+        "read_fulfillments,read_merchant_managed_fulfillment_orders,write_merchant_managed_fulfillment_orders",
+        description="Access scopes the OAuth install asks for.",
+    )
+    shopify_poll_seconds: float = Field(
+        default=60.0, gt=0, description="Order and fulfilment poll backstop interval per store."
+    )
+    fulfilment_sla_warn_minutes: float = Field(
+        default=360.0, ge=0, description="Raise 'SLA at risk' this long before a released order's dispatch deadline."
+    )
+    fulfilment_sla_check_seconds: float = Field(
+        default=60.0, gt=0, description="How often dispatch deadlines are checked."
+    )
     stock_push_mode: Literal["event", "interval"] = Field(
         default="event", description="event: push a stock change at once; interval: every stock_push_interval_seconds."
     )

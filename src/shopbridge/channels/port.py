@@ -6,7 +6,13 @@ with its own signature check, the connect callbacks) beside the API, runs the ba
 for the web process's lifetime, and re-reads an order through the channel's resync kind when someone retries it.
 What every channel shares lives outside the channels: order intake and upsert (``services/orders.py``), the stock
 ledger and the push bookkeeping (``services/stock.py``, ``services/availability.py``), the inbox and the work engine
-(``runtime/``), and the rules themselves (``domain/``). No channel imports another."""
+(``runtime/``), and the rules themselves (``domain/``). No channel imports another.
+
+Channels meet through the hub's tables and job kinds named by convention (``services/fulfilment.py``): a channel
+whose accounts fulfil orders (a store) registers ``<name>.place_order`` and ``<name>.cancel_order`` and reports its
+fulfilments with ``fulfilment.record_shipment``; a channel whose orders are fulfilled elsewhere (a marketplace)
+registers ``<name>.ship_order`` (send a shipment's tracking), ``<name>.cancel_order`` (cancel an order there, with a
+``domain.orders.CancelReason``) and, where buyers ask to cancel, ``<name>.answer_cancellation``."""
 
 from __future__ import annotations
 

@@ -46,6 +46,18 @@ class UnknownStatus(ValueError):
     pass
 
 
+class CancelReason(StrEnum):
+    """Why an order is cancelled, in words every channel maps its own reasons to and from."""
+
+    BUYER = "buyer"  # the buyer asked
+    OUT_OF_STOCK = "out_of_stock"
+    FRAUD = "fraud"
+    DECLINED = "declined"  # the payment was declined
+    UNDELIVERABLE = "undeliverable"
+    STAFF = "staff"  # a staff error (wrong price, wrong item)
+    OTHER = "other"
+
+
 def progress(status: OrderStatus) -> int:
     return _PROGRESS[status]
 

@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session
 from shopbridge.domain.matching import LINE_REASONS, BlockReason, Catalogue, currency_problem
 from shopbridge.domain.money import Money
 from shopbridge.domain.order_stock import Step, stock_steps
-from shopbridge.domain.orders import Order, OrderStatus, ReleaseDecision, progress, release_decision
+from shopbridge.domain.orders import CancelReason, Order, OrderStatus, ReleaseDecision, progress, release_decision
 from shopbridge.runtime.jobs import enqueue
+from shopbridge.services import fulfilment
 from shopbridge.services.availability import in_chunks, with_known_truth
 from shopbridge.services.stock import LedgerLine, fulfilment_location, record_movements
 from shopbridge.store.db import dialect_insert
@@ -418,6 +419,7 @@ def _release_effects(
         lines = session.scalars(select(OrderLine).where(OrderLine.order_id == row.id)).all()
     ordered = sorted(lines, key=lambda line: (line.variant_id is not None, line.variant_id or 0))
     _emit(session, account, row, "released", now, {"lines": [_line_payload(line) for line in ordered]})
+    fulfilment.hand_over(session, account, row.id, now=now)
     return True
 
 
@@ -425,6 +427,7 @@ def _cancel_after_release(session: Session, account: ChannelAccount, row: OrderR
     if session.scalar(select(OrderEvent.id).where(OrderEvent.order_id == row.id, OrderEvent.kind == "cancelled")):
         return
     _emit(session, account, row, "cancelled", now, {"after_release": True})
+    fulfilment.cancel_in_fulfillers(session, row.id, CancelReason.BUYER, now=now)
 
 
 # The ledger's kind of movement for each step of an order's life.

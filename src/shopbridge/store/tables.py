@@ -173,7 +173,10 @@ class ChannelListing(Base):
     """A variant as a channel knows it (TikTok product id + SKU id), with the stock versions pushed and acked."""
 
     __tablename__ = "channel_listings"
-    __table_args__ = (UniqueConstraint("channel_account_id", "external_sku_id"),)
+    __table_args__ = (
+        UniqueConstraint("channel_account_id", "external_sku_id"),
+        CheckConstraint("link IN ('auto', 'manual', 'unlinked')", name="link"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     channel_account_id: Mapped[int] = mapped_column(ForeignKey("channel_accounts.id", ondelete="CASCADE"))
@@ -188,6 +191,12 @@ class ChannelListing(Base):
     pushed_quantity: Mapped[int | None] = mapped_column(doc="The quantity the channel last confirmed.")
     pushed_at: Mapped[datetime | None]
     push_error: Mapped[str | None] = mapped_column(Text, doc="Why the channel refused this SKU's last push.")
+    external_stock_id: Mapped[str | None] = mapped_column(
+        String(100), doc="The channel's id for the stock of this listing, where it has one (Shopify's inventory item)."
+    )
+    link: Mapped[str] = mapped_column(
+        String(10), default="auto", doc="auto: linked to the variant by SKU; manual: by a person; unlinked: kept apart."
+    )
 
 
 class StockRuleRow(Base):
@@ -338,6 +347,87 @@ class OrderEvent(Base):
     kind: Mapped[str] = mapped_column(String(50))
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime]
+
+
+class OrderLink(Base):
+    """A hub order placed in another channel account to be fulfilled there (a TikTok order in the Shopify store).
+    The row is written before the store is asked, so a retry finds the order it placed instead of placing another."""
+
+    __tablename__ = "order_links"
+    __table_args__ = (
+        UniqueConstraint("order_id", "channel_account_id"),
+        CheckConstraint(
+            "state IN ('placing', 'placed', 'refused', 'cancel_requested', 'cancelled', 'cancel_refused')",
+            name="state",
+        ),
+        Index(None, "channel_account_id", "external_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    channel_account_id: Mapped[int] = mapped_column(ForeignKey("channel_accounts.id"))
+    external_id: Mapped[str | None] = mapped_column(String(100), doc="The order's id in that account.")
+    external_name: Mapped[str | None] = mapped_column(String(100), doc="Its name there, e.g. #1042.")
+    state: Mapped[str] = mapped_column(String(20), default="placing")
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _created()
+
+
+class Shipment(Base):
+    """A fulfilment made in one channel account (the store shipped a parcel) for an order of another, to be
+    reported to the order's own channel with its tracking number."""
+
+    __tablename__ = "shipments"
+    __table_args__ = (
+        UniqueConstraint("channel_account_id", "external_id"),
+        CheckConstraint("state IN ('pending', 'sent', 'failed')", name="state"),
+        Index(None, "order_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    channel_account_id: Mapped[int] = mapped_column(ForeignKey("channel_accounts.id"), doc="Where it shipped.")
+    external_id: Mapped[str] = mapped_column(String(100), doc="The fulfilment's id where it shipped.")
+    carrier: Mapped[str | None] = mapped_column(String(200), doc="The carrier as the fulfilling side named it.")
+    tracking_number: Mapped[str | None] = mapped_column(String(200))
+    tracking_url: Mapped[str | None] = mapped_column(Text)
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JsonDocument, default=list, doc="[{sku, variant_id, quantity}]")
+    shipped_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(10), default="pending")
+    provider: Mapped[str | None] = mapped_column(String(200), doc="The carrier as the order's channel knows it.")
+    external_package_id: Mapped[str | None] = mapped_column(String(100), doc="The package on the order's channel.")
+    error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = _created()
+
+
+class CancellationRequest(Base):
+    """A buyer's request to cancel an order, waiting for the seller's answer before the channel's deadline."""
+
+    __tablename__ = "cancellation_requests"
+    __table_args__ = (
+        UniqueConstraint("channel_account_id", "external_id"),
+        CheckConstraint(
+            "state IN ('pending', 'approving', 'rejecting', 'approved', 'rejected', 'closed')", name="state"
+        ),
+        Index(None, "state", "respond_by"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel_account_id: Mapped[int] = mapped_column(ForeignKey("channel_accounts.id"))
+    external_id: Mapped[str] = mapped_column(String(100), doc="The request's id on the channel.")
+    external_order_id: Mapped[str] = mapped_column(String(100))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(12), default="pending")
+    channel_status: Mapped[str | None] = mapped_column(String(50), doc="The channel's own word, verbatim.")
+    reason: Mapped[str | None] = mapped_column(Text)
+    respond_by: Mapped[datetime | None]
+    requested_at: Mapped[datetime]
+    answered_at: Mapped[datetime | None]
+    answered_by: Mapped[str | None] = mapped_column(String(200))
+    error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = _created()
 
 
 # --- the work engine -----------------------------------------------------------------------------------

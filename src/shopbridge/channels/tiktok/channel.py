@@ -10,7 +10,7 @@ import httpx
 from prometheus_client import Counter
 
 from shopbridge.channels.port import Channel, ChannelSetup, ChannelWeb
-from shopbridge.channels.tiktok import inventory, routes, sync
+from shopbridge.channels.tiktok import cancellations, fulfilment, inventory, routes, sync
 from shopbridge.channels.tiktok.client import TikTokApp, TikTokClient
 from shopbridge.channels.tiktok.connect import HubSettings
 from shopbridge.channels.tiktok.shop import TikTokContext
@@ -50,6 +50,8 @@ class TikTokChannel:
             refresh_before=timedelta(hours=self.settings.tiktok_refresh_before_hours),
         ))  # fmt: skip
         inventory.register(registry, self.context)
+        fulfilment.register(registry, self.context)
+        cancellations.register(registry, self.context)
 
     def web(self, webhooks: Counter) -> ChannelWeb:
         return routes.web(self, webhooks)

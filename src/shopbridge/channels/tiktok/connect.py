@@ -13,6 +13,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from shopbridge.channels.tiktok.auth import TokenSet, authorization_url, exchange_code
+from shopbridge.channels.tiktok.cancellations import ensure_cancellation_schedule
 from shopbridge.channels.tiktok.errors import TikTokError
 from shopbridge.channels.tiktok.inventory import CHECK_STOCK, IMPORT_LISTINGS, PUSH_DIRTY
 from shopbridge.channels.tiktok.shop import Shop, TikTokContext, seal_credentials
@@ -165,6 +166,7 @@ def _store(
                                           channel_account_id=account.id), now=now)  # fmt: skip
         ensure_schedule(session, Periodic(f"{REFRESH_TOKENS}:{account.id}", REFRESH_TOKENS, hub.refresh_check_seconds,
                                           channel_account_id=account.id), now=now + timedelta(minutes=5))  # fmt: skip
+        ensure_cancellation_schedule(session, account.id, now)
         if session.scalar(select(Location.id).limit(1)) is None:
             session.add(Location(code="MAIN", name="Main location", timezone=timezone, created_at=now))
         _stock_setup(session, hub, account.id, now)
