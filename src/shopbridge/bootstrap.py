@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import httpx
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from shopbridge.channels.port import Build, Channel, ChannelSetup
+from shopbridge.channels.shopify import channel as shopify
 from shopbridge.channels.tiktok import channel as tiktok
 from shopbridge.config import Settings
 from shopbridge.domain.clock import Clock, SystemClock
@@ -19,6 +21,7 @@ from shopbridge.runtime.registry import JobContext, JobRegistry
 from shopbridge.runtime.scheduler import Periodic, Scheduler
 from shopbridge.runtime.worker import Worker, WorkerOptions, WorkerPool
 from shopbridge.services.availability import SELL_OUT_RECHECK, mark_dirty
+from shopbridge.services.fulfilment import SLA_CHECK, check_sla
 from shopbridge.services.orders import RELEASE_DUE, release_due
 from shopbridge.store import migrations
 from shopbridge.store.db import create_database_engine, session_factory
@@ -32,11 +35,24 @@ def default_registry() -> JobRegistry:
     registry = JobRegistry()
     registry.register(RELEASE_DUE, _release_due)
     registry.register(SELL_OUT_RECHECK, _sell_out_recheck, batch=True)
+    registry.register(SLA_CHECK, _check_sla)
     return registry
 
 
 def _release_due(ctx: JobContext) -> None:
     release_due(ctx.session, int(ctx.payload["order_id"]), now=ctx.now)
+
+
+def _check_sla(ctx: JobContext) -> None:
+    """Released orders close to their dispatch deadline without tracking on their channel raise "SLA at risk"."""
+    warn_before = timedelta(minutes=float(ctx.payload.get("warn_minutes", 0)))
+    check_sla(ctx.session, now=ctx.now, warn_before=warn_before)
+
+
+def default_periodics(settings: Settings) -> list[Periodic]:
+    """The hub's own schedules (channels schedule theirs per account when it connects)."""
+    return [Periodic(SLA_CHECK, SLA_CHECK, settings.fulfilment_sla_check_seconds,
+                     {"warn_minutes": settings.fulfilment_sla_warn_minutes})]  # fmt: skip
 
 
 def _sell_out_recheck(ctx: JobContext) -> None:
@@ -45,7 +61,7 @@ def _sell_out_recheck(ctx: JobContext) -> None:
 
 
 # Every channel the hub knows, one line each (channels/port.py): its package's build.
-CHANNELS: tuple[Build, ...] = (tiktok.build,)
+CHANNELS: tuple[Build, ...] = (tiktok.build, shopify.build)
 
 
 @dataclass
@@ -165,8 +181,10 @@ def build_hub(
     clock = clock or SystemClock()
     setup = ChannelSetup(settings, sessions, inbox_sessions, secrets, limiter, clock, http)
     channels = {channel.name: channel for channel in (build(setup) for build in CHANNELS)}
+    periodics: list[Periodic] = []
     if registry is None:
         registry = default_registry()
+        periodics = default_periodics(settings)
         for channel in channels.values():
             channel.register_work(registry)
     return Hub(
@@ -180,4 +198,5 @@ def build_hub(
         secrets=secrets,
         rate_limiter=limiter,
         channels=channels,
+        periodics=periodics,
     )

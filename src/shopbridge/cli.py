@@ -15,6 +15,8 @@ from sqlalchemy import select
 
 from shopbridge import __version__
 from shopbridge.bootstrap import Hub, build_hub
+from shopbridge.cli_links import links_app
+from shopbridge.cli_shopify import connect_shopify
 from shopbridge.config import ConfigError, Settings, load_settings
 from shopbridge.logs import configure_logging
 from shopbridge.runtime import jobs as job_queue
@@ -40,6 +42,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(stock_app, name="stock")
 app.add_typer(cancellations_app, name="cancellations")
+app.add_typer(links_app, name="links")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(bench_app, name="bench")
 app.add_typer(sandbox_app, name="sandbox")
@@ -169,23 +172,25 @@ def _port_free(port: int) -> bool:
 def demo(
     port: Annotated[int, typer.Option(help="Port for the hub.")] = 8000,
     sandbox_port: Annotated[int, typer.Option(help="Port for the TikTok sandbox.")] = 8101,
+    store_port: Annotated[int, typer.Option(help="Port for the Shopify sandbox (the store).")] = 8102,
     duration: Annotated[
         float | None, typer.Option(help="Stop after this many seconds (default: until Ctrl-C).")
     ] = None,
     rate: Annotated[float, typer.Option(min=0.01, max=50, help="Buyer orders per second.")] = 0.5,
 ) -> None:
-    """The seeded TikTok sandbox and the hub on the embedded database, connected, with buyers placing orders."""
+    """The seeded TikTok sandbox, the Shopify sandbox as the store, and the hub on the embedded database, connected,
+    with buyers placing orders and the store fulfilling them."""
     from shopbridge.demo.run import run_demo, stop_leftover_sandbox
 
     loaded = settings()
     leftover = stop_leftover_sandbox(loaded.data_dir)  # a killed demo's, still holding its port
     if leftover is not None:
         console.print(f"stopped the TikTok sandbox (pid {leftover}) an earlier demo left running")
-    for name, value in (("--port", port), ("--sandbox-port", sandbox_port)):
+    for name, value in (("--port", port), ("--sandbox-port", sandbox_port), ("--store-port", store_port)):
         if not _port_free(value):
             fail(f"{name}: port {value} is already in use on 127.0.0.1; pass another one")
-    run_demo(data_dir=loaded.data_dir, hub_port=port, sandbox_port=sandbox_port, duration=duration, console=console,
-             orders_per_second=rate)  # fmt: skip
+    run_demo(data_dir=loaded.data_dir, hub_port=port, sandbox_port=sandbox_port, store_port=store_port,
+             duration=duration, console=console, orders_per_second=rate)  # fmt: skip
 
 
 # --- jobs ----------------------------------------------------------------------------------------------
@@ -286,6 +291,9 @@ def connect_tiktok() -> None:
         errors.print("warning: SHOPBRIDGE_PUBLIC_URL is not set, so no webhooks will be subscribed (poll only)")
     console.print("Open this link as the seller (valid 30 minutes):")
     console.print(connect.start(context), soft_wrap=True)
+
+
+connect_app.command("shopify")(connect_shopify)
 
 
 # --- orders ----------------------------------------------------------------------------------------------

@@ -1,5 +1,4 @@
-"""`shopbridge shopify`: connecting a store. Added to the main command by cli.py
-(``app.add_typer(shopify_app, name="shopify")``)."""
+"""`shopbridge connect shopify`: connecting a store (registered on the ``connect`` group by cli.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +9,6 @@ import typer
 if TYPE_CHECKING:
     from shopbridge.bootstrap import Hub
     from shopbridge.channels.shopify.context import ShopifyContext
-
-shopify_app = typer.Typer(help="Shopify stores: connect one.", no_args_is_help=True)
 
 StockMaster = Annotated[
     Literal["hub", "shopify"],
@@ -29,8 +26,7 @@ def _context(hub: Hub) -> ShopifyContext:
     return context
 
 
-@shopify_app.command("connect")
-def shopify_connect(
+def connect_shopify(
     shop: Annotated[str, typer.Option(help="The store: my-store.myshopify.com (or my-store).")],
     token: Annotated[
         str | None, typer.Option(help="An Admin API access token; without one, print the app's install link.")

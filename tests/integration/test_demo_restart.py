@@ -34,7 +34,8 @@ def _start_demo(
     data_dir: Path, hub_port: int, sandbox_port: int, output: Path, *options: str
 ) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-c", "from shopbridge.cli import main; main()", "demo", "--port", str(hub_port),
-               "--sandbox-port", str(sandbox_port), "--rate", "0.1", *options]  # fmt: skip
+               "--sandbox-port", str(sandbox_port), "--store-port", str(free_port()), "--rate", "0.1",
+               *options]  # fmt: skip
     with output.open("wb") as log:
         return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=_environment(data_dir))
 

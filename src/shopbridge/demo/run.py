@@ -1,5 +1,7 @@
-"""`shopbridge demo`: the seeded TikTok sandbox and the hub on the embedded database, connected through the real
-OAuth flow, with buyers placing orders on a sped-up sandbox clock so held orders release within minutes."""
+"""`shopbridge demo`: the seeded TikTok sandbox, the Shopify sandbox as the merchant's store, and the hub on the
+embedded database, connected (TikTok through the real OAuth flow, the store with its Admin API token), with TikTok
+buyers placing orders on a sped-up sandbox clock so held orders release within minutes, the store's staff
+fulfilling what the hub places there, and the store's own web customers buying too."""
 
 from __future__ import annotations
 
@@ -20,12 +22,14 @@ from shopbridge.demo.world import OWNER, World, record_initial_stock, running_wo
 from shopbridge.logs import configure_logging
 from shopbridge.store.db import reading
 from shopbridge.store.files import create_private_file, make_private_dirs
-from shopbridge.store.tables import ChannelListing, Variant
+from shopbridge.store.tables import ChannelAccount, ChannelListing, Order, OrderLink, Shipment, Variant
 
 CLOCK_SPEED = 60.0  # one sandbox hour (the ON_HOLD window) passes in one real minute
 STARTING_UNITS = 40
 SANDBOX_PID_FILE = "demo-sandbox.pid"  # in the data directory, while the demo's sandbox runs
 SANDBOX_STATE_FILE = "sandbox-tiktok.db"
+STORE_STATE_FILE = "sandbox-shopify.db"
+STORE_TRAFFIC = {"web_orders_per_second": 0.05, "in_store_sales_per_second": 0.0, "fulfil": True}
 
 
 def stop_leftover_sandbox(data_dir: Path) -> int | None:
@@ -53,6 +57,18 @@ def _status(world: World, traffic: BuyerTraffic, started: float) -> Table:
         ).one()  # fmt: skip
     table.add_row("TikTok SKUs showing the hub's stock (pushed)", str(listed[0] - listed[1]))
     table.add_row("  with a newer quantity on its way", str(listed[1]))
+    with reading(world.hub.sessions) as session:
+        links = Counter(dict(session.execute(select(OrderLink.state, func.count()).group_by(OrderLink.state)).all()))
+        shipments = Counter(dict(session.execute(select(Shipment.state, func.count()).group_by(Shipment.state)).all()))
+        store_orders = session.scalar(
+            select(func.count()).select_from(Order).join(ChannelAccount, ChannelAccount.id == Order.channel_account_id)
+            .where(ChannelAccount.channel == "shopify")
+        )  # fmt: skip
+    table.add_row("placed in the Shopify store", str(sum(links.values()) - links["placing"]))
+    table.add_row("  refused by the store (blocked)", str(links["refused"]))
+    table.add_row("shipped by the store, tracking on TikTok", str(shipments["sent"]))
+    table.add_row("  tracking on its way to TikTok", str(shipments["pending"]))
+    table.add_row("the store's own orders in the hub", str(store_orders or 0))
     return table
 
 
@@ -64,18 +80,19 @@ def _starting_stock(hub: Hub) -> None:
 
 
 def run_demo(
-    *, data_dir: Path, hub_port: int, sandbox_port: int, duration: float | None, console: Console,
+    *, data_dir: Path, hub_port: int, sandbox_port: int, store_port: int, duration: float | None, console: Console,
     orders_per_second: float = 0.5,
 ) -> None:  # fmt: skip
     configure_logging("warning", "console")  # keep the live view readable; warnings still show
     console.print("[bold]shopbridge demo[/bold]: starting the TikTok sandbox and the hub ...")
     make_private_dirs(data_dir)  # before the sandbox, which would create it with the umask's permissions
     create_private_file(data_dir / SANDBOX_STATE_FILE)  # SQLite takes an empty file for a new database
+    create_private_file(data_dir / STORE_STATE_FILE)
     with running_world(
         None, data_dir, sandbox_seed="demo", sandbox_state=data_dir / SANDBOX_STATE_FILE, clock_speed=CLOCK_SPEED,
         poll_seconds=60.0, hub_port=hub_port, sandbox_port=sandbox_port, log_level="warning",
         unlinked_skus=3, sandbox_process=True, sandbox_pid_file=data_dir / SANDBOX_PID_FILE,
-        prepare_hub=_starting_stock,
+        prepare_hub=_starting_stock, store=True, store_state=data_dir / STORE_STATE_FILE, store_port=store_port,
     ) as world:  # fmt: skip
         hub, sandbox = world.hub_url, world.sandbox_url
         console.print(f"Connected the sandbox shop through OAuth; the hub's database is {data_dir / 'shopbridge.db'}")
@@ -83,6 +100,10 @@ def run_demo(
         console.print(f"  orders (API)     curl -H 'Authorization: Bearer {world.api_token}' {hub}/api/v1/orders")
         console.print(f"  health, metrics  {hub}/readyz  {hub}/metrics")
         console.print(f"  sandbox control  {sandbox}/docs   (clock runs {CLOCK_SPEED:.0f}x: ON_HOLD lasts one minute)")
+        assert world.store is not None
+        world.store.control.post("/traffic", json=STORE_TRAFFIC).raise_for_status()
+        console.print(f"  Shopify store    {world.store.sandbox_url}/docs   ({world.store.shop_domain}: staff fulfil "
+                      "what the hub places within seconds; web customers buy too)")  # fmt: skip
         console.print(f"  the API token belongs to {OWNER} (owner); Ctrl-C stops everything.")
         traffic = BuyerTraffic(world, orders_per_second=orders_per_second)
         traffic.start()

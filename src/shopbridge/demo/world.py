@@ -1,6 +1,7 @@
 """The TikTok sandbox and the hub, each served on its own loopback port and connected through the real OAuth
-flow. Nothing is faked between them: the hub signs its calls and the sandbox checks them; the sandbox signs its
-webhooks and POSTs them to the hub's receiver. Used by `shopbridge demo`, the benchmarks and the tests."""
+flow, and, when asked, the Shopify sandbox as the merchant's store, connected with its Admin API token. Nothing is
+faked between them: the hub signs its calls and the sandboxes check them; the sandboxes sign their webhooks and
+POST them to the hub's receivers. Used by `shopbridge demo`, the benchmarks and the tests."""
 
 from __future__ import annotations
 
@@ -25,10 +26,14 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from shopbridge.bootstrap import Hub, build_hub
+from shopbridge.channels.shopify import channel as shopify_channel
+from shopbridge.channels.shopify.connect import connect_with_token
 from shopbridge.channels.tiktok import connect
 from shopbridge.channels.tiktok.channel import context_of
 from shopbridge.channels.tiktok.signing import webhook_signature
 from shopbridge.config import Settings
+from shopbridge.sandbox.shopify.app import create_app as create_store_app
+from shopbridge.sandbox.shopify.config import ShopifySandboxConfig
 from shopbridge.sandbox.tiktok import SandboxClock, SandboxConfig, create_app
 from shopbridge.services.access import add_user, issue_token
 from shopbridge.services.stock import apply_external_movement
@@ -80,6 +85,59 @@ def wait_until(condition: Callable[[], Any], *, timeout: float = 30.0, message: 
         time.sleep(0.05)
 
 
+STORE_LOCATION = "Main Warehouse"  # the store's location that ships online orders, mapped to the hub's MAIN
+STORE_PRICE = "20.00"
+
+
+@dataclass
+class Store:
+    """The Shopify sandbox as the merchant's store, connected to the hub as channel account ``account_id``."""
+
+    sandbox_url: str
+    control: httpx.Client  # its /_sandbox control API
+    account_id: int
+    shop_domain: str
+
+    def order(self, ref: str) -> dict[str, Any]:
+        """One store order by legacy id, GID or name (the sandbox's ground truth)."""
+        response = self.control.get(f"/orders/{ref}")
+        response.raise_for_status()
+        return dict(response.json())
+
+    def orders(self) -> list[dict[str, Any]]:
+        response = self.control.get("/orders")
+        response.raise_for_status()
+        return list(response.json())
+
+    def place_order(self, items: dict[str, int]) -> dict[str, Any]:
+        """A web customer buys in the store."""
+        lines = [{"sku": sku, "quantity": quantity} for sku, quantity in items.items()]
+        response = self.control.post("/orders", json={"lines": lines})
+        if response.status_code != 201:
+            raise RuntimeError(f"the store refused the order: {response.text}")
+        return dict(response.json())
+
+    def fulfil(self, ref: str, *, carrier: str = "UPS", tracking_number: str = "1Z999AA10123456784",
+               lines: dict[str, int] | None = None) -> dict[str, Any]:  # fmt: skip
+        """Staff fulfil an order (the listed lines only, when given) with a tracking number."""
+        body: dict[str, Any] = {"carrier": carrier, "tracking_number": tracking_number,
+                                "tracking_url": f"https://track.example.com/{tracking_number}"}  # fmt: skip
+        if lines is not None:
+            body["lines"] = [{"sku": sku, "quantity": quantity} for sku, quantity in lines.items()]
+        response = self.control.post(f"/orders/{ref}/fulfil", json=body)
+        response.raise_for_status()
+        return dict(response.json())
+
+    def cancel(self, ref: str, reason: str = "CUSTOMER") -> dict[str, Any]:
+        response = self.control.post(f"/orders/{ref}/cancel", json={"reason": reason})
+        response.raise_for_status()
+        return dict(response.json())
+
+    def available(self, sku: str, location: str = STORE_LOCATION) -> int:
+        levels = self.control.get("/inventory", params={"sku": sku}).json()[0]["inventory"]
+        return int(next(level["available"] for level in levels if level["location"] == location))
+
+
 @dataclass
 class World:
     hub: Hub
@@ -90,6 +148,7 @@ class World:
     shop_id: str
     sku_ids: dict[str, str]  # seller SKU -> TikTok sku_id
     api_token: str = field(repr=False, default="")
+    store: Store | None = None  # the Shopify store, when the world has one
 
     # --- the sandbox side ----------------------------------------------------------------------------------
 
@@ -320,6 +379,9 @@ def running_world(
     sandbox_options: dict[str, Any] | None = None,
     products: Sequence[Mapping[str, Any]] | None = None,
     prepare_hub: Callable[[Hub], None] | None = None,
+    store: bool = False,
+    store_state: Path | None = None,
+    store_port: int | None = None,
     **hub_settings: Any,
 ) -> Iterator[World]:
     """Start both, connect the sandbox's shop to the hub through OAuth, and mirror its SKUs in the hub's
@@ -327,7 +389,9 @@ def running_world(
     for those are Blocked as they would be in a real shop. ``products`` lists the sandbox products to create
     (see `_seed_shop`); ``prepare_hub`` runs once the catalogue exists, before the hub serves and the shop is
     connected (a benchmark records its initial stock there). With ``sandbox_process`` the sandbox runs in a child
-    process, recorded in ``sandbox_pid_file`` if one is given (see `sandbox_subprocess`)."""
+    process, recorded in ``sandbox_pid_file`` if one is given (see `sandbox_subprocess`). With ``store`` the
+    Shopify sandbox runs too (its world kept in ``store_state`` if given), selling the same SKUs from one location,
+    and is connected to the hub with its Admin API token as the store that fulfils the hub's TikTok orders."""
     hub_port = hub_port or free_port()
     sandbox_port = sandbox_port or free_port()
     hub_base = f"http://127.0.0.1:{hub_port}"
@@ -345,8 +409,14 @@ def running_world(
             )
         )  # fmt: skip
         sandbox = serving(sandbox_app, sandbox_port)
-    with sandbox as sandbox_url, httpx.Client(base_url=sandbox_url, timeout=30) as control:
+    # The store runs on real time: only TikTok's hour-long hold needs a faster clock in the demo.
+    store_config = ShopifySandboxConfig(state_path=store_state, random_seed=7, dispatcher_interval=0.05)
+    stores = serving(create_store_app(store_config), store_port or free_port()) if store else contextlib.nullcontext()
+    with sandbox as sandbox_url, httpx.Client(base_url=sandbox_url, timeout=30) as control, stores as store_url:
         shop_id, sku_ids = _seed_shop(control, *((skus, products) if sandbox_seed is None else (None, None)))
+        if store_url is not None:
+            hub_settings = {"shopify_admin_base_url": store_url, "shopify_api_secret": store_config.api_secret,
+                            **hub_settings}  # fmt: skip
         defaults: dict[str, Any] = {
             "worker_poll_seconds": 0.05, "public_url": hub_base, "currency": "USD",
             "timezone": "America/Los_Angeles", "log_level": "warning", "log_format": "console",
@@ -371,10 +441,33 @@ def running_world(
                 authorized = httpx.get(connect.start(context), follow_redirects=True, timeout=30)
                 if authorized.status_code != 200 or "Connected" not in authorized.text:
                     raise RuntimeError(f"connecting the sandbox shop failed: {authorized.text}")
-                with httpx.Client(base_url=hub_url, headers={"authorization": f"Bearer {token}"}, timeout=30) as api:
-                    yield World(hub, hub_url, sandbox_url, api, control, shop_id, sku_ids, token)
+                with httpx.Client(base_url=hub_url, headers={"authorization": f"Bearer {token}"}, timeout=30) as api, \
+                        httpx.Client(base_url=f"{store_url}/_sandbox", timeout=30) as store_control:  # fmt: skip
+                    the_store = None
+                    if store_url is not None:
+                        the_store = _connect_store(hub, store_url, store_control, store_config, sorted(mirrored))
+                    yield World(hub, hub_url, sandbox_url, api, control, shop_id, sku_ids, token, the_store)
         finally:
             hub.close()
+
+
+def _connect_store(hub: Hub, store_url: str, control: httpx.Client, config: ShopifySandboxConfig,
+                   skus: list[str]) -> Store:  # fmt: skip
+    """Stock the store with ``skus`` (once: a kept store already has them) and connect it with its token; the hub
+    then imports its catalogue, links the SKUs and writes its stock truth there."""
+    locations = {location["name"] for location in control.get("/locations").json()}
+    if STORE_LOCATION not in locations:
+        control.post("/locations", json={"name": STORE_LOCATION, "fulfills_online_orders": True}).raise_for_status()
+    stocked = {row["sku"] for row in control.get("/inventory").json()}
+    missing = [sku for sku in skus if sku not in stocked]
+    if missing:
+        variants = [{"sku": sku, "title": sku, "price": STORE_PRICE, "options": [["SKU", sku]],
+                     "stock": {STORE_LOCATION: 0}} for sku in missing]  # fmt: skip
+        control.post("/products", json={"title": "The merchant's catalogue", "variants": variants}).raise_for_status()
+    context = shopify_channel.context_of(hub.channels)
+    assert context is not None
+    connected = connect_with_token(context, config.shop_domain, config.access_token, now=hub.clock.now())
+    return Store(store_url, control, connected.account_id, connected.shop_domain)
 
 
 def _catalogue_and_owner(hub: Hub, sku_ids: dict[str, str]) -> str:

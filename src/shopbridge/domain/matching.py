@@ -13,6 +13,8 @@ class BlockReason:
     DELETED_PRODUCT = "deleted_product"
     MISSING_FIELD = "missing_field"
     CURRENCY_MISMATCH = "currency_mismatch"
+    # A released order the store that fulfils it refused (services/fulfilment.py); retrying places it again.
+    STORE_REFUSED = "store_refused"
 
 
 # Reasons that come from an order's lines (fixing the catalogue and retrying clears them).

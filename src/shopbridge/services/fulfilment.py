@@ -7,8 +7,11 @@ The hub's part is channel-neutral bookkeeping between the two, with the work eac
   ``order_links`` row written before the ``<store>.place_order`` job asks the store, so the order is placed once;
 - a fulfilment the store reports becomes a ``shipments`` row, once per fulfilment, and a ``<channel>.ship_order``
   job for the order's own channel, which sends the tracking number there;
-- a cancellation on the order's channel after release becomes ``<store>.cancel_order``; a cancellation in the store
-  of an order from elsewhere becomes ``<channel>.cancel_order`` on the order's channel;
+- the store's answer is recorded on the link: placed (``placed_in_store``), or refused (``refused_by_store``: the
+  order is Blocked with ``store_refused`` until a retry places it again, ``place_again``);
+- a cancellation on the order's channel after release becomes ``<store>.cancel_order``, whose outcome is
+  ``cancel_confirmed`` or ``cancel_refused_by_store``; a cancellation in the store of an order from elsewhere becomes
+  ``<channel>.cancel_order`` on the order's channel;
 - a released order still without tracking close to its dispatch deadline raises an "SLA at risk" issue.
 """
 
@@ -21,13 +24,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shopbridge.domain.orders import OrderStatus
+from shopbridge.domain.matching import BlockReason
+from shopbridge.domain.orders import CancelReason, OrderStatus
 from shopbridge.runtime.jobs import enqueue
-from shopbridge.store.sync_issues import raise_issue, resolve_issue
+from shopbridge.store.sync_issues import order_blocked_fingerprint, raise_issue, resolve_issue
 from shopbridge.store.tables import ChannelAccount, Order, OrderEvent, OrderLink, Shipment
 
 SLA_CHECK = "fulfilment.sla_check"
 SLA_AT_RISK = "sla_at_risk"
+STORE_CANCEL_REFUSED = "store_cancel_refused"
 
 
 def place_order_kind(channel: str) -> str:
@@ -75,10 +80,100 @@ def hand_over(session: Session, order_account: ChannelAccount, order_id: int, *,
             session.add(link)
             session.flush()
         if link.state == "placing":
-            enqueue(session, place_order_kind(store.channel), {"order_id": order_id, "link_id": link.id}, now=now,
-                    identity_key=f"place:{link.id}", channel_account_id=store.id, priority=20)  # fmt: skip
+            _ask_place(session, store, link, now=now)
         links.append(link.id)
     return links
+
+
+def place_again(session: Session, order_id: int, *, now: datetime) -> list[int]:
+    """A retry of an order a store refused (its cause fixed): each refused link of a store that still fulfils orders
+    goes back to placing, with its place job. The order stays Blocked until a store takes it. Returns the job ids."""
+    queued: list[int] = []
+    refused = session.scalars(
+        select(OrderLink).where(OrderLink.order_id == order_id, OrderLink.state == "refused").with_for_update()
+    ).all()
+    for link in refused:
+        store = session.get(ChannelAccount, link.channel_account_id)
+        if store is not None and fulfils_orders(store):
+            link.state, link.error, link.updated_at = "placing", None, now
+            queued.append(_ask_place(session, store, link, now=now))
+    return queued
+
+
+def _ask_place(session: Session, store: ChannelAccount, link: OrderLink, *, now: datetime) -> int:
+    return enqueue(session, place_order_kind(store.channel), {"order_id": link.order_id, "link_id": link.id},
+                   now=now, identity_key=f"place:{link.id}", channel_account_id=store.id, priority=20)  # fmt: skip
+
+
+def _ask_cancel(session: Session, store: ChannelAccount, link: OrderLink, reason: str, *, now: datetime) -> None:
+    link.state, link.updated_at = "cancel_requested", now
+    enqueue(session, cancel_kind(store.channel), {"order_id": link.order_id, "link_id": link.id, "reason": reason},
+            now=now, identity_key=f"cancel-placed:{link.id}", channel_account_id=store.id, priority=20)  # fmt: skip
+
+
+def _locked_link(session: Session, link_id: int) -> OrderLink | None:
+    return session.get(OrderLink, link_id, with_for_update=True, populate_existing=True)
+
+
+def placed_in_store(session: Session, link_id: int, *, external_id: str, external_name: str | None,
+                    now: datetime) -> None:  # fmt: skip
+    """The store has the order (just created, or found from an attempt whose answer was lost): the link is placed and
+    a refusal recorded before is lifted. A link whose cancellation is under way keeps that state, now with the store
+    order to cancel; one already settled as cancelled while the store was being asked (it seemed never placed) asks
+    the store to cancel this order after all."""
+    link = _locked_link(session, link_id)
+    if link is None:
+        return
+    was_unknown = link.external_id is None
+    link.external_id, link.external_name, link.error, link.updated_at = external_id, external_name, None, now
+    if link.state in ("placing", "refused"):
+        link.state = "placed"
+    elif link.state == "cancelled" and was_unknown:
+        store = session.get(ChannelAccount, link.channel_account_id)
+        assert store is not None
+        _ask_cancel(session, store, link, CancelReason.OTHER, now=now)
+    _lift_refusal(session, link.order_id, now)
+
+
+def refused_by_store(session: Session, link_id: int, problem: str, *, now: datetime) -> bool:
+    """The store would not take the order (``problem``: what it said, or why the hub could not ask). The link is
+    refused, and the order Blocked with ``store_refused`` and an ``order_blocked`` issue until a retry places it
+    (``place_again``). A link no longer being placed (cancelled meanwhile) is left as it is. Returns whether the
+    link was refused."""
+    link = _locked_link(session, link_id)
+    if link is None or link.state != "placing":
+        return False
+    link.state, link.error, link.updated_at = "refused", problem, now
+    order = session.get(Order, link.order_id, with_for_update=True)
+    store = session.get(ChannelAccount, link.channel_account_id)
+    assert order is not None and store is not None
+    origin = session.get(ChannelAccount, order.channel_account_id)
+    assert origin is not None
+    if order.blocked_reason not in (None, BlockReason.STORE_REFUSED):
+        return True  # Blocked already, with its own issue; the link keeps the store's words
+    order.blocked_reason = BlockReason.STORE_REFUSED
+    order.blocked_message = f"{store.label} did not take the order: {problem}"
+    order.updated_at = now
+    raise_issue(
+        session, kind="order_blocked", severity="error", fingerprint=order_blocked_fingerprint(order.id),
+        message=f"{origin.label} order {order.external_id} is blocked: {order.blocked_message}. Fix the cause (the "
+        f"store's product, or the SKU's link to it), then retry the order",
+        now=now, channel_account_id=origin.id, subject_type="order", subject_id=str(order.id),
+        details={"reason": BlockReason.STORE_REFUSED, "store": store.label, "link_id": link.id, "act": "ops"},
+    )  # fmt: skip
+    return True
+
+
+def _lift_refusal(session: Session, order_id: int, now: datetime) -> None:
+    """Unblock an order Blocked because a store refused it, once no store refuses it any more."""
+    order = session.get(Order, order_id, with_for_update=True)
+    if order is None or order.blocked_reason != BlockReason.STORE_REFUSED:
+        return
+    if session.scalar(select(OrderLink.id).where(OrderLink.order_id == order_id, OrderLink.state == "refused")):
+        return
+    order.blocked_reason = order.blocked_message = None
+    order.updated_at = now
+    resolve_issue(session, order_blocked_fingerprint(order_id), now)
 
 
 def cancel_in_fulfillers(session: Session, order_id: int, reason: str, *, now: datetime) -> int:
@@ -91,11 +186,42 @@ def cancel_in_fulfillers(session: Session, order_id: int, reason: str, *, now: d
             continue
         store = session.get(ChannelAccount, link.channel_account_id)
         assert store is not None
-        link.state, link.updated_at = "cancel_requested", now
-        enqueue(session, cancel_kind(store.channel), {"order_id": order_id, "link_id": link.id, "reason": reason},
-                now=now, identity_key=f"cancel-placed:{link.id}", channel_account_id=store.id, priority=20)  # fmt: skip
+        _ask_cancel(session, store, link, reason, now=now)
         asked += 1
     return asked
+
+
+def cancel_confirmed(session: Session, link_id: int, *, now: datetime) -> None:
+    """The store cancelled the order the hub placed (or it was never placed there): the link is cancelled, and a
+    refusal recorded before no longer blocks the order."""
+    link = _locked_link(session, link_id)
+    if link is None:
+        return
+    link.state, link.error, link.updated_at = "cancelled", None, now
+    _lift_refusal(session, link.order_id, now)
+
+
+def cancel_refused_by_store(session: Session, link_id: int, problem: str, *, now: datetime) -> None:
+    """The store would not cancel the order the hub placed (``problem``: what it said; typically it is fulfilled):
+    the link is ``cancel_refused`` and ops are told to stop the parcel in the store."""
+    link = _locked_link(session, link_id)
+    if link is None:
+        return
+    link.state, link.error, link.updated_at = "cancel_refused", problem, now
+    order = session.get(Order, link.order_id)
+    store = session.get(ChannelAccount, link.channel_account_id)
+    assert order is not None and store is not None
+    origin = session.get(ChannelAccount, order.channel_account_id)
+    assert origin is not None
+    placed_as = link.external_name or link.external_id
+    raise_issue(
+        session, kind=STORE_CANCEL_REFUSED, severity="error", fingerprint=f"{STORE_CANCEL_REFUSED}:{link.id}",
+        message=f"{origin.label} order {order.external_id} was cancelled there, but {store.label} refused to cancel "
+        f"its order {placed_as}: {problem}. Stop the parcel in {store.label} (or take it back as a return) and check "
+        f"the stock of its SKUs; the buyer is refunded on {origin.label}",
+        now=now, channel_account_id=store.id, subject_type="order", subject_id=str(order.id),
+        details={"link_id": link.id, "store_order": placed_as, "act": "ops"},
+    )  # fmt: skip
 
 
 def cancelled_in_store(session: Session, link: OrderLink, reason: str, *, now: datetime) -> bool:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from shopbridge.domain.money import Money
 from shopbridge.runtime.jobs import enqueue
+from shopbridge.services import fulfilment
 from shopbridge.store.tables import ChannelAccount, Order, OrderEvent, OrderLine, OrderStatusChange
 
 
@@ -167,14 +168,18 @@ def _line(line: OrderLine) -> dict[str, Any]:
 
 
 def retry_order(session: Session, order_id: int, resync_kinds: dict[str, str], *, now: datetime) -> int:
-    """Re-run the order's sync (after its cause was fixed); returns the job id."""
+    """Re-run the order's sync (after its cause was fixed), and place it again in every store that refused it;
+    returns the sync's job id (the first placement's, for a channel that cannot be re-synced)."""
     order = session.get(Order, order_id)
     if order is None:
         raise OrderNotFound(f"order {order_id} does not exist")
     account = session.get(ChannelAccount, order.channel_account_id)
     assert account is not None
+    placements = fulfilment.place_again(session, order.id, now=now)
     kind = resync_kinds.get(account.channel)
     if kind is None:
+        if placements:
+            return placements[0]
         raise OrderNotFound(f"orders of channel {account.channel} cannot be re-synced")
     return enqueue(
         session, kind, {"order_ids": [order.external_id], "source": "retry"}, now=now, channel_account_id=account.id,

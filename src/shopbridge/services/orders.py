@@ -23,7 +23,7 @@ from shopbridge.services import fulfilment
 from shopbridge.services.availability import in_chunks, with_known_truth
 from shopbridge.services.stock import LedgerLine, fulfilment_location, record_movements
 from shopbridge.store.db import dialect_insert
-from shopbridge.store.sync_issues import raise_issue, resolve_issue
+from shopbridge.store.sync_issues import order_blocked_fingerprint, raise_issue, resolve_issue
 from shopbridge.store.tables import (
     ChannelAccount,
     ChannelListing,
@@ -304,6 +304,9 @@ def upsert_order(
         problems.extend(line_problems)
         if line_rows:
             session.execute(insert(ORDER_LINES), line_rows)
+    if row.blocked_reason == BlockReason.STORE_REFUSED:
+        # The store that fulfils the order refused it: only placing it again (services/fulfilment.py) lifts that.
+        problems.append((str(row.blocked_reason), str(row.blocked_message)))
     _set_blocked(session, account, row, problems[0] if problems else None, now)
     if status_changed:
         _history(session, [(row.id, order)], source, now)
@@ -361,7 +364,7 @@ def block_unreadable(
 def _set_blocked(
     session: Session, account: ChannelAccount, row: OrderRow, problem: tuple[str, str] | None, now: datetime
 ) -> None:
-    fingerprint = f"order_blocked:{row.id}"
+    fingerprint = order_blocked_fingerprint(row.id)
     if problem is None:
         if row.blocked_reason is not None:
             resolve_issue(session, fingerprint, now)
@@ -375,7 +378,7 @@ def _raise_blocked(
     session: Session, account: ChannelAccount, order_id: int, external_id: str, problem: tuple[str, str], now: datetime
 ) -> None:
     raise_issue(
-        session, kind="order_blocked", severity="error", fingerprint=f"order_blocked:{order_id}",
+        session, kind="order_blocked", severity="error", fingerprint=order_blocked_fingerprint(order_id),
         message=f"{account.label} order {external_id} is blocked: {problem[1]}", now=now,
         channel_account_id=account.id, subject_type="order", subject_id=str(order_id), details={"reason": problem[0]},
     )  # fmt: skip

@@ -81,3 +81,9 @@ _RESOLVE = (
     .values(status="resolved", resolved_at=bindparam("now", type_=SyncIssue.__table__.c.resolved_at.type))
     .execution_options(synchronize_session=False)
 )
+
+
+def order_blocked_fingerprint(order_id: int) -> str:
+    """The one open issue of a Blocked order, whatever blocks it (raised and resolved by services/orders.py for
+    the order's own problems, by services/fulfilment.py for a store's refusal)."""
+    return f"order_blocked:{order_id}"

@@ -3,7 +3,6 @@ listings linked to the hub's SKUs, the SKU problems listed, and links made and u
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -46,7 +45,6 @@ from tests.integration.conftest import owner_token
 SHOP = "test-store.myshopify.com"
 TOKEN = "shpat_test_token"
 API_KEY, API_SECRET = "test_key", "test_secret"
-CHANNEL_LANDED = importlib.util.find_spec("shopbridge.channels.shopify.channel") is not None
 runner = CliRunner()
 
 
@@ -358,16 +356,15 @@ def test_a_catalogue_larger_than_a_page_is_read_whole_and_creates_main(store: St
             ChannelWarehouse.name == "Main Warehouse")) == main.id  # fmt: skip
 
 
-@pytest.mark.skipif(not CHANNEL_LANDED, reason="the `shopbridge shopify` command needs the Shopify channel wired")
 def test_the_command_line_connects_a_store(store: Store, env: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    from shopbridge.cli_shopify import shopify_app
+    from shopbridge.cli import app
 
     for name, value in (("SHOPIFY_API_KEY", API_KEY), ("SHOPIFY_API_SECRET", API_SECRET),
                         ("SHOPIFY_ADMIN_BASE_URL", store.sandbox_url), ("CURRENCY", "USD"),
                         ("TIMEZONE", "America/Los_Angeles")):  # fmt: skip
         monkeypatch.setenv(f"SHOPBRIDGE_{name}", value)
-    connected = runner.invoke(shopify_app, ["connect", "--shop", SHOP, "--token", TOKEN])
+    connected = runner.invoke(app, ["connect", "shopify", "--shop", SHOP, "--token", TOKEN])
     assert connected.exit_code == 0, connected.output
     assert f"({SHOP})" in connected.stdout
-    refused = runner.invoke(shopify_app, ["connect", "--shop", SHOP, "--token", "shpat_wrong"])
+    refused = runner.invoke(app, ["connect", "shopify", "--shop", SHOP, "--token", "shpat_wrong"])
     assert refused.exit_code == 2 and "refused the token" in refused.stderr

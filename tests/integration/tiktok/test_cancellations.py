@@ -106,11 +106,10 @@ def requests(world: World, **params: Any) -> list[dict[str, Any]]:
 
 
 def buyer_request(world: World, items: dict[str, int]) -> tuple[str, dict[str, Any]]:
-    """A released order whose buyer asks to cancel it, read into the hub: (TikTok id, the listed request)."""
+    """A released order whose buyer asks to cancel it, read into the hub (the order's webhook, then its sync, which
+    sees the request and reads the shop's requests): (TikTok id, the listed request)."""
     external_id, order_id = released(world, items)
     world.buyer_cancel(external_id)
-    with transaction(world.hub.sessions) as session:
-        queue_cancellation_sync(session, tiktok_account(world), now=world.hub.clock.now())
     listed = wait_until(
         lambda: [found for found in requests(world, state="pending") if found["external_order_id"] == external_id],
         message="the buyer's request listed",

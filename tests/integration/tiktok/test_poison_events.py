@@ -36,6 +36,7 @@ def test_an_order_tiktok_refuses_is_set_aside_and_later_orders_arrive_by_webhook
     database_url: str, tmp_path: Path
 ) -> None:
     with tiktok_world(database_url, tmp_path) as world:  # the poll runs hourly: whatever arrives, a webhook brought
+        wait_until(lambda: _polled(world), message="the first poll, run at connection, done")
         assert world.send_webhook(_notice(world, "poison-1", order_id="1")).status_code == 200
         dead = wait_until(lambda: _dead_syncs(world), message="the refused order set aside as a dead letter")
         assert len(dead) == 1 and dead[0].payload == {"order_ids": ["1"], "source": "retry"}

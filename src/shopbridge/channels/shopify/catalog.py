@@ -12,14 +12,15 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from shopbridge.channels.shopify.context import ShopifyContext, legacy_id, store_client
+from shopbridge.channels.shopify.context import STORE_MASTER, ShopifyContext, legacy_id, stock_master, store_client
 from shopbridge.channels.shopify.kinds import IMPORT_CATALOG
+from shopbridge.channels.shopify.stock import claim_external_source
 from shopbridge.runtime.errors import PermanentError
 from shopbridge.runtime.registry import JobContext, JobRegistry
 from shopbridge.services.availability import mark_dirty
 from shopbridge.services.links import GONE, relink
 from shopbridge.store.db import dialect_insert
-from shopbridge.store.tables import ChannelListing, ChannelWarehouse, Location
+from shopbridge.store.tables import ChannelAccount, ChannelListing, ChannelWarehouse, Location
 
 MAIN_LOCATION = "MAIN"
 LOCATION_CODE = "SHOPIFY-{}"  # a store location other than the one shipping online orders, by its legacy id
@@ -56,6 +57,9 @@ def import_catalog(context: ShopifyContext, ctx: JobContext) -> None:
         )
     ).all()
     mark_dirty(session, {variant_id for variant_id in linked if variant_id is not None}, now=now)
+    account = session.get(ChannelAccount, account_id)
+    if account is not None and stock_master(account) == STORE_MASTER:
+        claim_external_source(session, account_id, now)  # the variants it just linked follow the store's stock
 
 
 def store_listings(session: Session, account_id: int, variants: list[dict[str, Any]], *, now: datetime) -> None:

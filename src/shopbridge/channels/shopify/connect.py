@@ -71,6 +71,8 @@ def connect_with_token(
     domain = normalise_domain(shop)
     if not access_token.strip():
         raise SetupError("an Admin API access token is required")
+    if not (access_token.strip().isascii() and access_token.strip().isprintable()):
+        raise SetupError("the access token has characters no Admin API token has (printable ASCII only)")
     if stock_master not in STOCK_MASTERS:
         raise SetupError(f"stock master must be one of {', '.join(STOCK_MASTERS)}, got {stock_master!r}")
     if not (webhook_secret or context.app.api_secret):

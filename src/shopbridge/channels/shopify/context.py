@@ -8,8 +8,9 @@ A store is a ``channel_accounts`` row with ``channel = "shopify"``, ``external_i
   store's quantities are the truth, mirrored by the hub and never written back);
 - ``stock_push_mode``: ``event`` in the hub-master mode, ``mirror`` in the Shopify-master mode (nothing pushed);
 - ``api_version``: the Admin API version it was connected with;
-- ``discounts``: ``seller`` (the store order carries what the buyer paid) or ``all`` (the list price less every
-  discount, platform-funded ones included);
+- ``discounts``: ``seller`` (each unit at its price after the seller's own discounts; a platform-funded discount
+  stays in, as the platform pays it to the merchant) or ``all`` (the order's subtotal after every discount spread
+  over its units, rounded to the cent);
 - ``carrier_map``: store carrier name → the marketplace's provider name, read by the marketplace channel.
 """
 

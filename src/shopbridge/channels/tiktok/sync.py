@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from shopbridge.channels.tiktok import webhooks
+from shopbridge.channels.tiktok import cancellations, webhooks
 from shopbridge.channels.tiktok.errors import TikTokPermanent, about_the_request
 from shopbridge.channels.tiktok.orders import OrderPayloadError, map_order
 from shopbridge.channels.tiktok.shop import Shop, TikTokContext
@@ -122,6 +122,9 @@ def _store(
                              catalogue=catalogue, settlement=settlement, known=True)  # fmt: skip
             seen.extend(order.updated_at for order in readable)
             settlement.write(session, now=now)
+            if any(payload.get("is_buyer_request_cancel") for payload in orders[start : start + chunk]):
+                # A buyer asked to cancel: read the shop's requests now rather than at the next periodic read.
+                cancellations.queue_cancellation_sync(session, account.id, now=now)
     return seen
 
 

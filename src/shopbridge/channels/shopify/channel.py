@@ -1,0 +1,76 @@
+"""Shopify as a channel of the hub (channels/port.py): a merchant's store, connected with an Admin API token or
+by installing the hub's app. The store fulfils released orders of the other channels, reports its fulfilments and
+cancellations, sends its own orders to the hub's queue, and keeps stock with the hub in the mode its account names
+(context.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import httpx
+from fastapi import APIRouter
+from prometheus_client import Counter
+
+from shopbridge.channels.port import Channel, ChannelSetup, ChannelWeb
+from shopbridge.channels.shopify import catalog, intake, oauth, orders, stock, webhooks
+from shopbridge.channels.shopify.context import NAME, ShopifyApp, ShopifyContext
+from shopbridge.channels.shopify.kinds import SYNC_ORDER
+from shopbridge.config import Settings
+from shopbridge.domain.clock import Clock
+from shopbridge.runtime.registry import JobRegistry
+
+
+@dataclass
+class ShopifyChannel:
+    """The channel. Stores are connected with their own token and webhook secret, so the channel works without an
+    app of the hub's own; the app's keys (``shopify_api_key``, ``shopify_api_secret``) add the OAuth install."""
+
+    settings: Settings
+    clock: Clock
+    context: ShopifyContext
+    name: str = field(default=NAME, init=False)
+
+    @property
+    def configured(self) -> bool:
+        return True
+
+    @property
+    def resync_kind(self) -> str:
+        return SYNC_ORDER
+
+    def register_work(self, registry: JobRegistry) -> None:
+        catalog.register(registry, self.context)
+        stock.register(registry, self.context)
+        orders.register(registry, self.context)
+        intake.register(registry, self.context)
+
+    def web(self, webhooks_received: Counter) -> ChannelWeb:
+        router = APIRouter()
+        router.include_router(webhooks.router(self.context, webhooks_received))
+        router.include_router(oauth.web_routes(self.context, self.clock))
+        return ChannelWeb(router)
+
+    def close(self) -> None:
+        self.context.http.close()
+
+
+def build(setup: ChannelSetup) -> Channel:
+    settings = setup.settings
+    secret = settings.shopify_api_secret.get_secret_value() if settings.shopify_api_secret else None
+    app = ShopifyApp(
+        api_key=settings.shopify_api_key,
+        api_secret=secret,
+        api_version=settings.shopify_api_version,
+        base_url=settings.shopify_admin_base_url.rstrip("/") if settings.shopify_admin_base_url else None,
+        scopes=settings.shopify_scopes,
+    )
+    http = setup.http or httpx.Client(timeout=httpx.Timeout(15.0, connect=5.0))
+    context = ShopifyContext(app=app, http=http, sessions=setup.sessions, inbox_sessions=setup.inbox_sessions,
+                             secrets=setup.secrets, clock=setup.clock, settings=settings)  # fmt: skip
+    return ShopifyChannel(settings, setup.clock, context)
+
+
+def context_of(channels: dict[str, Channel]) -> ShopifyContext | None:
+    """The Shopify channel's context among a hub's channels."""
+    channel = channels.get(NAME)
+    return channel.context if isinstance(channel, ShopifyChannel) else None
