@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(BIN)/shopbridge bench orders --json bench/results/orders.json $(BENCH_ARGS)
 	$(BIN)/shopbridge bench flash-sale --json bench/results/flash_sale.json \
 		--chart docs/img/flash-sale-quantity.svg $(BENCH_ARGS)
+	$(BIN)/shopbridge bench store-loop --json bench/results/store_loop.json $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

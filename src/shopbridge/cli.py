@@ -662,6 +662,25 @@ def bench_flash_sale(
         console.print(f"chart written to {chart_path}")
 
 
+@bench_app.command("store-loop")
+def bench_store_loop(
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the results here.")] = None,
+    quick: Annotated[bool, typer.Option(help="A short run (under 90 s).")] = False,
+    plan: Annotated[
+        Literal["standard", "advanced", "plus"], typer.Option(help="The store's Shopify plan: its API cost limit.")
+    ] = "standard",
+) -> None:
+    """TikTok orders released to the store, fulfilled there and shipped on TikTok, with the store's own web orders and
+    counter sales: latencies, losses, duplicates and throttling, clean and with faults on both channels."""
+    from shopbridge.bench.store_loop import run_store_loop_benchmark
+
+    results = run_store_loop_benchmark(quick=quick, console=console, plan=plan)
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(results, indent=2) + "\n")
+        console.print(f"results written to {json_path}")
+
+
 def main() -> None:
     try:
         app()

@@ -15,7 +15,7 @@ from shopbridge.demo.world import wait_until
 from shopbridge.domain.clock import ManualClock
 from shopbridge.runtime import jobs
 from shopbridge.runtime.doorbell import Doorbell
-from shopbridge.runtime.errors import PermanentError, ReauthRequired, RetryableError
+from shopbridge.runtime.errors import Deferred, PermanentError, ReauthRequired, RetryableError
 from shopbridge.runtime.registry import JobContext, JobRegistry
 from shopbridge.runtime.worker import Worker
 from shopbridge.store.db import transaction
@@ -143,6 +143,24 @@ def test_a_servers_retry_after_is_honoured(hub: Hub, registry: JobRegistry, cloc
     Worker(hub.sessions, registry, clock, hub.worker_options()).run_once()
     wait = (job(hub, job_id).due_at - clock.now()).total_seconds()
     assert 30.0 <= wait <= 33.0
+
+
+def test_a_deferred_job_waits_its_turn_without_using_up_attempts(
+    hub: Hub, registry: JobRegistry, clock: ManualClock
+) -> None:
+    def busy(ctx: JobContext) -> None:
+        raise Deferred("the store's cost bucket needs 4.0 s more", retry_after=4.0)
+
+    registry.register("busy", busy)
+    job_id = enqueue(hub, "busy")  # four attempts
+    worker = Worker(hub.sessions, registry, clock, hub.worker_options())
+    for _ in range(5):  # more deferrals than attempts: still waiting, never dead
+        assert worker.run_once() == 1
+        assert (job(hub, job_id).due_at - clock.now()).total_seconds() == 4.0
+        clock.advance(4.0)
+    deferred = job(hub, job_id)
+    assert (deferred.state, deferred.attempts) == ("pending", 0)
+    assert [(row.outcome, row.error_class) for row in attempts(hub, job_id)] == [("retry", "deferred")] * 5
 
 
 def test_unclassified_exceptions_are_retried(hub: Hub, registry: JobRegistry) -> None:

@@ -206,27 +206,42 @@ class World:
 SANDBOX_MODULE = "shopbridge.sandbox.cli"
 
 
-@contextmanager
 def sandbox_subprocess(
     port: int, redirect_url: str, state: Path | None, seed: str | None, clock_speed: float,
     *, pid_file: Path | None = None,
-) -> Iterator[str]:  # fmt: skip
-    """The sandbox in a process of its own, as TikTok is a system of its own: it does not share the hub's
+) -> contextlib.AbstractContextManager[str]:  # fmt: skip
+    """The TikTok sandbox in a process of its own, as TikTok is a system of its own: it does not share the hub's
     interpreter (its lock) or its cores' time slices with the hub.
 
     It stops with this process however this process ends, SIGKILL included: its stdin is a pipe from here, which
     the kernel closes when this process dies, and it stops when its stdin closes (``--stop-on-stdin-eof``). With
     ``pid_file`` it is also recorded there while it runs (see `stop_recorded_sandbox`)."""
     command = [
-        sys.executable, "-m", SANDBOX_MODULE, "tiktok", "--port", str(port), "--app-key", APP_KEY,
-        "--app-secret", APP_SECRET, "--service-id", SERVICE_ID, "--redirect-url", redirect_url,
-        "--clock-speed", str(clock_speed), "--random-seed", "11", "--dispatcher-interval", "0.05", "--quiet",
-        "--stop-on-stdin-eof",
+        "tiktok", "--port", str(port), "--app-key", APP_KEY, "--app-secret", APP_SECRET, "--service-id", SERVICE_ID,
+        "--redirect-url", redirect_url, "--clock-speed", str(clock_speed), "--random-seed", "11",
+        "--dispatcher-interval", "0.05",
     ]  # fmt: skip
-    if state is not None:
-        command += ["--state", str(state)]
     if seed is not None:
         command += ["--seed", seed]
+    return _sandbox_process(command, port, state, pid_file=pid_file)
+
+
+def store_subprocess(port: int, config: ShopifySandboxConfig) -> contextlib.AbstractContextManager[str]:
+    """The Shopify sandbox in a process of its own (see `sandbox_subprocess`), configured as ``config`` says."""
+    command = [
+        "shopify", "--port", str(port), "--shop-domain", config.shop_domain, "--access-token", config.access_token,
+        "--api-key", config.api_key, "--api-secret", config.api_secret,
+        *(["--random-seed", str(config.random_seed)] if config.random_seed is not None else []),
+    ]  # fmt: skip
+    return _sandbox_process(command, port, config.state_path)
+
+
+@contextmanager
+def _sandbox_process(arguments: list[str], port: int, state: Path | None, *,
+                     pid_file: Path | None = None) -> Iterator[str]:  # fmt: skip
+    command = [sys.executable, "-m", SANDBOX_MODULE, *arguments, "--quiet", "--stop-on-stdin-eof"]
+    if state is not None:
+        command += ["--state", str(state)]
     # our own CLI, fixed arguments; the pipe is not inherited by other children (close_fds), so only our end counts
     process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)  # noqa: S603
     url = f"http://127.0.0.1:{port}"
@@ -238,7 +253,7 @@ def sandbox_subprocess(
             if process.poll() is not None:
                 raise RuntimeError(f"the sandbox exited with code {process.returncode} before it was ready")
             try:
-                if httpx.get(f"{url}/_sandbox/clock", timeout=1).status_code == 200:
+                if httpx.get(f"{url}/_sandbox/settings", timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
@@ -382,6 +397,7 @@ def running_world(
     store: bool = False,
     store_state: Path | None = None,
     store_port: int | None = None,
+    store_process: bool = False,
     **hub_settings: Any,
 ) -> Iterator[World]:
     """Start both, connect the sandbox's shop to the hub through OAuth, and mirror its SKUs in the hub's
@@ -390,7 +406,8 @@ def running_world(
     (see `_seed_shop`); ``prepare_hub`` runs once the catalogue exists, before the hub serves and the shop is
     connected (a benchmark records its initial stock there). With ``sandbox_process`` the sandbox runs in a child
     process, recorded in ``sandbox_pid_file`` if one is given (see `sandbox_subprocess`). With ``store`` the
-    Shopify sandbox runs too (its world kept in ``store_state`` if given), selling the same SKUs from one location,
+    Shopify sandbox runs too (its world kept in ``store_state`` if given; in a process of its own with
+    ``store_process``), selling the same SKUs from one location,
     and is connected to the hub with its Admin API token as the store that fulfils the hub's TikTok orders."""
     hub_port = hub_port or free_port()
     sandbox_port = sandbox_port or free_port()
@@ -411,7 +428,11 @@ def running_world(
         sandbox = serving(sandbox_app, sandbox_port)
     # The store runs on real time: only TikTok's hour-long hold needs a faster clock in the demo.
     store_config = ShopifySandboxConfig(state_path=store_state, random_seed=7, dispatcher_interval=0.05)
-    stores = serving(create_store_app(store_config), store_port or free_port()) if store else contextlib.nullcontext()
+    store_port = store_port or free_port()
+    stores: contextlib.AbstractContextManager[str | None] = contextlib.nullcontext()
+    if store:
+        stores = store_subprocess(store_port, store_config) if store_process else serving(
+            create_store_app(store_config), store_port)  # fmt: skip
     with sandbox as sandbox_url, httpx.Client(base_url=sandbox_url, timeout=30) as control, stores as store_url:
         shop_id, sku_ids = _seed_shop(control, *((skus, products) if sandbox_seed is None else (None, None)))
         if store_url is not None:

@@ -350,7 +350,7 @@ def fail(
     message = f"{type(error).__name__}: {error}"
     successor = _waiting_successor(session, job)
     if successor is not None and (
-        error_class == "reauth" or (error_class == "retryable" and job.attempt < job.max_attempts)
+        error_class in ("reauth", "deferred") or (error_class == "retryable" and job.attempt < job.max_attempts)
     ):
         # The same work is already queued again: going back to the queue would double it. A coalescing job's
         # successor may hold other items, so this job's items move over to it first.
@@ -364,6 +364,11 @@ def fail(
         outcome = "reauth"
         if _finish(session, job, worker, {"state": "parked", "last_error": message}):
             park_account(session, job.channel_account_id, reason=str(error), now=now)
+    elif error_class == "deferred":
+        outcome = "retry"  # its turn at the outside system has not come: no attempt is used up
+        delay = float(getattr(error, "retry_after", None) or policy.base_seconds)
+        _finish(session, job, worker, {"state": "pending", "due_at": now + timedelta(seconds=delay),
+                                       "attempts": max(0, job.attempt - 1), "last_error": message})  # fmt: skip
     elif error_class == "retryable" and job.attempt < job.max_attempts:
         outcome = "retry"
         delay = policy.delay(job.attempt, getattr(error, "retry_after", None))

@@ -171,7 +171,8 @@ class Worker:
                     now=self.clock.now(),
                     policy=self.options.policy,
                 )
-            log.warning(
+            report = log.info if error_class == "deferred" else log.warning  # deferred: waiting its turn, no failure
+            report(
                 "job.failed", job_id=job.id, kind=job.kind, attempt=job.attempt, outcome=outcome,
                 error_class=error_class, error=f"{type(error).__name__}: {error}",
             )  # fmt: skip

@@ -111,6 +111,9 @@ def shopify(
     traffic: Annotated[
         bool, typer.Option(help="Simulate the store: web orders, in-store sales, staff fulfilment.")
     ] = False,
+    webhook_sender_process: Annotated[
+        bool, typer.Option(help="Post webhooks from a process of their own, unslowed by the sandbox's API traffic.")
+    ] = True,
     quiet: Annotated[bool, typer.Option(help="Log warnings only.")] = False,
     stop_on_stdin_eof: Annotated[
         bool,
@@ -136,6 +139,7 @@ def shopify(
         seed=seed,
         random_seed=random_seed,
         traffic=traffic,
+        webhook_sender_process=webhook_sender_process,
     )
     typer.echo(f"Shopify sandbox on http://{host}:{port}  (control API: http://{host}:{port}/docs)")
     server = uvicorn.Server(uvicorn.Config(create_app(config), host=host, port=port,

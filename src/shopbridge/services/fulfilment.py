@@ -101,8 +101,9 @@ def place_again(session: Session, order_id: int, *, now: datetime) -> list[int]:
 
 
 def _ask_place(session: Session, store: ChannelAccount, link: OrderLink, *, now: datetime) -> int:
+    # As urgent as an order sync: the time to the store order runs from the release.
     return enqueue(session, place_order_kind(store.channel), {"order_id": link.order_id, "link_id": link.id},
-                   now=now, identity_key=f"place:{link.id}", channel_account_id=store.id, priority=20)  # fmt: skip
+                   now=now, identity_key=f"place:{link.id}", channel_account_id=store.id, priority=5)  # fmt: skip
 
 
 def _ask_cancel(session: Session, store: ChannelAccount, link: OrderLink, reason: str, *, now: datetime) -> None:

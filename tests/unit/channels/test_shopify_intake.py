@@ -244,6 +244,12 @@ def test_stock_catalogue_and_uninstall_topics_ask_for_their_work() -> None:
     assert work_for(3, "products/update", {"id": 1}) == Work(3, IMPORT_CATALOG, 0)
     assert work_for(3, "app/uninstalled", {"id": 1, "domain": "x"}) == Work(3, UNINSTALLED, 0)
     assert work_for(3, "refunds/create", {"id": 1}) is None, "kept, not acted on"
+    placed = {"id": 9, "note_attributes": [{"name": "shopbridge_order_id", "value": "12"}], "fulfillments": [],
+              "cancelled_at": None}  # fmt: skip
+    assert work_for(3, "orders/paid", placed) is None, "an order the hub placed has nothing to report yet"
+    assert work_for(3, "orders/updated", {**placed, "fulfillments": [{"id": 1}]}) is not None
+    assert work_for(3, "orders/cancelled", {**placed, "cancelled_at": "2026-12-05T08:00:00Z"}) is not None
+    assert work_for(3, "orders/paid", {**placed, "note_attributes": []}) is not None, "the store's own order"
     assert work_for(3, "inventory_levels/connect", level) is None
 
 

@@ -13,11 +13,14 @@ from typing import Any
 
 import httpx
 
-from shopbridge.runtime.errors import PermanentError, ReauthRequired, RetryableError
+from shopbridge.runtime.errors import Deferred, PermanentError, ReauthRequired, RetryableError
 
 API_VERSION = "2026-07"
 MAX_PAGE = 250
-MAX_WAIT_SECONDS = 10.0  # past this a call gives its worker back: the job is retried later
+# A call waits this long in its worker at most for the store's cost bucket (or a THROTTLED answer); a longer wait
+# gives the worker back to other work and the job comes back when the bucket should hold enough (Deferred: no
+# attempt used up), so a store at its cost limit never starves the marketplace's jobs, nor fails one.
+MAX_WAIT_SECONDS = 1.0
 TRANSPORT_TRIES = 3
 
 
@@ -37,6 +40,10 @@ class ShopifyError(Exception):
 
 class ShopifyRetryable(ShopifyError, RetryableError):
     """Throttled past the wait a call may take, server trouble, a timeout: try again later."""
+
+
+class ShopifyBusy(ShopifyError, Deferred):
+    """The store's cost bucket needs longer to refill than a call waits in its worker: run the job again then."""
 
 
 class ShopifyPermanent(ShopifyError, PermanentError):
@@ -168,7 +175,9 @@ class ShopifyClient:
                     raise ShopifyRetryable(
                         f"{type(error).__name__} calling {self.store.shop_domain}: {error}"
                     ) from error
-                waited = self._pause(0.2 * 2**transport_failures, waited)
+                self.sleep(
+                    0.2 * 2 ** (transport_failures - 1)
+                )  # server trouble: a short backoff, not the bucket's wait
                 continue
             self.calls += 1
             body = _json(response)
@@ -184,13 +193,15 @@ class ShopifyClient:
                 if transport_failures >= TRANSPORT_TRIES:
                     raise ShopifyRetryable(f"HTTP {response.status_code} from {self.store.shop_domain}",
                                            http_status=response.status_code)  # fmt: skip
-                waited = self._pause(0.2 * 2**transport_failures, waited)
+                self.sleep(
+                    0.2 * 2 ** (transport_failures - 1)
+                )  # server trouble: a short backoff, not the bucket's wait
                 continue
             return _data(response, body)
 
     def _pause(self, seconds: float, waited: float) -> float:
         if waited + seconds > self.max_wait:
-            raise ShopifyRetryable(
+            raise ShopifyBusy(
                 f"Shopify's cost bucket of {self.store.shop_domain} needs {seconds:.1f} s more", retry_after=seconds
             )
         self.sleep(seconds)

@@ -50,6 +50,7 @@ from starlette.concurrency import run_in_threadpool
 from shopbridge.channels.shopify import stock
 from shopbridge.channels.shopify.context import NAME, ShopifyContext, gid
 from shopbridge.channels.shopify.kinds import IMPORT_CATALOG, OBSERVE_STOCK, SYNC_ORDER, UNINSTALLED
+from shopbridge.channels.shopify.mapping import HUB_ORDER_ATTRIBUTE
 from shopbridge.logs import get_logger
 from shopbridge.runtime import inbox
 from shopbridge.runtime.dispatch import Dispatcher
@@ -117,7 +118,10 @@ def work_for(account_id: int, topic: str, payload: Mapping[str, Any], inbox_id: 
     resource = topic.split("/", 1)[0]
     if resource == "orders":
         order = payload.get("admin_graphql_api_id") or payload.get("id")
-        return Work(account_id, SYNC_ORDER, inbox_id, (_gid("Order", order, "id"),))
+        subject = (_gid("Order", order, "id"),)
+        if placed_and_quiet(payload):
+            return None
+        return Work(account_id, SYNC_ORDER, inbox_id, subject)
     if resource == "fulfillments":
         return Work(account_id, SYNC_ORDER, inbox_id, (_gid("Order", payload.get("order_id"), "order_id"),))
     if topic == "inventory_levels/update":
@@ -129,6 +133,18 @@ def work_for(account_id: int, topic: str, payload: Mapping[str, Any], inbox_id: 
     if topic == "app/uninstalled":
         return Work(account_id, UNINSTALLED, inbox_id)
     return None
+
+
+def placed_and_quiet(order: Mapping[str, Any]) -> bool:
+    """An order the hub placed in the store, with neither a fulfilment nor a cancellation in this payload: nothing
+    to send back, so no read of it is spent (Shopify's cost bucket is the store loop's narrowest resource). Its
+    orders/create, orders/paid and the like are such; a later payload with a fulfilment or a cancellation, its
+    fulfillments/* topics and the poll all lead to the read that matters."""
+    attributes = order.get("note_attributes")
+    placed = isinstance(attributes, list) and any(
+        isinstance(attribute, Mapping) and attribute.get("name") == HUB_ORDER_ATTRIBUTE for attribute in attributes
+    )
+    return placed and not order.get("fulfillments") and not order.get("cancelled_at")
 
 
 def _gid(kind: str, value: Any, field: str) -> str:

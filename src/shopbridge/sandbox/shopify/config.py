@@ -52,3 +52,6 @@ class ShopifySandboxConfig:
     webhook_connect_timeout: float = 1.0
     webhook_timeout: float = 5.0
     webhook_concurrency: int = 16
+    # Post deliveries from a process of their own (sandbox/sender.py), as the standalone sandbox does; a
+    # webhook_transport applies only when this is False (the posts stay in the sandbox's event loop).
+    webhook_sender_process: bool = False

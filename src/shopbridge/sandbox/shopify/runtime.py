@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from ..sender import SenderProcess
 from .config import ShopifySandboxConfig
 from .ids import IdFactory
 from .models import Job, Order, Sequence, ShopRecord, Token, WebhookSubscription
@@ -230,6 +231,10 @@ class ShopifySandbox:
 
     async def start(self) -> None:
         if self._task is None:
+            if self.config.webhook_sender_process and self.webhooks.sender is None:
+                self.webhooks.sender = SenderProcess(timeout=self.config.webhook_timeout,
+                                                     name="shopify-sandbox-webhook-sender")  # fmt: skip
+                self.webhooks.sender.start()
             self._task = asyncio.create_task(self._loop(), name="shopify-sandbox-dispatcher")
 
     async def stop(self) -> None:
@@ -238,6 +243,9 @@ class ShopifySandbox:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self.webhooks.sender is not None:
+            self.webhooks.sender.stop()
+            self.webhooks.sender = None
         if self._client is not None:
             await self._client.aclose()
             self._client = None

@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from ..sender import SenderProcess
 from . import search
 from .errors import UserErr, errors_json
 from .ids import parse_gid
@@ -268,6 +269,7 @@ class Webhooks:
         self._finished: deque[str] = deque(d.id for d in sorted(deliveries, key=lambda d: d.seq) if d.status in FINAL)
         self._in_flight: set[str] = set()
         self._gate: asyncio.Semaphore | None = None
+        self.sender: SenderProcess | None = None  # posts from a process of its own (sandbox/sender.py); else here
         # Called when a delivery is queued, so the dispatcher sends it now rather than at its next pass.
         self.on_queued: Callable[[], None] | None = None
 
@@ -422,6 +424,9 @@ class Webhooks:
         body = delivery.body.encode()
         async with gate:
             outcome: dict[str, Any] = {"at": self.sb.now()}
+            if self.sender is not None:
+                outcome.update(await self.sender.post(delivery.uri, body, self.headers(delivery, body)))
+                return delivery, outcome
             started = time.perf_counter()
             try:
                 response = await client.post(delivery.uri, content=body, headers=self.headers(delivery, body))

@@ -30,6 +30,6 @@ class SandboxConfig:
     webhook_timeout: float = 5.0
     # Deliveries in flight at once; TikTok does not wait for one answer before sending the next.
     webhook_concurrency: int = 16
-    # Post deliveries from a process of their own (sender.py), as the standalone sandbox does; a
+    # Post deliveries from a process of their own (sandbox/sender.py), as the standalone sandbox does; a
     # webhook_transport applies only when this is False (the posts stay in the sandbox's event loop).
     webhook_sender_process: bool = False

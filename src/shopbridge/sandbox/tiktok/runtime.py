@@ -12,11 +12,11 @@ from typing import Any
 
 import httpx
 
+from ..sender import SenderProcess
 from .config import SandboxConfig
 from .gateway import real_sleep
 from .ids import IdFactory
 from .ratelimit import RateLimiter
-from .sender import SenderProcess
 from .state import Store, World
 from .timeline import Timeline
 from .webhooks import Webhooks
@@ -109,7 +109,9 @@ class TikTokSandbox:
     async def start(self) -> None:
         if self._task is None:
             if self.config.webhook_sender_process and self.webhooks.sender is None:
-                self.webhooks.sender = SenderProcess(timeout=self.config.webhook_timeout)
+                self.webhooks.sender = SenderProcess(
+                    timeout=self.config.webhook_timeout, name="tiktok-sandbox-webhook-sender"
+                )
                 self.webhooks.sender.start()
             self._task = asyncio.create_task(self._loop(), name="tiktok-sandbox-dispatcher")
 

@@ -12,10 +12,10 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel, Field
 
+from ..sender import SenderProcess, post_once
 from .errors import invalid_parameter
 from .gateway import Call, Endpoint
 from .models import Delivery, Subscription, WebhookFault
-from .sender import SenderProcess, post_once
 from .signing import webhook_signature
 
 if TYPE_CHECKING:

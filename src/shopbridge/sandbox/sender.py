@@ -1,11 +1,11 @@
-"""Posting webhook deliveries, in the sandbox's own event loop or in a sender process of its own.
+"""Posting webhook deliveries, in a sandbox's own event loop or in a sender process of its own (both sandboxes).
 
-TikTok's delivery service is not slowed down by the platform's order traffic. A sandbox serving fifty orders a
-second and the partner API calls they cause keeps its event loop busy, and a delivery sent from that loop is
-timed late: the receiver's answer waits in the socket until the loop gets round to it. The standalone sandbox
-(``python -m shopbridge.sandbox.cli tiktok``, which the demo and the benchmarks run) therefore posts from a
-process that does nothing else, so the time recorded for each attempt is the receiver's and the network's. The
-outbox, retries and history stay in the sandbox; only the HTTP exchange moves.
+A platform's delivery service (TikTok's, Shopify's) is not slowed down by the platform's API traffic. A sandbox
+serving fifty orders a second and the API calls they cause keeps its event loop busy, and a delivery sent from that
+loop is sent and timed late: the receiver's answer waits in the socket until the loop gets round to it. The
+standalone sandboxes (``python -m shopbridge.sandbox.cli tiktok|shopify``, which the demo and the benchmarks run)
+therefore post from a process that does nothing else, so the time recorded for each attempt is the receiver's and
+the network's. The outbox, retries and history stay in the sandbox; only the HTTP exchange moves.
 """
 
 from __future__ import annotations
@@ -41,8 +41,9 @@ class SenderProcess:
     """A child process that posts what it is given and reports each outcome. ``post`` is awaited in the
     sandbox's event loop; the child's answers arrive through a pipe watched by that loop."""
 
-    def __init__(self, *, timeout: float) -> None:
+    def __init__(self, *, timeout: float, name: str = "sandbox-webhook-sender") -> None:
         self.timeout = timeout
+        self.name = name
         self._conn: Connection | None = None
         self._process: multiprocessing.process.BaseProcess | None = None
         self._waiting: dict[int, asyncio.Future[Outcome]] = {}
@@ -52,9 +53,7 @@ class SenderProcess:
     def start(self) -> None:
         context = multiprocessing.get_context("spawn")
         ours, theirs = context.Pipe()
-        self._process = context.Process(
-            target=_serve, args=(theirs, self.timeout), daemon=True, name="tiktok-sandbox-webhook-sender"
-        )
+        self._process = context.Process(target=_serve, args=(theirs, self.timeout), daemon=True, name=self.name)
         self._process.start()
         theirs.close()
         self._conn = ours
