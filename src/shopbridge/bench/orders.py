@@ -85,7 +85,7 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
-def _summary(values: list[float]) -> dict[str, Any]:
+def summary(values: list[float]) -> dict[str, Any]:
     def rounded(value: float | None) -> float | None:
         return None if value is None else round(value, 1)
 
@@ -133,7 +133,7 @@ def _hub_counts(hub: Any) -> dict[str, Any]:
         "jobs": jobs,
         "job_attempts": {str(k): v for k, v in attempts.items()},
         "inbox": {str(k): v for k, v in inbox.items()},
-        "job_attempt_ms": {kind: _summary(values) for kind, values in durations.items()},
+        "job_attempt_ms": {kind: summary(values) for kind, values in durations.items()},
     }
 
 
@@ -436,7 +436,7 @@ def outbox(sandbox_url: str, placed: list[Placed], first_seen: dict[str, float])
                 and first_sent[o] <= first_seen[o]]  # fmt: skip
     return {
         # Each 2xx answer's time as the sandbox's sender measured it: the acknowledgement latency seen by TikTok.
-        "response_ms": _summary(response_ms),
+        "response_ms": summary(response_ms),
         "deliveries": len(deliveries),
         "by_status": by_status,
         "duplicate_copies": sum(n - 1 for n in notifications.values()),
@@ -446,13 +446,13 @@ def outbox(sandbox_url: str, placed: list[Placed], first_seen: dict[str, float])
         "non_2xx_attempts": failed_attempts,
         "non_2xx_kinds": failed_kinds,  # a status code, or the sender's error (its timeout is 5 s)
         # Sandbox order event (201 received) -> the sandbox's dispatcher starts the first POST for that order.
-        "first_attempt_ms": _summary([(first_sent[o] - t) * 1000 for o, t in accepted.items() if o in first_sent]),
+        "first_attempt_ms": summary([(first_sent[o] - t) * 1000 for o, t in accepted.items() if o in first_sent]),
         # First POST for the order -> readable through the hub API (orders whose webhook came before the poll).
-        "attempt_to_visible_ms": _summary(hub_side),
+        "attempt_to_visible_ms": summary(hub_side),
         # The dispatcher sends one delivery at a time; the gap between consecutive attempt starts bounds the
         # sender-observed round trip plus the sandbox's own bookkeeping per delivery.
         "dispatcher_attempts_per_s": round(len(attempt_walls) / span, 1) if span else None,
-        "dispatcher_gap_ms": _summary([gap for gap in gaps if gap < 50]),
+        "dispatcher_gap_ms": summary([gap for gap in gaps if gap < 50]),
     }
 
 
@@ -595,10 +595,10 @@ def _result(
         "seconds": seconds,
         "achieved_rate_per_s": round(len(placed) / span, 1) if span else None,
         "placement": {
-            "late_start_ms": _summary([(p.sent - p.due) * 1000 for p in placed]),
-            "sandbox_answer_ms": _summary([(p.accepted - p.sent) * 1000 for p in placed]),
+            "late_start_ms": summary([(p.sent - p.due) * 1000 for p in placed]),
+            "sandbox_answer_ms": summary([(p.accepted - p.sent) * 1000 for p in placed]),
         },
-        "visible_ms": _summary(visible),
+        "visible_ms": summary(visible),
         "ack_ms": acks,
         "lost": lost,
         "duplicated": extra_rows + counts["released_event_extra"],

@@ -119,7 +119,7 @@ from rich.table import Table
 
 from shopbridge.bench.child import ChildFailed, child_world, report_failure, serve_commands
 from shopbridge.bench.cpu import HubCpu, table_cell
-from shopbridge.bench.orders import _summary as summary
+from shopbridge.bench.orders import summary
 
 TIKTOK_SKUS = {"TEE-M": "19.90", "TEE-L": "19.90", "MUG": "8.50"}
 WEB_SKUS = {"CAP": "14.00", "TOTE": "12.00"}
@@ -519,6 +519,23 @@ def tiktok_truth(sandbox_url: str, order_ids: list[str]) -> dict[str, dict[str, 
         return dict(pool.map(lambda order_id: one(client, order_id), order_ids))
 
 
+def store_webhook_lag(store: httpx.Client) -> dict[str, Any]:
+    """How long the store's deliveries waited to be sent: each delivery's first attempt less the moment its event
+    happened (the sandbox's clock, both stamps), and the hub's answer time as the sandbox's sender saw it. The
+    sandbox keeps the last deliveries only (its log's size), so this is the run's latest part."""
+    lag: list[float] = []
+    answered: list[float] = []
+    for delivery in store.get("/webhooks", params={"limit": 100000}, timeout=120).json():
+        history = delivery.get("history") or []
+        if not history or not delivery.get("triggered_at"):
+            continue
+        triggered = datetime.fromisoformat(str(delivery["triggered_at"]).replace("Z", "+00:00")).timestamp()
+        lag.append((float(history[0]["at"]) - triggered) * 1000)
+        if history[0].get("response_ms") is not None:
+            answered.append(float(history[0]["response_ms"]))
+    return {"send_lag_ms": summary(lag), "answer_ms": summary(answered)}
+
+
 def api_counters(tiktok: httpx.Client, store: httpx.Client) -> dict[str, Any]:
     calls = tiktok.get("/_sandbox/truth/api_calls").json()
     by_endpoint: Counter[str] = Counter()
@@ -826,6 +843,7 @@ def measure_loop(scenario: Scenario, *, progress: Progress, label: str) -> dict[
         settled = time.time()
         cpu.stop()
         after = api_counters(tiktok, store)
+        deliveries = store_webhook_lag(store)
         task = progress.add_task(f"{label}: reading both sandboxes' truth", total=None)
         hub = world.counts(window_start)
         figures = read(hub)
@@ -876,6 +894,7 @@ def measure_loop(scenario: Scenario, *, progress: Progress, label: str) -> dict[
             "shopify": _difference(after["shopify"], before["shopify"]),
         },
         "store_webhooks": after["store_stats"].get("webhooks_total"),
+        "store_webhook_delivery": deliveries,
         "jobs": hub["jobs"],
         "seconds_load": round(load_ended - window_start, 1),
         "seconds_settle": round(settled - load_ended, 1),

@@ -277,7 +277,7 @@ def record_shipment(session: Session, link: OrderLink, fulfilment: Fulfilment, *
     session.add(shipment)
     session.flush()
     enqueue(session, ship_kind(account.channel), {"shipment_id": shipment.id}, now=now,
-            identity_key=f"ship:{shipment.id}", channel_account_id=account.id, priority=10)  # fmt: skip
+            identity_key=f"ship:{shipment.id}", channel_account_id=account.id, priority=5)  # fmt: skip
     return shipment.id
 
 

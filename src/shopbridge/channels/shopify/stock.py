@@ -475,6 +475,18 @@ def observe_identity(account_id: int, item: str, location: str) -> str:
     return f"{OBSERVE_STOCK}:{account_id}:{legacy_id(item)}:{legacy_id(location)}"
 
 
+OBSERVE_SETTLE = timedelta(seconds=1)
+
+
+def observe_due(session: Session, account_id: int, now: datetime) -> datetime:
+    """When a level the store reports changed is read. At once where the store is the master (the hub mirrors it,
+    and the marketplaces follow). A second later where the hub is: there the read only looks for a change the hub
+    did not make, and a burst of one level's updates (the echo of the hub's own write, the store's orders committing
+    units) is then read once, not once per delivery, sparing the store's cost budget and its webhooks' way."""
+    account = session.get(ChannelAccount, account_id)
+    return now + OBSERVE_SETTLE if account is not None and stock_master(account) == HUB_MASTER else now
+
+
 def enqueue_observe(session: Session, account_id: int, item: str, location: str, *, now: datetime,
                     due_at: datetime | None = None, recheck: int = 0) -> None:  # fmt: skip
     """Read one store level again (one waiting job per level): what the webhook intake queues for

@@ -17,8 +17,9 @@ A delivery is taken in three steps, as TikTok's (channels/tiktok/receiver.py):
 3. **Queued**, off the answer's path, by a Dispatcher (runtime/dispatch.py), which then marks the event processed:
    orders/* and fulfillments/* → ``SYNC_ORDER`` of that order (one waiting job per order: a burst of its webhooks
    joins it, and the job reads the order from the API, never the payload's state); inventory_levels/update →
-   ``stock.enqueue_observe`` of that level; products/* → ``IMPORT_CATALOG`` of the store (one waiting per store,
-   due after CATALOG_SETTLE, because products/update fires for every order too); app/uninstalled → ``UNINSTALLED``
+   ``stock.enqueue_observe`` of that level (a second later where the hub is the stock's master:
+   stock.observe_due); products/* → ``IMPORT_CATALOG`` of the store (one waiting per store, due after
+   CATALOG_SETTLE, because products/update fires for every order too); app/uninstalled → ``UNINSTALLED``
    (the account parked for reconnection). The dispatcher's sweep, at start and every ``inbox_sweep_seconds``,
    queues what a stopped process recorded but had not queued; the store's poll (intake.POLL_ORDERS) does the same
    for its store, so nothing waits for the web process to run.
@@ -226,7 +227,8 @@ def queue_work(
                         channel_account_id=account, identity_key=sync_identity(account, order))  # fmt: skip
             elif work.kind == OBSERVE_STOCK:
                 item, location = work.subject
-                stock.enqueue_observe(session, account, item, location, now=now)
+                stock.enqueue_observe(session, account, item, location, now=now,
+                                      due_at=stock.observe_due(session, account, now))  # fmt: skip
             elif work.kind == IMPORT_CATALOG:
                 enqueue(session, IMPORT_CATALOG, {}, now=now, due_at=now + CATALOG_SETTLE, channel_account_id=account,
                         identity_key=f"{IMPORT_CATALOG}:{account}")  # fmt: skip
