@@ -14,11 +14,11 @@ from sqlalchemy import select
 
 from shopbridge.demo.world import Store, World, record_initial_stock, running_world, wait_until
 from shopbridge.store.tables import Job, OrderLink, Shipment, SyncIssue
+from tests.integration.tiktok.test_fulfilment_back import HOLD_SECONDS, released
 
 SKUS = {"TEE-M": "19.90", "MUG": "8.50"}
 STOCK = 20
 SEEDED = 5000  # what the TikTok sandbox lists before the hub's first push
-HOLD_SECONDS = 3601
 
 
 @contextmanager
@@ -41,16 +41,6 @@ def tiktok_stock(world: World, sku: str) -> int:
 def pushed_to_tiktok(world: World, sku: str) -> int:
     """What TikTok shows of ``sku`` once the hub's first push has landed (its truth less the shop's buffer)."""
     return int(wait_until(lambda: (shown := tiktok_stock(world, sku)) < SEEDED and shown, message="the first push"))
-
-
-def released(world: World, items: dict[str, int]) -> tuple[str, int]:
-    """A seller-shipped TikTok order past its hold, released in the hub: (TikTok id, hub id)."""
-    external_id = world.place_order(items, shipping_type="SELLER")
-    wait_until(lambda: world.hub_order(external_id), message="the order in the hub")
-    world.advance(HOLD_SECONDS)
-    order = wait_until(lambda: (found := world.hub_order(external_id)) and found["released_at"] and found,
-                       message="the order released")  # fmt: skip
-    return external_id, int(order["id"])
 
 
 def placed(world: World, store: Store, external_id: str) -> dict[str, Any]:

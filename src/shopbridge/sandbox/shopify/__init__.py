@@ -1,7 +1,7 @@
 """A faithful local emulator of the Shopify GraphQL Admin API, OAuth and webhooks (see docs/sandbox.md)."""
 
+from ..clock import SandboxClock
 from .app import create_app, sandbox_of
-from .clock import SandboxClock
 from .config import ShopifySandboxConfig
 from .runtime import ShopifySandbox
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from .clock import SandboxClock
+from ..clock import SandboxClock
 
 DEFAULT_SCOPES = (
     "read_products,write_products,read_inventory,write_inventory,read_locations,read_orders,write_orders,"

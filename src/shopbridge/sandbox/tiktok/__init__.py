@@ -1,7 +1,7 @@
 """A faithful local emulator of the TikTok Shop Partner API (see docs/sandbox.md)."""
 
+from ..clock import SandboxClock
 from .app import create_app, sandbox_of
-from .clock import SandboxClock
 from .config import SandboxConfig
 from .runtime import TikTokSandbox
 

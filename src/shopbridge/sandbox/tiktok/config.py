@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 
-from .clock import SandboxClock
+from ..clock import SandboxClock
 
 
 @dataclass
