@@ -53,7 +53,9 @@ def _status(world: World, traffic: BuyerTraffic, started: float) -> Table:
     with reading(world.hub.sessions) as session:
         listed = session.execute(
             select(func.count(), func.count().filter(ChannelListing.stock_version > ChannelListing.acked_stock_version))
-            .where(ChannelListing.variant_id.is_not(None), ChannelListing.pushed_quantity.is_not(None))
+            .join(ChannelAccount, ChannelAccount.id == ChannelListing.channel_account_id)
+            .where(ChannelAccount.channel == "tiktok", ChannelListing.variant_id.is_not(None),
+                   ChannelListing.pushed_quantity.is_not(None))
         ).one()  # fmt: skip
     table.add_row("TikTok SKUs showing the hub's stock (pushed)", str(listed[0] - listed[1]))
     table.add_row("  with a newer quantity on its way", str(listed[1]))
