@@ -78,9 +78,13 @@ def test_a_released_tiktok_order_is_fulfilled_by_the_store_and_its_tracking_reac
         )  # fmt: skip
         assert {item["tracking_number"] for item in tracked} == {"1Z999AA10123456784"}
         assert len(tracked) == 3, "every unit of the order shipped"
-        with world.hub.sessions() as session:
-            shipments = session.scalars(select(Shipment).where(Shipment.order_id == order_id)).all()
-        assert [(row.carrier, row.state) for row in shipments] == [("UPS", "sent")]
+
+        def shipments() -> list[tuple[str | None, str]]:  # marked sent as the tracking push commits
+            with world.hub.sessions() as session:
+                rows = session.scalars(select(Shipment).where(Shipment.order_id == order_id)).all()
+                return [(row.carrier, row.state) for row in rows]
+
+        wait_until(lambda: shipments() == [("UPS", "sent")], message="one shipment, sent")
         placed(world, store, external_id)  # still exactly one store order
 
 
@@ -176,10 +180,16 @@ def test_a_carrier_tiktok_does_not_list_ships_with_the_default_provider_and_an_i
             message="the tracking number on TikTok",
         )  # fmt: skip
         assert tracked[0]["tracking_number"] == "ACME123456" and tracked[0]["shipping_provider_name"]
+
+        def issues() -> list[SyncIssue]:  # raised as the tracking push commits, just after TikTok has it
+            with world.hub.sessions() as session:
+                return list(session.scalars(select(SyncIssue).where(SyncIssue.kind == "unmapped_carrier")))
+
+        (issue,) = wait_until(issues, message="the unmapped carrier raised")
         with world.hub.sessions() as session:
-            issues = session.scalars(select(SyncIssue).where(SyncIssue.kind == "unmapped_carrier")).all()
-        assert [issue.subject_id for issue in issues] == [str(order_id)]
-        assert "Acme Parcel Co" in issues[0].message
+            shipment_id = session.scalar(select(Shipment.id).where(Shipment.order_id == order_id))
+        assert issue.subject_type == "shipment" and issue.subject_id == str(shipment_id)
+        assert "Acme Parcel Co" in issue.message
 
 
 def test_lost_duplicated_and_reordered_store_webhooks_lose_and_double_nothing(
