@@ -153,9 +153,11 @@ def enqueue_push(
 
     ``after_sync`` defers the push until the channel's order sync has caught up (``release_deferred_pushes``) or
     ``until`` passes, whichever is first; it is the payload the push then re-checks (see the TikTok push)."""
+    # As urgent as the order syncs, placements and tracking pushes of the store loop (priority 5): a claim takes the
+    # most urgent jobs first, so a push ranked below them would wait for as long as they keep coming.
     enqueue(session, push_kind(channel), {"product_id": product_id, **(after_sync or {})}, now=now, due_at=until,
             channel_account_id=account_id, identity_key=push_identity(channel, account_id, product_id),
-            priority=10)  # fmt: skip
+            priority=5)  # fmt: skip
 
 
 def push_identity(channel: str, account_id: int, product_id: str) -> str:
