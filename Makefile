@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint format clean
+.PHONY: demo test bench lint format clean screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ bench: $(STAMP)
 	$(BIN)/shopbridge bench flash-sale --json bench/results/flash_sale.json \
 		--chart docs/img/flash-sale-quantity.svg $(BENCH_ARGS)
 	$(BIN)/shopbridge bench store-loop --json bench/results/store_loop.json $(BENCH_ARGS)
+
+# The dashboard screenshots in docs/screenshots, taken by the browser tests in Debian's chromium.
+screenshots: $(STAMP)
+	SHOPBRIDGE_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q -p no:xdist tests/integration/browser
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, NoReturn
 
@@ -363,7 +364,7 @@ def orders_retry(order_id: int) -> None:
     built = ready_hub()
     try:
         with transaction(built.sessions) as session:
-            job_id = order_views.retry_order(session, order_id, built.resync_kinds, now=built.clock.now())
+            job_id = order_views.retry_order(session, order_id, built.resync_kinds, now=built.clock.now(), actor="cli")
     except order_views.OrderNotFound as error:
         fail(str(error))
     console.print(f"order {order_id} will be re-synced by job {job_id}")
@@ -372,36 +373,133 @@ def orders_retry(order_id: int) -> None:
 # --- access ----------------------------------------------------------------------------------------------
 
 
+def _dashboard_url(built: Hub) -> str:
+    return (built.settings.public_url or f"http://127.0.0.1:{built.settings.port}").rstrip("/")
+
+
 @users_app.command("add")
 def users_add(
     email: str,
     role: Annotated[str, typer.Option(help="owner, ops, finance, support or viewer.")] = "viewer",
     name: Annotated[str | None, typer.Option(help="Display name.")] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the user's password from standard input.")
+    ] = False,
 ) -> None:
-    """Add a user."""
-    from shopbridge.services.access import AccessError, add_user
+    """Add a user and print a first-time sign-in link (or set the password read from stdin)."""
+    from shopbridge.services.access import AccessError, add_user, create_sign_in_link, set_password
+
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    built = ready_hub()
+    now = built.clock.now()
+    try:
+        with transaction(built.sessions) as session:
+            user = add_user(session, email, role, display_name=name, now=now, actor="cli")
+            if password is not None:
+                set_password(session, user.email, password, now=now, actor="cli")
+                link = None
+            else:
+                link = create_sign_in_link(session, user.email, now=now, actor="cli")
+    except AccessError as error:
+        fail(str(error))
+    console.print(f"user {user.email} added as {role}")
+    if link:
+        console.print(f"first sign-in (once, within 72 hours): {_dashboard_url(built)}/sign-in/link/{link}",
+                      soft_wrap=True)  # fmt: skip
+
+
+@users_app.command("link")
+def users_link(email: str) -> None:
+    """Print a one-time sign-in link with which the user sets a (new) password."""
+    from shopbridge.services.access import AccessError, create_sign_in_link
 
     built = ready_hub()
     try:
         with transaction(built.sessions) as session:
-            add_user(session, email, role, display_name=name, now=built.clock.now())
+            link = create_sign_in_link(session, email, now=built.clock.now(), actor="cli")
     except AccessError as error:
         fail(str(error))
-    console.print(f"user {email} added as {role}")
+    console.print(f"{_dashboard_url(built)}/sign-in/link/{link}", soft_wrap=True)
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """Every user with their role and whether they are disabled."""
+    from shopbridge.services.access import list_users
+
+    built = ready_hub()
+    with built.sessions() as session:
+        users = list_users(session)
+    table = Table("id", "e-mail", "name", "role", "password", "disabled", title="Users")
+    for user in users:
+        table.add_row(str(user["id"]), str(user["email"]), str(user["name"]), str(user["role"]),
+                      "set" if user["has_password"] else "not yet", "yes" if user["disabled"] else "")  # fmt: skip
+    console.print(table)
+
+
+@users_app.command("disable")
+def users_disable(email: str) -> None:
+    """Disable a user: their browser sessions end and their API tokens are refused at once."""
+    from shopbridge.services.access import AccessError, disable_user
+
+    built = ready_hub()
+    try:
+        with transaction(built.sessions) as session:
+            disable_user(session, email, now=built.clock.now(), actor="cli")
+    except AccessError as error:
+        fail(str(error))
+    console.print(f"user {email} disabled")
 
 
 @tokens_app.command("create")
-def tokens_create(email: str, name: Annotated[str, typer.Option(help="What the token is for.")] = "cli") -> None:
+def tokens_create(
+    email: str,
+    name: Annotated[str, typer.Option(help="What the token is for.")] = "cli",
+    expires_in_days: Annotated[
+        int | None, typer.Option("--expires-in-days", min=1, max=3650, help="Refused after this many days.")
+    ] = None,
+) -> None:
     """Issue an API token for a user; it is printed once and stored only as a hash."""
     from shopbridge.services.access import AccessError, issue_token
 
     built = ready_hub()
+    now = built.clock.now()
+    expires = now + timedelta(days=expires_in_days) if expires_in_days else None
     try:
         with transaction(built.sessions) as session:
-            token = issue_token(session, email, name, now=built.clock.now())
+            token = issue_token(session, email, name, now=now, expires_at=expires, actor="cli")
     except AccessError as error:
         fail(str(error))
     console.print(token, soft_wrap=True)
+
+
+@tokens_app.command("list")
+def tokens_list(email: Annotated[str | None, typer.Option(help="Only this user's tokens.")] = None) -> None:
+    """API tokens (never their values): owner, name, when used, expiry, revocation."""
+    from shopbridge.services.access import list_tokens
+
+    built = ready_hub()
+    with built.sessions() as session:
+        tokens = list_tokens(session, email=email)
+    table = Table("id", "user", "name", "created", "last used", "expires", "revoked", title="API tokens")
+    for token in tokens:
+        table.add_row(*(str(token[key] or "") for key in ("id", "user", "name", "created_at", "last_used_at",
+                                                          "expires_at", "revoked_at")))  # fmt: skip
+    console.print(table)
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token_id: int) -> None:
+    """Revoke an API token: it is refused from the next request on."""
+    from shopbridge.services.access import AccessError, revoke_token
+
+    built = ready_hub()
+    try:
+        with transaction(built.sessions) as session:
+            revoke_token(session, token_id, now=built.clock.now(), actor="cli")
+    except AccessError as error:
+        fail(str(error))
+    console.print(f"token {token_id} revoked")
 
 
 # --- stock -----------------------------------------------------------------------------------------------

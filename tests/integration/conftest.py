@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 from pydantic import SecretStr
 
+from shopbridge import cli
 from shopbridge.bootstrap import Hub, build_hub
 from shopbridge.config import Settings
 from shopbridge.domain.clock import ManualClock
@@ -26,6 +27,8 @@ def env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.setenv("SHOPBRIDGE_DATA_DIR", str(settings.data_dir))
     monkeypatch.setenv("SHOPBRIDGE_LOG_LEVEL", "error")
     monkeypatch.setenv("COLUMNS", "200")
+    # The command's console read COLUMNS when the module was first imported, perhaps by an earlier test.
+    monkeypatch.setattr(cli.console, "width", 200)
     return settings
 
 

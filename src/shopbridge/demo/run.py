@@ -98,6 +98,7 @@ def run_demo(
     ) as world:  # fmt: skip
         hub, sandbox = world.hub_url, world.sandbox_url
         console.print(f"Connected the sandbox shop through OAuth; the hub's database is {data_dir / 'shopbridge.db'}")
+        console.print(f"  dashboard        {hub}/   sign in as {OWNER} with password {world.owner_password}")
         console.print(f"  hub API docs     {hub}/api/docs")
         console.print(f"  orders (API)     curl -H 'Authorization: Bearer {world.api_token}' {hub}/api/v1/orders")
         console.print(f"  health, metrics  {hub}/readyz  {hub}/metrics")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -35,7 +36,7 @@ from shopbridge.config import Settings
 from shopbridge.sandbox.shopify.app import create_app as create_store_app
 from shopbridge.sandbox.shopify.config import ShopifySandboxConfig
 from shopbridge.sandbox.tiktok import SandboxClock, SandboxConfig, create_app
-from shopbridge.services.access import add_user, issue_token
+from shopbridge.services.access import add_user, issue_token, set_password
 from shopbridge.services.stock import apply_external_movement
 from shopbridge.store.db import transaction
 from shopbridge.store.files import create_private_file
@@ -149,6 +150,7 @@ class World:
     sku_ids: dict[str, str]  # seller SKU -> TikTok sku_id
     api_token: str = field(repr=False, default="")
     store: Store | None = None  # the Shopify store, when the world has one
+    owner_password: str = field(repr=False, default="")  # the dashboard's sign-in for OWNER, new every run
 
     # --- the sandbox side ----------------------------------------------------------------------------------
 
@@ -452,7 +454,7 @@ def running_world(
         workers = settings.workers if workers is None else workers
         hub.migrate()
         mirrored = dict(sorted(sku_ids.items())[: len(sku_ids) - unlinked_skus])
-        token = _catalogue_and_owner(hub, mirrored)
+        token, password = _catalogue_and_owner(hub, mirrored)
         try:
             if prepare_hub is not None:
                 prepare_hub(hub)
@@ -467,7 +469,7 @@ def running_world(
                     the_store = None
                     if store_url is not None:
                         the_store = _connect_store(hub, store_url, store_control, store_config, sorted(mirrored))
-                    yield World(hub, hub_url, sandbox_url, api, control, shop_id, sku_ids, token, the_store)
+                    yield World(hub, hub_url, sandbox_url, api, control, shop_id, sku_ids, token, the_store, password)
         finally:
             hub.close()
 
@@ -491,8 +493,9 @@ def _connect_store(hub: Hub, store_url: str, control: httpx.Client, config: Shop
     return Store(store_url, control, connected.account_id, connected.shop_domain)
 
 
-def _catalogue_and_owner(hub: Hub, sku_ids: dict[str, str]) -> str:
-    """Mirror the shop's SKUs as the merchant's catalogue (idempotent) and issue an owner API token."""
+def _catalogue_and_owner(hub: Hub, sku_ids: dict[str, str]) -> tuple[str, str]:
+    """Mirror the shop's SKUs as the merchant's catalogue (idempotent); issue an owner API token and give the owner
+    a new dashboard password (both returned)."""
     with transaction(hub.sessions) as session:
         known = set(session.scalars(select(Variant.sku)))
         missing = [sku for sku in sku_ids if sku not in known]
@@ -502,8 +505,10 @@ def _catalogue_and_owner(hub: Hub, sku_ids: dict[str, str]) -> str:
             session.flush()
             session.add_all(Variant(product_id=catalogue.id, sku=sku) for sku in missing)
         if session.scalar(select(User.id).where(User.email == OWNER)) is None:
-            add_user(session, OWNER, "owner", now=hub.clock.now())
-        return issue_token(session, OWNER, "demo", now=hub.clock.now())
+            add_user(session, OWNER, "owner", now=hub.clock.now(), actor="demo")
+        password = secrets.token_urlsafe(12)
+        set_password(session, OWNER, password, now=hub.clock.now(), actor="demo")
+        return issue_token(session, OWNER, "demo", now=hub.clock.now(), actor="demo"), password
 
 
 def record_initial_stock(hub: Hub, units_by_sku: dict[str, int], *, key_prefix: str) -> None:

@@ -41,6 +41,14 @@ _PROGRESS = {
 # Center, or history read on first connect) was fulfilled elsewhere: releasing it would ship it twice.
 RELEASABLE = frozenset({OrderStatus.AWAITING_SHIPMENT, OrderStatus.PARTIALLY_SHIPPED})
 
+# Orders someone still has to ship: their dispatch deadline is what the queue puts first.
+TO_DISPATCH = frozenset({OrderStatus.ON_HOLD, OrderStatus.AWAITING_SHIPMENT, OrderStatus.PARTIALLY_SHIPPED})
+
+# The keys of ``Order.deadlines`` every channel may fill: the latest time the order must be handed to a carrier, and
+# the end of a free-cancellation hold (the order cannot be fulfilled before it).
+DISPATCH_DEADLINE = "dispatch_by"
+HOLD_UNTIL = "hold_until"
+
 
 class UnknownStatus(ValueError):
     pass
@@ -97,6 +105,11 @@ class Order:
     deadlines: dict[str, datetime] = field(default_factory=dict)
     packages: tuple[dict[str, Any], ...] = ()
     warehouse_id: str | None = None
+
+    @property
+    def dispatch_by(self) -> datetime | None:
+        """The dispatch deadline while the order still has to be shipped."""
+        return self.deadlines.get(DISPATCH_DEADLINE) if self.status in TO_DISPATCH else None
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,9 @@ from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
 from shopbridge.runtime.jobs import enqueue
+from shopbridge.services import audit
 from shopbridge.services.fulfilment import answer_cancellation_kind
-from shopbridge.store.tables import AuditEntry, CancellationRequest, ChannelAccount
+from shopbridge.store.tables import CancellationRequest, ChannelAccount
 
 STATES = ("pending", "approving", "rejecting", "approved", "rejected", "closed")
 MAX_REASON = 500
@@ -90,7 +91,7 @@ def answer(
         payload["reason"] = reason
     enqueue(session, answer_cancellation_kind(account.channel), payload, now=now, channel_account_id=account.id,
             identity_key=f"answer-cancellation:{request.id}", priority=10)  # fmt: skip
-    session.add(AuditEntry(actor=actor, action="cancellation.approve" if approve else "cancellation.reject",
-                           subject_type="cancellation_request", subject_id=str(request.id), at=now, before=before,
-                           after={"state": request.state, **({"reason": reason} if reason else {})}))  # fmt: skip
+    audit.record(session, actor, "cancellation.approve" if approve else "cancellation.reject", "cancellation_request",
+                 request.id, now=now, before=before,
+                 after={"state": request.state, **({"reason": reason} if reason else {})})  # fmt: skip
     return request_view(request, account)

@@ -18,7 +18,7 @@ The hub's part is channel-neutral bookkeeping between the two, with the work eac
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -293,28 +293,14 @@ def sla_fingerprint(order_id: int) -> str:
     return f"{SLA_AT_RISK}:{order_id}"
 
 
-def _deadline(order: Order) -> datetime | None:
-    value = (order.deadlines or {}).get("rts_sla_time")
-    return None if value is None else datetime.fromtimestamp(int(value), UTC)
-
-
-SHIPPED = frozenset({OrderStatus.AWAITING_COLLECTION, OrderStatus.IN_TRANSIT, OrderStatus.DELIVERED,
-                     OrderStatus.COMPLETED, OrderStatus.CANCELLED})  # fmt: skip
-
-
 def orders_at_risk(session: Session, *, now: datetime, warn_before: timedelta) -> list[tuple[Order, datetime]]:
     """Released orders not yet shipped on their channel, no tracking sent, whose dispatch deadline is within
     ``warn_before`` (or past)."""
-    released = session.scalars(
-        select(Order).where(Order.released_at.is_not(None), Order.status.not_in([s.value for s in SHIPPED]))
+    sent = select(Shipment.id).where(Shipment.order_id == Order.id, Shipment.state == "sent").exists()
+    due = session.scalars(
+        select(Order).where(Order.dispatch_by <= now + warn_before, Order.released_at.is_not(None), ~sent)
     ).all()
-    sent = set(session.scalars(select(Shipment.order_id).where(Shipment.state == "sent")).all())
-    at_risk = []
-    for order in released:
-        deadline = _deadline(order)
-        if deadline is not None and order.id not in sent and deadline - warn_before <= now:
-            at_risk.append((order, deadline))
-    return at_risk
+    return [(order, order.dispatch_by) for order in due if order.dispatch_by is not None]
 
 
 def check_sla(session: Session, *, now: datetime, warn_before: timedelta) -> int:
@@ -328,7 +314,7 @@ def check_sla(session: Session, *, now: datetime, warn_before: timedelta) -> int
             subject_type="order", subject_id=str(order.id), now=now,
             message=(f"order {order.external_id} has no tracking on its channel and its dispatch deadline "
                      f"{deadline.isoformat()} {'has passed' if late else 'is near'}"),
-            details={"external_id": order.external_id, "rts_sla_time": deadline.isoformat(), "act": "ops"},
+            details={"external_id": order.external_id, "dispatch_by": deadline.isoformat(), "act": "ops"},
         )  # fmt: skip
     return len(at_risk)
 

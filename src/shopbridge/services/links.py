@@ -13,9 +13,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shopbridge.domain.linking import AUTO, LINKS, MANUAL, UNLINKED, Linking, LinkProblem, Listing, link_by_sku
+from shopbridge.services import audit
 from shopbridge.services.availability import mark_dirty
 from shopbridge.store.sync_issues import raise_issue, resolve_issue
-from shopbridge.store.tables import AuditEntry, ChannelAccount, ChannelListing, Variant
+from shopbridge.store.tables import ChannelAccount, ChannelListing, Variant
 
 ISSUE_KIND = "link_problems"
 GONE = "deleted"  # the status of a listing its channel no longer has: it links to nothing
@@ -161,12 +162,10 @@ def _listing(session: Session, account_id: int, external_sku_id: str) -> Channel
     return row
 
 
-def _audit(session: Session, actor: str, action: str, row: ChannelListing, before: dict[str, Any]) -> None:
-    session.add(AuditEntry(
-        actor=actor, action=action, subject_type="channel_listing",
-        subject_id=f"{row.channel_account_id}:{row.external_sku_id}", before=before,
-        after={"link": row.link, "variant_id": row.variant_id},
-    ))  # fmt: skip
+def _audit(session: Session, actor: str, action: str, row: ChannelListing, before: dict[str, Any],
+           now: datetime) -> None:  # fmt: skip
+    audit.record(session, actor, action, "channel_listing", f"{row.channel_account_id}:{row.external_sku_id}",
+                 now=now, before=before, after={"link": row.link, "variant_id": row.variant_id})  # fmt: skip
 
 
 def link(
@@ -189,7 +188,7 @@ def link(
                            f"unlink that listing first")  # fmt: skip
     before = {"link": row.link, "variant_id": row.variant_id}
     row.link, row.variant_id = MANUAL, variant.id
-    _audit(session, actor, "listing.link", row, before)
+    _audit(session, actor, "listing.link", row, before, now)
     session.flush()
     relinked = relink(session, account_id, now=now)
     mark_dirty(session, {variant.id, *relinked.linked}, now=now)
@@ -203,7 +202,7 @@ def unlink(
     row = _listing(session, account_id, external_sku_id)
     before = {"link": row.link, "variant_id": row.variant_id}
     row.link, row.variant_id = UNLINKED, None
-    _audit(session, actor, "listing.unlink", row, before)
+    _audit(session, actor, "listing.unlink", row, before, now)
     session.flush()
     relinked = relink(session, account_id, now=now)  # a duplicate's other listing may link now
     mark_dirty(session, relinked.linked, now=now)

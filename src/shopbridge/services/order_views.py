@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from shopbridge.domain.money import Money
 from shopbridge.runtime.jobs import enqueue
-from shopbridge.services import fulfilment
+from shopbridge.services import audit, fulfilment
 from shopbridge.store.tables import ChannelAccount, Order, OrderEvent, OrderLine, OrderStatusChange
 
 
@@ -167,7 +167,8 @@ def _line(line: OrderLine) -> dict[str, Any]:
     }
 
 
-def retry_order(session: Session, order_id: int, resync_kinds: dict[str, str], *, now: datetime) -> int:
+def retry_order(session: Session, order_id: int, resync_kinds: dict[str, str], *, now: datetime,
+                actor: str = "system") -> int:  # fmt: skip
     """Re-run the order's sync (after its cause was fixed), and place it again in every store that refused it;
     returns the sync's job id (the first placement's, for a channel that cannot be re-synced)."""
     order = session.get(Order, order_id)
@@ -178,10 +179,14 @@ def retry_order(session: Session, order_id: int, resync_kinds: dict[str, str], *
     placements = fulfilment.place_again(session, order.id, now=now)
     kind = resync_kinds.get(account.channel)
     if kind is None:
-        if placements:
-            return placements[0]
-        raise OrderNotFound(f"orders of channel {account.channel} cannot be re-synced")
-    return enqueue(
-        session, kind, {"order_ids": [order.external_id], "source": "retry"}, now=now, channel_account_id=account.id,
-        identity_key=f"{kind}:{account.id}:retry:{order.external_id}", priority=10,
-    )  # fmt: skip
+        if not placements:
+            raise OrderNotFound(f"orders of channel {account.channel} cannot be re-synced")
+        job_id = placements[0]
+    else:
+        job_id = enqueue(
+            session, kind, {"order_ids": [order.external_id], "source": "retry"}, now=now,
+            channel_account_id=account.id, identity_key=f"{kind}:{account.id}:retry:{order.external_id}", priority=10,
+        )  # fmt: skip
+    audit.record(session, actor, "order.retry", "order", order.id, now=now,
+                 before={"blocked_reason": order.blocked_reason}, after={"job_id": job_id})  # fmt: skip
+    return job_id

@@ -109,6 +109,7 @@ def _columns(order: Order, now: datetime) -> dict[str, Any]:
         "payment_method": order.payment_method, "is_cod": order.is_cod, "buyer": dict(order.buyer),
         "recipient": dict(order.recipient),
         "deadlines": {key: int(value.timestamp()) for key, value in order.deadlines.items()},
+        "dispatch_by": order.dispatch_by,
         "packages": {"packages": list(order.packages), "warehouse_id": order.warehouse_id},
         "channel_created_at": order.created_at, "channel_updated_at": order.updated_at, "updated_at": now,
     }  # fmt: skip

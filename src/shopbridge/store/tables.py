@@ -71,6 +71,48 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(128), unique=True)
     created_at: Mapped[datetime] = _created()
     last_used_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None] = mapped_column(doc="Refused from then on; none: until revoked.")
+    revoked_at: Mapped[datetime | None]
+
+
+class WebSession(Base):
+    """A signed-in browser: the cookie's value is shown once and stored only as its SHA-256."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64), doc="Sent back with every form and htmx request.")
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(doc="The absolute end; idleness ends it sooner.")
+    ended_at: Mapped[datetime | None]
+
+
+class SignInLink(Base):
+    """A first-time (or reset) sign-in link: used once, before it expires, to set a password."""
+
+    __tablename__ = "sign_in_links"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class SignInFailure(Base):
+    """A failed sign-in, counted per e-mail address and per client address to slow password guessing."""
+
+    __tablename__ = "sign_in_failures"
+    __table_args__ = (Index(None, "email", "at"), Index(None, "client", "at"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    client: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
 
 
 class AuditEntry(Base):
@@ -275,6 +317,8 @@ class Order(Base):
     __table_args__ = (
         UniqueConstraint("channel_account_id", "external_id"),
         Index(None, "status", "updated_at"),
+        Index(None, "dispatch_by", "id"),
+        Index(None, "external_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -291,8 +335,13 @@ class Order(Base):
     is_cod: Mapped[bool] = mapped_column(Boolean, default=False)
     buyer: Mapped[dict[str, Any]] = mapped_column(default=dict, doc="As received: masked by the channel.")
     recipient: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    deadlines: Mapped[dict[str, Any]] = mapped_column(default=dict, doc="rts_sla_time, shipping_due_time, ...")
+    deadlines: Mapped[dict[str, Any]] = mapped_column(
+        default=dict, doc="The channel's deadlines by name, and dispatch_by, hold_until."
+    )
     packages: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    dispatch_by: Mapped[datetime | None] = mapped_column(
+        doc="The dispatch deadline while the order still has to be shipped; none once shipped or cancelled."
+    )
     blocked_reason: Mapped[str | None] = mapped_column(String(50))
     blocked_message: Mapped[str | None] = mapped_column(Text)
     oversold_units: Mapped[int] = mapped_column(default=0, doc="Units ordered that the stock truth no longer had.")
@@ -312,7 +361,7 @@ class OrderLine(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
     variant_id: Mapped[int | None] = mapped_column(ForeignKey("variants.id"))
-    sku: Mapped[str | None] = mapped_column(String(100))
+    sku: Mapped[str | None] = mapped_column(String(100), index=True)
     external_sku_id: Mapped[str | None] = mapped_column(String(100))
     external_product_id: Mapped[str | None] = mapped_column(String(100))
     title: Mapped[str] = mapped_column(String(500))

@@ -29,7 +29,7 @@ from shopbridge.logs import get_logger
 from shopbridge.store import migrations
 from shopbridge.store.db import reading
 from shopbridge.store.tables import WorkerHeartbeat
-from shopbridge.web import cancellations, errors, links, orders, stock
+from shopbridge.web import cancellations, dashboard, errors, links, orders, stock
 from shopbridge.web.docs import DOCS_URL, page, serve_docs
 from shopbridge.web.limits import BodyLimits
 from shopbridge.web.metrics import WORKER_STALE_SECONDS, HttpMetrics, WorkEngineCollector
@@ -83,6 +83,7 @@ def create_app(hub: Hub, *, workers: int = 0, separate_ops: bool = False) -> Fas
     app.include_router(stock.router(hub))
     app.include_router(links.router(hub))
     app.include_router(cancellations.router(hub))
+    dashboard.mount(app, hub)
     health = _health_router(hub)
     operations = _operations_router(registry)
     app.include_router(health)
@@ -172,7 +173,8 @@ class RequestContext:
 
     A client's ``x-request-id`` is kept when it is a sane id (up to 64 of ``A-Za-z0-9._-``), else a fresh one is made.
     Every answer is ``nosniff``, may not be framed and sends no referrer; its Content-Security-Policy allows nothing
-    (JSON and the OAuth callback page need nothing) except on the docs page, which loads the hub's own assets."""
+    (JSON and the OAuth callback page need nothing) except on the docs page, which loads the hub's own assets, and
+    on a response that sets its own (the dashboard's pages)."""
 
     def __init__(self, inner: ASGIApp, *, app: FastAPI, http: HttpMetrics, docs_path: str | None) -> None:
         self.inner, self.app, self.http, self.docs_path = inner, app, http, docs_path
@@ -193,6 +195,8 @@ class RequestContext:
         structlog.contextvars.bind_contextvars(request_id=request_id.decode())
         hardening = self.docs_headers if scope["path"] == self.docs_path else self.headers
         extra = [(b"x-request-id", request_id), *hardening]
+        # A page with a policy of its own (the dashboard's) keeps it; every other answer gets the strict one.
+        extra_without_policy = [header for header in extra if header[0] != b"content-security-policy"]
         route = _route_template(self.app, scope)
         started = time.perf_counter()
         status = 500
@@ -202,7 +206,9 @@ class RequestContext:
             nonlocal status, answered
             if message["type"] == "http.response.start":
                 status, answered = message["status"], True
-                message["headers"] = [*message.get("headers", ()), *extra]
+                headers = list(message.get("headers", ()))
+                own_policy = any(name.lower() == b"content-security-policy" for name, _ in headers)
+                message["headers"] = [*headers, *(extra_without_policy if own_policy else extra)]
             await send(message)
 
         try:

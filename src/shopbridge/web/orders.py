@@ -85,7 +85,9 @@ def router(hub: Hub) -> APIRouter:
     def retry(order_id: OrderId, caller: Caller = operator) -> dict[str, Any]:
         try:
             with transaction(hub.sessions) as session:
-                job_id = order_views.retry_order(session, order_id, hub.resync_kinds, now=hub.clock.now())
+                job_id = order_views.retry_order(
+                    session, order_id, hub.resync_kinds, now=hub.clock.now(), actor=caller.email
+                )
         except order_views.OrderNotFound as error:
             raise HTTPException(404, str(error)) from None
         return {"order_id": order_id, "job_id": job_id}

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
 
 from shopbridge.bootstrap import Hub
-from shopbridge.services import stock, stock_counts
+from shopbridge.services import audit, stock, stock_counts
 from shopbridge.services.access import Caller
 from shopbridge.store.db import reading, transaction
 from shopbridge.web.auth import OPERATORS, READERS, require
@@ -90,6 +90,11 @@ def router(hub: Hub) -> APIRouter:
                     quantity=movement.quantity, idempotency_key=movement.idempotency_key, origin=movement.origin,
                     now=hub.clock.now(), reference=movement.reference,
                 )  # fmt: skip
+                if applied:
+                    audit.record(session, caller.email, "stock.movement", "sku", movement.sku, now=hub.clock.now(),
+                                 after={"location": movement.location, "kind": movement.kind,
+                                        "quantity": movement.quantity, "idempotency_key": movement.idempotency_key,
+                                        "origin": movement.origin})  # fmt: skip
         except stock.UnknownSku as error:
             raise HTTPException(404, str(error)) from None
         except stock.StockSourceConflict as error:
@@ -113,6 +118,14 @@ def router(hub: Hub) -> APIRouter:
                     session, counts, origin=levels.origin, now=hub.clock.now(), reference=levels.reference,
                     row_name=lambda index: f"counts[{index}]",
                 )  # fmt: skip
+                changed = [result for result in results if result.applied]
+                if changed:
+                    audit.record(
+                        session, caller.email, "stock.count", "stock_levels", levels.reference or "count",
+                        now=hub.clock.now(),
+                        before={f"{r.sku}@{r.location}": r.previous_on_hand for r in changed},
+                        after={f"{r.sku}@{r.location}": r.on_hand for r in changed},
+                    )  # fmt: skip
         except stock_counts.RowsRefused as refused:
             conflicts = [problem for problem in refused.problems
                          if isinstance(problem.error, stock.StockSourceConflict)]  # fmt: skip

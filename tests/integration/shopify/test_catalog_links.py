@@ -29,6 +29,7 @@ from shopbridge.services.access import add_user, issue_token
 from shopbridge.services.stock import record_movement
 from shopbridge.store.db import transaction
 from shopbridge.store.tables import (
+    AuditEntry,
     ChannelAccount,
     ChannelListing,
     ChannelWarehouse,
@@ -67,7 +68,11 @@ class Store:
     def connect(self) -> int:
         answer = self.api.post("/api/v1/connections/shopify", json={"shop": SHOP, "access_token": TOKEN})
         assert answer.status_code == 200, answer.text
-        return int(answer.json()["account_id"])
+        account_id = int(answer.json()["account_id"])
+        with self.hub.sessions() as session:
+            entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "connection.shopify"))
+        assert entry is not None and entry.subject_id == str(account_id) and entry.actor == "owner@example.com"
+        return account_id
 
     def run_import(self, account_id: int) -> None:
         worker = Worker(self.hub.sessions, self.hub.registry, self.hub.clock)

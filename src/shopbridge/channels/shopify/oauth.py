@@ -29,6 +29,7 @@ from shopbridge.channels.shopify.connect import ConnectedStore, SetupError, conn
 from shopbridge.channels.shopify.context import HUB_MASTER, NAME, STORE_MASTER, ShopifyContext
 from shopbridge.domain.clock import Clock
 from shopbridge.logs import get_logger
+from shopbridge.services import audit
 from shopbridge.services.access import Caller, authenticate, mark_used
 from shopbridge.store.db import dialect_insert, reading, transaction
 from shopbridge.store.secrets import SecretKeyMissing
@@ -227,6 +228,10 @@ def web_routes(context: ShopifyContext, clock: Clock) -> APIRouter:
         except SetupError as error:
             raise HTTPException(400, str(error)) from None
         log.info("shopify.connected", shop=store.shop_domain, account_id=store.account_id, by=caller.email)
+        with transaction(context.sessions) as session:
+            after = {"shop": store.shop_domain, "stock_master": body.stock_master}
+            audit.record(session, caller.email, "connection.shopify", "channel_account", store.account_id,
+                         now=clock.now(), after=after)  # fmt: skip
         return _connected(store)
 
     @routes.post(
@@ -235,9 +240,13 @@ def web_routes(context: ShopifyContext, clock: Clock) -> APIRouter:
     )  # fmt: skip
     def install_link(body: InstallLink, caller: Caller = an_owner) -> dict[str, str]:
         try:
-            return {"url": start(context, body.shop, stock_master=body.stock_master)}
+            url = start(context, body.shop, stock_master=body.stock_master)
         except SetupError as error:
             raise HTTPException(400, str(error)) from None
+        with transaction(context.sessions) as session:
+            audit.record(session, caller.email, "connection.shopify_install_link", "shop", body.shop, now=clock.now(),
+                         after={"stock_master": body.stock_master})  # fmt: skip
+        return {"url": url}
 
     @routes.get(
         "/connect/shopify/start", summary="Redirect to the store's install page (owner).",

@@ -3,11 +3,11 @@ times are Unix seconds; there is one line item per unit, which we count per SKU.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shopbridge.domain.money import InvalidAmount, Money
-from shopbridge.domain.orders import Order, OrderLine, OrderStatus, UnknownStatus
+from shopbridge.domain.orders import DISPATCH_DEADLINE, HOLD_UNTIL, Order, OrderLine, OrderStatus, UnknownStatus
 
 DEADLINE_FIELDS = (
     "rts_sla_time",
@@ -19,6 +19,8 @@ DEADLINE_FIELDS = (
     "cancel_order_sla_time",
 )
 BUYER_FIELDS = ("user_id", "buyer_email", "buyer_message")
+# A paid order stays ON_HOLD for an hour: the buyer may cancel without the seller's approval (reference §4.4).
+ON_HOLD_WINDOW = timedelta(hours=1)
 
 # TikTok's order API and its webhooks use different words for the same status (CANCELLED vs CANCEL).
 STATUSES = {
@@ -92,6 +94,10 @@ def map_order(order: dict[str, Any]) -> Order:
     currency = _text(payment, "currency", order_id)
     lines = _lines(order.get("line_items"), currency, order_id)
     deadlines = {key: _time(order[key], order_id, key) for key in DEADLINE_FIELDS if order.get(key) not in (None, 0)}
+    if "rts_sla_time" in deadlines:
+        deadlines[DISPATCH_DEADLINE] = deadlines["rts_sla_time"]
+    if status is OrderStatus.ON_HOLD and order.get("paid_time") not in (None, 0):
+        deadlines[HOLD_UNTIL] = _time(order["paid_time"], order_id, "paid_time") + ON_HOLD_WINDOW
     packages = tuple(
         {"id": str(package.get("id")), "tracking_number": order.get("tracking_number"),
          "shipping_provider": order.get("shipping_provider")}

@@ -1,0 +1,98 @@
+"""The dashboard in a real Chromium: sign in, the queue with three channels' labels, retrying a blocked order, a
+viewer who sees but cannot change, sign-out, and the phone-width layout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from shopbridge.bootstrap import Hub
+from tests.integration.dashboard_world import PASSWORD, add_accounts, add_order, add_people, audit_count, hours
+
+
+@pytest.fixture
+def hub(tiktok_hub: Hub) -> Hub:
+    add_people(tiktok_hub)
+    accounts = add_accounts(tiktok_hub)
+    now = tiktok_hub.clock.now()
+    add_order(tiktok_hub, accounts.tiktok, "576461413038785752", dispatch_by=now + hours(2))
+    add_order(tiktok_hub, accounts.tiktok, "576461413038785753", dispatch_by=now - hours(1), blocked="unknown_sku",
+              sku="MUG-RED")  # fmt: skip
+    add_order(tiktok_hub, accounts.tiktok, "576461413038785754", status="on_hold")
+    add_order(tiktok_hub, accounts.shopify, "#1042", created_at=now - hours(3))
+    add_order(tiktok_hub, accounts.manual, "WA-0007", status="delivered", created_at=now - hours(5))
+    return tiktok_hub
+
+
+def _sign_in(page: Page, base: str, role: str) -> None:
+    page.goto(f"{base}/")
+    expect(page).to_have_url(f"{base}/sign-in")
+    page.get_by_label("E-mail").fill(f"{role}@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Order queue")).to_be_visible()
+
+
+def test_an_operator_signs_in_sees_every_channel_retries_a_blocked_order_and_signs_out(
+    browser: Browser, served: str, hub: Hub, screenshots: Path | None
+) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    _sign_in(page, served, "ops")
+    rows = page.locator("#rows tr")
+    expect(rows).to_have_count(5)
+    for label in ("TikTok", "Shopify", "Manual"):
+        expect(page.locator("#rows .channel", has_text=label).first).to_be_visible()
+    late = page.locator("#rows tr.risk-late")
+    expect(late).to_contain_text("576461413038785753")
+    expect(late).to_contain_text("unknown_sku")
+    if screenshots:
+        page.screenshot(path=str(screenshots / "queue.png"), full_page=True)
+
+    page.get_by_label("Select order 576461413038785753").check()
+    page.get_by_role("button", name="Retry selected blocked orders").click()
+    expect(page.get_by_role("status")).to_have_text("1 order queued for retry")
+    assert audit_count(hub, "order.retry") == 1
+
+    page.get_by_role("link", name="576461413038785753").click()
+    expect(page.get_by_role("heading", name="Blocked: unknown_sku")).to_be_visible()
+    expect(page.get_by_role("cell", name="MUG-RED")).to_be_visible()
+    if screenshots:
+        page.screenshot(path=str(screenshots / "order.png"), full_page=True)
+    page.get_by_role("button", name="Retry").click()
+    expect(page.get_by_role("status")).to_have_text("queued for retry")
+    assert audit_count(hub, "order.retry") == 2
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(f"{served}/sign-in")
+    page.goto(f"{served}/")
+    expect(page).to_have_url(f"{served}/sign-in")
+
+
+def test_a_viewer_sees_the_queue_but_is_offered_no_change_and_is_refused_one(browser: Browser, served: str,
+                                                                             hub: Hub) -> None:  # fmt: skip
+    page = browser.new_page()
+    _sign_in(page, served, "viewer")
+    expect(page.locator("#rows tr")).to_have_count(5)
+    expect(page.get_by_role("button", name="Retry selected blocked orders")).to_have_count(0)
+    page.get_by_role("link", name="576461413038785753").click()
+    expect(page.get_by_role("heading", name="Blocked: unknown_sku")).to_be_visible()
+    expect(page.get_by_role("button", name="Retry")).to_have_count(0)
+    # A hand-made request with the viewer's own session and CSRF token is refused too.
+    token = page.locator('input[name="csrf_token"]').first.get_attribute("value")
+    answer = page.request.post(f"{served}/orders/2/retry", form={"csrf_token": token or ""}, max_redirects=0)
+    assert answer.status == 403
+    assert audit_count(hub, "order.retry") == 0
+
+
+def test_the_queue_works_at_a_phones_width_and_from_the_keyboard(browser: Browser, served: str, hub: Hub) -> None:
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    _sign_in(page, served, "support")
+    expect(page.locator("#rows tr")).to_have_count(5)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1, "nothing overflows the page"
+    page.get_by_label("Search").focus()
+    page.keyboard.type("#1042")
+    page.keyboard.press("Enter")
+    expect(page.locator("#rows tr")).to_have_count(1)
+    expect(page.locator("#rows")).to_contain_text("Shopify")

@@ -1,0 +1,295 @@
+"""The dashboard over HTTP: sign-in, sessions, CSRF, roles, the queue (labels, deadlines, filters, search, keyset
+pages), the order page, retry with its audit entry, and API tokens' expiry and revocation."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+from shopbridge.bootstrap import Hub
+from shopbridge.services.access import FAILURES_PER_EMAIL, create_sign_in_link, disable_user, issue_token, revoke_token
+from shopbridge.store.db import transaction
+from shopbridge.web.app import create_app
+from shopbridge.web.dashboard.guard import COOKIE
+from tests.integration.dashboard_world import (
+    PASSWORD,
+    add_accounts,
+    add_order,
+    add_people,
+    audit_count,
+    csrf_of,
+    hours,
+    sign_in,
+)
+
+
+@pytest.fixture
+def hub(tiktok_hub: Hub) -> Hub:
+    """TikTok's channel configured, so a blocked TikTok order can be re-synced."""
+    return tiktok_hub
+
+
+@pytest.fixture
+def client(hub: Hub) -> TestClient:
+    add_people(hub)
+    return TestClient(create_app(hub))
+
+
+def test_the_queue_asks_for_sign_in_and_a_wrong_password_is_refused(client: TestClient) -> None:
+    response = client.get("/", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/sign-in"
+    assert client.get("/orders/1", follow_redirects=False).headers["location"] == "/sign-in?next=/orders/1"
+    htmx = client.get("/queue/rows", headers={"HX-Request": "true"})
+    assert htmx.status_code == 401 and htmx.headers["HX-Redirect"].startswith("/sign-in")
+    refused = client.post("/sign-in", data={"email": "ops@example.com", "password": "wrong password!"})
+    assert refused.status_code == 401 and "wrong e-mail or password" in refused.text
+    unknown = client.post("/sign-in", data={"email": "nobody@example.com", "password": PASSWORD})
+    assert unknown.status_code == 401 and "wrong e-mail or password" in unknown.text
+    assert COOKIE not in client.cookies
+
+
+def test_signing_in_sets_a_safe_cookie_and_goes_where_asked_but_never_off_site(client: TestClient) -> None:
+    response = client.post(
+        "/sign-in",
+        data={"email": "OPS@example.com", "password": PASSWORD, "next": "//evil.test"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303 and response.headers["location"] == "/"
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Secure" not in cookie  # plain http here
+    page = client.get("/")
+    assert page.status_code == 200 and "ops@example.com" in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert page.headers["content-security-policy"].count("default-src") == 1
+    again = client.post(
+        "/sign-in", data={"email": "ops@example.com", "password": PASSWORD, "next": "/account"}, follow_redirects=False
+    )
+    assert again.headers["location"] == "/account"
+
+
+def test_the_secure_flag_is_set_behind_tls(hub: Hub) -> None:
+    add_people(hub)
+    with TestClient(create_app(hub), base_url="https://hub.example") as client:
+        response = client.post(
+            "/sign-in", data={"email": "ops@example.com", "password": PASSWORD}, follow_redirects=False
+        )
+    assert "Secure" in response.headers["set-cookie"]
+
+
+def test_failed_sign_ins_are_rate_limited_per_address(client: TestClient, hub: Hub) -> None:
+    for _ in range(FAILURES_PER_EMAIL):
+        failed = client.post("/sign-in", data={"email": "ops@example.com", "password": "not it at all"})
+        assert failed.status_code == 401
+    locked = client.post("/sign-in", data={"email": "ops@example.com", "password": PASSWORD})
+    assert locked.status_code == 429 and "too many failed sign-ins; try again in 15 minutes" in locked.text
+    assert (
+        client.post(
+            "/sign-in", data={"email": "viewer@example.com", "password": PASSWORD}, follow_redirects=False
+        ).status_code
+        == 303
+    ), "another address is not locked"
+    hub.clock.advance(15 * 60 + 1)  # type: ignore[attr-defined]
+    assert (
+        client.post(
+            "/sign-in", data={"email": "ops@example.com", "password": PASSWORD}, follow_redirects=False
+        ).status_code
+        == 303
+    )
+
+
+def test_sign_out_ends_the_session_on_the_server(client: TestClient) -> None:
+    csrf = sign_in(client, "ops")
+    cookie = client.cookies[COOKIE]
+    assert client.post("/sign-out", data={"csrf_token": csrf}, follow_redirects=False).status_code == 303
+    assert client.get("/", follow_redirects=False).status_code == 303
+    client.cookies.set(COOKIE, cookie)  # a copy of the old cookie is refused too
+    assert client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_a_disabled_user_is_refused_at_once(client: TestClient, hub: Hub) -> None:
+    sign_in(client, "support")
+    assert client.get("/").status_code == 200
+    with transaction(hub.sessions) as session:
+        disable_user(session, "support@example.com", now=hub.clock.now(), actor="owner@example.com")
+    assert client.get("/", follow_redirects=False).status_code == 303
+    refused = client.post("/sign-in", data={"email": "support@example.com", "password": PASSWORD})
+    assert refused.status_code == 401 and "disabled" in refused.text
+    assert audit_count(hub, "user.disable") == 1
+
+
+def test_a_session_ends_after_idling(client: TestClient, hub: Hub) -> None:
+    sign_in(client, "ops")
+    hub.clock.advance(11 * 3600)  # type: ignore[attr-defined]
+    assert client.get("/").status_code == 200  # seen: the idle time starts again
+    hub.clock.advance(11 * 3600)  # type: ignore[attr-defined]
+    assert client.get("/").status_code == 200
+    hub.clock.advance(13 * 3600)  # type: ignore[attr-defined]
+    assert client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_a_sign_in_link_sets_the_password_once(client: TestClient, hub: Hub) -> None:
+    with transaction(hub.sessions) as session:
+        token = create_sign_in_link(session, "finance@example.com", now=hub.clock.now(), actor="cli")
+    assert client.get(f"/sign-in/link/{token}").status_code == 200
+    short = client.post(f"/sign-in/link/{token}", data={"password": "short", "again": "short"})
+    assert short.status_code == 422 and "at least 10 characters" in short.text
+    done = client.post(
+        f"/sign-in/link/{token}",
+        data={"password": "a new password!", "again": "a new password!"},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303 and COOKIE in client.cookies
+    client.cookies.clear()
+    assert client.get(f"/sign-in/link/{token}").status_code == 404
+    assert (
+        client.post(
+            "/sign-in", data={"email": "finance@example.com", "password": "a new password!"}, follow_redirects=False
+        ).status_code
+        == 303
+    )
+
+
+def test_changing_the_password_signs_out_other_sessions(client: TestClient, hub: Hub) -> None:
+    other = TestClient(client.app)
+    sign_in(other, "ops")
+    csrf = sign_in(client, "ops")
+    wrong = client.post(
+        "/account/password",
+        data={
+            "csrf_token": csrf,
+            "current_password": "nope nope nope",
+            "password": "brand new secret",
+            "again": "brand new secret",
+        },
+    )
+    assert wrong.status_code == 422 and "current password is wrong" in wrong.text
+    changed = client.post(
+        "/account/password",
+        data={
+            "csrf_token": csrf,
+            "current_password": PASSWORD,
+            "password": "brand new secret",
+            "again": "brand new secret",
+        },
+    )
+    assert changed.status_code == 200 and "Password changed" in changed.text
+    assert client.get("/").status_code == 200, "this session stays"
+    assert other.get("/", follow_redirects=False).status_code == 303, "the other one ended"
+    assert audit_count(hub, "user.set_password") >= 2
+
+
+def test_the_queue_shows_every_channel_deadlines_first_with_risk(client: TestClient, hub: Hub) -> None:
+    accounts = add_accounts(hub)
+    now = hub.clock.now()
+    add_order(hub, accounts.tiktok, "TT-LATE", dispatch_by=now - hours(1))
+    add_order(hub, accounts.tiktok, "TT-SOON", dispatch_by=now + hours(2))
+    add_order(hub, accounts.tiktok, "TT-LATER", dispatch_by=now + hours(30))
+    add_order(hub, accounts.shopify, "#1001", status="awaiting_shipment")
+    add_order(hub, accounts.manual, "WA-7", status="delivered")
+    sign_in(client, "viewer")
+    page = client.get("/").text
+    order = [m for m in re.findall(r">(TT-LATE|TT-SOON|TT-LATER|#1001|WA-7)</a>", page)]
+    assert order == ["TT-LATE", "TT-SOON", "TT-LATER", "WA-7", "#1001"]
+    assert {"TikTok", "Shopify", "Manual"} <= set(re.findall(r'class="channel channel-\w+">([^<]+)<', page))
+    assert 'class="risk-late"' in page and 'class="risk-at_risk"' in page
+    assert "Retry selected" not in page, "a viewer is offered no change"
+
+
+def test_filters_and_search(client: TestClient, hub: Hub) -> None:
+    accounts = add_accounts(hub)
+    now = hub.clock.now()
+    add_order(hub, accounts.tiktok, "TT-1", dispatch_by=now + hours(1), blocked="unknown_sku", sku="MUG-1")
+    add_order(hub, accounts.tiktok, "TT-2", dispatch_by=now + hours(40), created_at=now - hours(72))
+    add_order(hub, accounts.shopify, "#2001", status="cancelled")
+    sign_in(client, "support")
+
+    def shown(query: str) -> set[str]:
+        return set(re.findall(r'<a href="/orders/\d+">([^<]+)</a>', client.get(f"/?{query}").text))
+
+    assert shown("channel=shopify") == {"#2001"}
+    assert shown("status=cancelled") == {"#2001"}
+    assert shown("blocked=1") == {"TT-1"}
+    assert shown("at_risk=1") == {"TT-1"}
+    assert shown("q=MUG-1") == {"TT-1"}
+    assert shown("q=%232001") == {"#2001"}
+    day = (now - hours(72)).date().isoformat()
+    assert shown(f"from={day}&to={day}") == {"TT-2"}
+    assert shown("status=nonsense") == {"TT-1", "TT-2", "#2001"}, "an unknown status filters nothing"
+
+
+def test_keyset_pages_walk_every_order_once(client: TestClient, hub: Hub) -> None:
+    accounts = add_accounts(hub)
+    now = hub.clock.now()
+    expected = []
+    for n in range(70):  # 70 with deadlines (some equal), 60 without
+        add_order(hub, accounts.tiktok, f"D{n:03}", dispatch_by=now + hours(n // 3))
+        expected.append(f"D{n:03}")
+    for n in range(60):
+        add_order(hub, accounts.shopify, f"N{n:03}")
+    expected += [f"N{n:03}" for n in reversed(range(60))]
+    sign_in(client, "viewer")
+    seen: list[str] = []
+    url: str | None = "/"
+    while url:
+        page = client.get(url).text
+        seen += re.findall(r'<a href="/orders/\d+">([^<]+)</a>', page)
+        found = re.search(r'<a href="([^"]+)" rel="next">', page)
+        url = found.group(1).replace("&amp;", "&") if found else None
+    assert seen == expected
+    assert client.get("/?after=not-a-cursor").status_code == 200, "a forged cursor shows the first page"
+
+
+def test_retry_needs_an_operator_and_the_csrf_token_and_is_audited(client: TestClient, hub: Hub) -> None:
+    accounts = add_accounts(hub)
+    blocked = add_order(hub, accounts.tiktok, "TT-B", blocked="unknown_sku")
+    csrf = sign_in(client, "viewer")
+    assert client.post(f"/orders/{blocked}/retry", data={"csrf_token": csrf}).status_code == 403
+    client.cookies.clear()
+    csrf = sign_in(client, "ops")
+    assert client.post(f"/orders/{blocked}/retry").status_code == 403, "no CSRF token"
+    assert client.post(f"/orders/{blocked}/retry", data={"csrf_token": "forged"}).status_code == 403
+    assert audit_count(hub, "order.retry") == 0
+    done = client.post(f"/orders/{blocked}/retry", data={"csrf_token": csrf}, follow_redirects=False)
+    assert done.status_code == 303 and "queued+for+retry" in done.headers["location"]
+    assert audit_count(hub, "order.retry") == 1
+    bulk = client.post(
+        "/orders/retry",
+        data={"order_id": [str(blocked), "999999"]},
+        headers={"X-CSRF-Token": csrf},
+        follow_redirects=False,
+    )
+    assert bulk.status_code == 303 and "order+999999+does+not+exist" in bulk.headers["location"]
+    assert audit_count(hub, "order.retry") == 2
+
+
+def test_the_order_page(client: TestClient, hub: Hub) -> None:
+    accounts = add_accounts(hub)
+    order_id = add_order(hub, accounts.tiktok, "TT-9", blocked="unknown_sku", sku="<b>X</b>")
+    sign_in(client, "ops")
+    page = client.get(f"/orders/{order_id}")
+    assert page.status_code == 200
+    assert "Blocked: unknown_sku" in page.text and "&lt;b&gt;X&lt;/b&gt;" in page.text and "<b>X</b>" not in page.text
+    assert csrf_of(page.text)
+    assert client.get("/orders/424242").status_code == 404
+
+
+def test_api_tokens_expire_and_are_revoked_at_once(hub: Hub) -> None:
+    add_people(hub)
+    now = hub.clock.now()
+    with transaction(hub.sessions) as session:
+        lasting = issue_token(session, "ops@example.com", "lasting", now=now)
+        brief = issue_token(session, "ops@example.com", "brief", now=now, expires_at=now + hours(1))
+    with TestClient(create_app(hub)) as client:
+
+        def status(token: str) -> int:
+            return client.get("/api/v1/orders", headers={"Authorization": f"Bearer {token}"}).status_code
+
+        assert status(lasting) == 200 and status(brief) == 200
+        hub.clock.advance(3601)  # type: ignore[attr-defined]
+        assert status(brief) == 401 and status(lasting) == 200
+        with transaction(hub.sessions) as session:
+            revoke_token(session, 1, now=hub.clock.now(), actor="owner@example.com")
+        assert status(lasting) == 401
+    assert audit_count(hub, "token.revoke") == 1 and audit_count(hub, "token.create") == 2

@@ -1,0 +1,166 @@
+"""Every route that changes something, taken from the app's route table, against every role and no credentials:
+the roles outside the route's own are refused (the viewer everywhere), a dashboard change without its CSRF token is
+refused, and an allowed change leaves exactly one audit entry.
+
+A new mutating route fails ``test_every_mutating_route_is_in_the_matrix`` until it is added here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from shopbridge.bootstrap import Hub
+from shopbridge.services.access import ROLES, issue_token
+from shopbridge.store.db import transaction
+from shopbridge.store.tables import CancellationRequest, ChannelListing, Location, Product, Variant
+from shopbridge.web.app import create_app
+from shopbridge.web.auth import OPERATORS, READERS
+from tests.integration.dashboard_world import PASSWORD, add_accounts, add_order, add_people, audit_count
+
+MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
+OWNER = ("owner",)
+
+# Routes anyone may call: webhooks prove themselves by signature, sign-in by password or a one-time link.
+PUBLIC = {"POST /hooks/tiktok", "POST /hooks/shopify", "POST /sign-in", "POST /sign-in/link/{token}"}
+
+
+@dataclass(frozen=True)
+class Case:
+    url: str
+    roles: tuple[str, ...]
+    dashboard: bool = False
+    json: Any = None
+    form: dict[str, Any] = field(default_factory=dict)
+    audited: bool = True  # False: the allowed call needs a live store; tests/integration/shopify checks its entry
+
+
+CASES = {
+    "POST /api/v1/orders/{order_id}/retry": Case("/api/v1/orders/1/retry", OPERATORS),
+    "POST /api/v1/stock/movements": Case("/api/v1/stock/movements", OPERATORS, json={
+        "sku": "TEE-M", "location": "MAIN", "kind": "restock", "quantity": 3, "idempotency_key": "matrix-1"}),
+    "PUT /api/v1/stock/levels": Case("/api/v1/stock/levels", OPERATORS, json={
+        "counts": [{"sku": "TEE-M", "location": "MAIN", "on_hand": 7}], "reference": "matrix"}),
+    "POST /api/v1/links": Case("/api/v1/links", OPERATORS, json={
+        "account_id": 1, "external_sku_id": "L-LINK", "sku": "TEE-M"}),
+    "DELETE /api/v1/links/{account_id}/{external_sku_id:path}": Case("/api/v1/links/1/L-UNLINK", OPERATORS),
+    "POST /api/v1/cancellations/{request_id}/approve": Case("/api/v1/cancellations/1/approve", OPERATORS),
+    "POST /api/v1/cancellations/{request_id}/reject": Case("/api/v1/cancellations/2/reject", OPERATORS, json={}),
+    "POST /api/v1/connections/shopify": Case("/api/v1/connections/shopify", OWNER, audited=False, json={
+        "shop": "matrix.myshopify.com", "access_token": "shpat_x"}),
+    "POST /api/v1/connections/shopify/install": Case("/api/v1/connections/shopify/install", OWNER, audited=False,
+                                                     json={"shop": "matrix.myshopify.com"}),
+    "POST /sign-out": Case("/sign-out", READERS, dashboard=True),
+    "POST /account/password": Case("/account/password", READERS, dashboard=True, form={
+        "current_password": PASSWORD, "password": "another long secret", "again": "another long secret"}),
+    "POST /orders/retry": Case("/orders/retry", OPERATORS, dashboard=True, form={"order_id": "1"}),
+    "POST /orders/{order_id}/retry": Case("/orders/1/retry", OPERATORS, dashboard=True),
+}  # fmt: skip
+
+
+def route_table(app: FastAPI) -> Iterator[tuple[str, set[str]]]:
+    """(path, methods) of every route, included routers flattened."""
+
+    def walk(routes: Iterable[Any], prefix: str) -> Iterator[tuple[str, set[str]]]:
+        for route in routes:
+            if hasattr(route, "original_router"):  # an included router
+                yield from walk(route.original_router.routes, prefix + route.include_context.prefix)
+            elif hasattr(route, "path"):
+                yield prefix + route.path, set(getattr(route, "methods", None) or ())
+
+    yield from walk(app.routes, "")
+
+
+@pytest.fixture
+def hub(tiktok_hub: Hub) -> Hub:
+    """People of every role, a blocked TikTok order, SKUs and listings to link and unlink, two buyer requests."""
+    add_people(tiktok_hub)
+    accounts = add_accounts(tiktok_hub)
+    add_order(tiktok_hub, accounts.tiktok, "TT-1", blocked="unknown_sku")
+    now = tiktok_hub.clock.now()
+    with transaction(tiktok_hub.sessions) as session:
+        session.add(Location(code="MAIN", name="Main"))
+        product = Product(title="Tee")
+        session.add(product)
+        session.flush()
+        tee, mug = Variant(product_id=product.id, sku="TEE-M"), Variant(product_id=product.id, sku="MUG-1")
+        session.add_all([tee, mug])
+        session.flush()
+        session.add_all([
+            ChannelListing(channel_account_id=accounts.tiktok, external_product_id="P1", external_sku_id="L-LINK"),
+            ChannelListing(channel_account_id=accounts.tiktok, external_product_id="P1", external_sku_id="L-UNLINK",
+                           variant_id=mug.id, link="manual"),
+            *(CancellationRequest(channel_account_id=accounts.tiktok, external_id=f"C{n}", external_order_id="TT-1",
+                                  order_id=1, requested_at=now, updated_at=now) for n in (1, 2)),
+        ])  # fmt: skip
+    return tiktok_hub
+
+
+def _tokens(hub: Hub) -> dict[str, str]:
+    with transaction(hub.sessions) as session:
+        return {role: issue_token(session, f"{role}@example.com", "matrix", now=hub.clock.now()) for role in ROLES}
+
+
+def _signed_in(app: FastAPI, role: str) -> tuple[TestClient, str]:
+    client = TestClient(app)
+    answer = client.post("/sign-in", data={"email": f"{role}@example.com", "password": PASSWORD},
+                         follow_redirects=False)  # fmt: skip
+    assert answer.status_code == 303
+    page = client.get("/account").text
+    csrf = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    return client, csrf
+
+
+def test_every_mutating_route_is_in_the_matrix(hub: Hub) -> None:
+    found = {f"{method} {path}" for path, methods in route_table(create_app(hub)) for method in methods & MUTATING}
+    assert found == PUBLIC | set(CASES), "classify every new mutating route in CASES or PUBLIC"
+    assert all("viewer" not in case.roles or case.roles == READERS for case in CASES.values())
+
+
+@pytest.mark.parametrize("route", sorted(CASES))
+def test_role_matrix(hub: Hub, route: str) -> None:
+    method = route.split(" ", 1)[0]
+    case = CASES[route]
+    app = create_app(hub)
+    before = audit_count(hub)
+
+    def call(client: TestClient, headers: dict[str, str] | None = None, csrf: str | None = None) -> int:
+        form = {**case.form, **({"csrf_token": csrf} if csrf else {})}
+        kwargs: dict[str, Any] = {"headers": headers or {}, "follow_redirects": False}
+        if case.dashboard:
+            kwargs["data"] = form
+        elif case.json is not None:
+            kwargs["json"] = case.json
+        return client.request(method, case.url, **kwargs).status_code
+
+    if case.dashboard:
+        anonymous = call(TestClient(app))
+        assert anonymous == 303, f"{route} without a session answered {anonymous}"
+        for role in ROLES:
+            client, csrf = _signed_in(app, role)
+            if role not in case.roles:
+                assert call(client, csrf=csrf) == 403, f"{route} let {role} through"
+        allowed, csrf = _signed_in(app, case.roles[-1] if case.roles != READERS else "viewer")
+        assert call(allowed) == 403, f"{route} ran without its CSRF token"
+        sign_ins = audit_count(hub) - before
+        assert call(allowed, csrf=csrf) < 400
+        assert audit_count(hub) - before - sign_ins == 1, f"{route} left no single audit entry"
+        return
+
+    tokens = _tokens(hub)
+    created = audit_count(hub) - before
+    assert call(TestClient(app)) == 401
+    with TestClient(app) as client:
+        for role in ROLES:
+            if role not in case.roles:
+                status = call(client, {"Authorization": f"Bearer {tokens[role]}"})
+                assert status == 403, f"{route} answered {role} with {status}"
+        assert audit_count(hub) - before == created, "a refused call left an audit entry"
+        if case.audited:
+            status = call(client, {"Authorization": f"Bearer {tokens[case.roles[-1]]}"})
+            assert status < 400, f"{route} refused {case.roles[-1]}: {status}"
+            assert audit_count(hub) - before - created == 1, f"{route} left no single audit entry"
