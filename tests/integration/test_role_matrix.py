@@ -13,13 +13,14 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from shopbridge.bootstrap import Hub
 from shopbridge.services.access import ROLES, issue_token
 from shopbridge.store.db import transaction
-from shopbridge.store.tables import CancellationRequest, ChannelListing, Location, Product, Variant
+from shopbridge.store.tables import CancellationRequest, ChannelListing, Location, Product, StockLevel, Variant
 from shopbridge.web.app import create_app
-from shopbridge.web.auth import OPERATORS, READERS
+from shopbridge.web.auth import ENTERERS, OPERATORS, READERS
 from tests.integration.dashboard_world import PASSWORD, add_accounts, add_order, add_people, audit_count
 
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
@@ -36,6 +37,7 @@ class Case:
     dashboard: bool = False
     json: Any = None
     form: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
     audited: bool = True  # False: the allowed call needs a live store; tests/integration/shopify checks its entry
 
 
@@ -54,6 +56,11 @@ CASES = {
         "shop": "matrix.myshopify.com", "access_token": "shpat_x"}),
     "POST /api/v1/connections/shopify/install": Case("/api/v1/connections/shopify/install", OWNER, audited=False,
                                                      json={"shop": "matrix.myshopify.com"}),
+    "POST /api/v1/orders": Case("/api/v1/orders", ENTERERS, headers={"Idempotency-Key": "matrix-api"}, json={
+        "source": "whatsapp", "customer": {"name": "Siti"}, "lines": [{"sku": "TEE-M", "quantity": 1}],
+        "payment": "cod"}),
+    "POST /orders/new": Case("/orders/new", ENTERERS, dashboard=True, form={
+        "key": "matrix-entry", "source": "phone", "name": "Budi", "sku": "TEE-M", "quantity": "1", "payment": "paid"}),
     "POST /sign-out": Case("/sign-out", READERS, dashboard=True),
     "POST /account/password": Case("/account/password", READERS, dashboard=True, form={
         "current_password": PASSWORD, "password": "another long secret", "again": "another long secret"}),
@@ -87,9 +94,12 @@ def hub(tiktok_hub: Hub) -> Hub:
         product = Product(title="Tee")
         session.add(product)
         session.flush()
-        tee, mug = Variant(product_id=product.id, sku="TEE-M"), Variant(product_id=product.id, sku="MUG-1")
+        tee = Variant(product_id=product.id, sku="TEE-M", price_minor=1990, currency="USD")
+        mug = Variant(product_id=product.id, sku="MUG-1")
         session.add_all([tee, mug])
         session.flush()
+        main = session.scalar(select(Location.id).where(Location.code == "MAIN"))
+        session.add(StockLevel(variant_id=tee.id, location_id=main, on_hand=10, reserved=0))
         session.add_all([
             ChannelListing(channel_account_id=accounts.tiktok, external_product_id="P1", external_sku_id="L-LINK"),
             ChannelListing(channel_account_id=accounts.tiktok, external_product_id="P1", external_sku_id="L-UNLINK",
@@ -130,7 +140,7 @@ def test_role_matrix(hub: Hub, route: str) -> None:
 
     def call(client: TestClient, headers: dict[str, str] | None = None, csrf: str | None = None) -> int:
         form = {**case.form, **({"csrf_token": csrf} if csrf else {})}
-        kwargs: dict[str, Any] = {"headers": headers or {}, "follow_redirects": False}
+        kwargs: dict[str, Any] = {"headers": {**case.headers, **(headers or {})}, "follow_redirects": False}
         if case.dashboard:
             kwargs["data"] = form
         elif case.json is not None:

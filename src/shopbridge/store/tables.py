@@ -371,6 +371,22 @@ class OrderLine(Base):
     line_item_ids: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
+class ManualEntry(Base):
+    """An order staff entered by hand (WhatsApp, phone, Facebook): its idempotency key, so the same entry sent
+    twice makes one order. Its id numbers the order (WA-000042)."""
+
+    __tablename__ = "manual_entries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    digest: Mapped[str] = mapped_column(
+        String(64), doc="SHA-256 of the entry: the same key with other content is refused."
+    )
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    entered_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+
+
 class OrderStatusChange(Base):
     __tablename__ = "order_status_history"
 

@@ -14,6 +14,7 @@ from shopbridge.store.db import reading, transaction
 
 READERS = ("owner", "ops", "finance", "support", "viewer")
 OPERATORS = ("owner", "ops")
+ENTERERS = ("owner", "ops", "support")  # who takes orders by hand (support answers WhatsApp and the phone)
 
 # Declares the bearer scheme in the OpenAPI document; the refusals below are the hub's own (401 with its message).
 bearer = HTTPBearer(auto_error=False, description="An API token: `shopbridge tokens create EMAIL`.")

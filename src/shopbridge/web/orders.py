@@ -1,20 +1,22 @@
-"""The order queue over REST: list with filters and cursor pagination, one order with its history, retry."""
+"""The order queue over REST: list with filters and cursor pagination, one order with its history, retry, and
+orders entered by hand (WhatsApp, phone, Facebook)."""
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Response
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, Field
 
 from shopbridge.bootstrap import Hub
 from shopbridge.domain.orders import OrderStatus
-from shopbridge.services import order_views
+from shopbridge.services import manual_orders, order_views
 from shopbridge.services.access import Caller
 from shopbridge.store.db import reading, transaction
-from shopbridge.web.auth import OPERATORS, READERS, require
+from shopbridge.web.auth import ENTERERS, OPERATORS, READERS, require
 from shopbridge.web.errors import refusals
 
 BIGGEST_ID = 2**63 - 1  # a signed 64-bit column, in SQLite and PostgreSQL alike
@@ -39,10 +41,42 @@ OrderId = Annotated[int, Path(ge=1, le=BIGGEST_ID, description="The hub's order 
 IsoDateTime = Annotated[AwareDatetime, BeforeValidator(_iso_date_time), AfterValidator(_in_utc)]
 
 
+class CustomerIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    phone: str | None = Field(default=None, max_length=50)
+    email: str | None = Field(default=None, max_length=320)
+
+
+class AddressIn(BaseModel):
+    line1: str | None = Field(default=None, max_length=300)
+    line2: str | None = Field(default=None, max_length=300)
+    city: str | None = Field(default=None, max_length=100)
+    region: str | None = Field(default=None, max_length=100)
+    postal_code: str | None = Field(default=None, max_length=20)
+    country: str | None = Field(default=None, max_length=2, description="ISO 3166 alpha-2, e.g. ID.")
+
+
+class LineIn(BaseModel):
+    sku: str = Field(min_length=1, max_length=100)
+    quantity: int = Field(strict=True, ge=1, le=manual_orders.MAX_UNITS)
+    unit_price: Decimal | None = Field(default=None, ge=0, max_digits=14, description="Default: the SKU's price.")
+
+
+class ManualOrderIn(BaseModel):
+    source: Literal["whatsapp", "phone", "facebook"]
+    customer: CustomerIn
+    address: AddressIn = Field(default_factory=AddressIn)
+    lines: list[LineIn] = Field(min_length=1, max_length=manual_orders.MAX_LINES)
+    payment: Literal["paid", "cod"] = Field(description="paid, or cod: cash on delivery.")
+    shipping: Decimal = Field(default=Decimal(0), ge=0, max_digits=14)
+    note: str | None = Field(default=None, max_length=1000)
+
+
 def router(hub: Hub) -> APIRouter:
     routes = APIRouter(prefix="/api/v1/orders", tags=["orders"])
     reader = Depends(require(hub, READERS))
     operator = Depends(require(hub, OPERATORS))
+    enterer = Depends(require(hub, ENTERERS))
 
     @routes.get(
         "", summary="The order queue, oldest change first; follow next_cursor for more.",
@@ -66,6 +100,33 @@ def router(hub: Hub) -> APIRouter:
             except order_views.BadCursor as error:
                 raise HTTPException(400, str(error)) from None
         return {"orders": orders, "next_cursor": next_cursor}
+
+    @routes.post(
+        "", status_code=201, summary="Enter a WhatsApp, phone or Facebook order; its units are reserved at once.",
+        responses={200: {"description": "This Idempotency-Key made an order already: that order."},
+                   **refusals(401, 403, 409, 413, 422)},
+    )  # fmt: skip
+    def enter_order(
+        body: ManualOrderIn,
+        response: Response,
+        idempotency_key: Annotated[str, Header(min_length=1, max_length=200, description="One order per key.")],
+        caller: Caller = enterer,
+    ) -> dict[str, Any]:
+        entry = manual_orders.as_entry(body.model_dump())
+        try:
+            with transaction(hub.sessions) as session:
+                entered = manual_orders.enter(
+                    session, entry, idempotency_key=idempotency_key, currency=hub.settings.currency,
+                    now=hub.clock.now(), actor=caller.email,
+                )  # fmt: skip
+        except manual_orders.KeyReused as error:
+            raise HTTPException(409, str(error)) from None
+        except manual_orders.EntryRefused as error:
+            raise HTTPException(422, str(error)) from None
+        if not entered.created:
+            response.status_code = 200
+        with reading(hub.sessions) as session:
+            return order_views.order_detail(session, entered.order_id)
 
     @routes.get(
         "/{order_id}", summary="One order with its lines, status history and events.",

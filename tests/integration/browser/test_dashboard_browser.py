@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from shopbridge.bootstrap import Hub
+from shopbridge.demo.world import OWNER
 from tests.integration.dashboard_world import PASSWORD, add_accounts, add_order, add_people, audit_count, hours
 
 
@@ -96,3 +97,35 @@ def test_the_queue_works_at_a_phones_width_and_from_the_keyboard(browser: Browse
     page.keyboard.press("Enter")
     expect(page.locator("#rows tr")).to_have_count(1)
     expect(page.locator("#rows")).to_contain_text("Shopify")
+
+
+def test_a_whatsapp_order_entered_in_the_browser_joins_the_queue_and_lowers_tiktoks_quantity(
+    browser: Browser, database_url: str, tmp_path: Path
+) -> None:
+    from tests.integration.tiktok.harness import tiktok_world, wait_until
+    from tests.integration.tiktok.test_stock_push import mugs_on_sale, on_tiktok
+
+    with tiktok_world(database_url, tmp_path) as world:
+        mugs_on_sale(world)  # 10 MUGs in the hub, TikTok showing 8 (2 held back)
+        page = browser.new_page()
+        page.goto(f"{world.hub_url}/sign-in")
+        page.get_by_label("E-mail").fill(OWNER)
+        page.get_by_label("Password").fill(world.owner_password)
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("link", name="New order").click()
+        page.get_by_label("WhatsApp").check()
+        page.get_by_role("textbox", name="Name").fill("Siti Rahma")
+        page.get_by_role("textbox", name="Phone").fill("+62 812 0000 1111")
+        page.get_by_label("SKU of line 1").fill("MUG")
+        page.get_by_label("SKU of line 1").dispatch_event("change")
+        expect(page.locator("#free-0")).to_have_text("10 free")
+        page.get_by_label("Quantity of line 1").fill("3")
+        page.get_by_label("Unit price of line 1").fill("8.50")
+        page.get_by_label("Cash on delivery").check()
+        page.get_by_role("button", name="Save order").click()
+        expect(page.get_by_role("status")).to_have_text("order entered")
+        expect(page.get_by_role("heading", name="Order WA-000001")).to_be_visible()
+        page.get_by_role("link", name="Queue", exact=True).click()
+        row = page.locator("#rows tr", has_text="WA-000001")
+        expect(row).to_contain_text("Manual")
+        wait_until(lambda: on_tiktok(world, "MUG") == 5, message="TikTok showing 5 = 10 - 3 ordered - 2 buffer")

@@ -8,7 +8,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from shopbridge.bootstrap import Hub
-from shopbridge.web.dashboard import orders, signin
+from shopbridge.web.dashboard import entry, orders, signin
 from shopbridge.web.dashboard.guard import Forbidden, SignInNeeded, sign_in_url
 from shopbridge.web.dashboard.rendering import STATIC, Pages
 
@@ -16,6 +16,7 @@ from shopbridge.web.dashboard.rendering import STATIC, Pages
 def mount(app: FastAPI, hub: Hub) -> None:
     pages = Pages(hub.settings.timezone)
     app.include_router(signin.router(hub, pages))
+    app.include_router(entry.router(hub, pages))  # before orders: /orders/new is not an order id
     app.include_router(orders.router(hub, pages))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
