@@ -104,7 +104,7 @@ def router(hub: Hub) -> APIRouter:
     @routes.post(
         "", status_code=201, summary="Enter a WhatsApp, phone or Facebook order; its units are reserved at once.",
         responses={200: {"description": "This Idempotency-Key made an order already: that order."},
-                   **refusals(401, 403, 409, 413, 422)},
+                   **refusals(400, 401, 403, 409, 413, 422)},
     )  # fmt: skip
     def enter_order(
         body: ManualOrderIn,
