@@ -20,7 +20,6 @@ from shopbridge.cli_links import links_app
 from shopbridge.cli_shopify import connect_shopify
 from shopbridge.config import ConfigError, Settings, load_settings
 from shopbridge.logs import configure_logging
-from shopbridge.runtime import jobs as job_queue
 from shopbridge.sandbox.cli import sandbox_app
 from shopbridge.store.db import transaction
 from shopbridge.store.secrets import SecretKeyMissing
@@ -253,11 +252,13 @@ def jobs_show(job_id: int) -> None:
 @jobs_app.command("retry")
 def jobs_retry(job_id: int) -> None:
     """Give a dead job a fresh set of attempts."""
+    from shopbridge.services import exceptions
+
     built = ready_hub()
     try:
         with transaction(built.sessions) as session:
-            job_queue.retry_dead(session, job_id, now=built.clock.now())
-    except job_queue.JobStateError as error:
+            exceptions.retry_job(session, job_id, now=built.clock.now(), actor="cli")
+    except exceptions.NotActionable as error:
         fail(str(error))
     console.print(f"job {job_id} is pending again")
 
@@ -265,11 +266,13 @@ def jobs_retry(job_id: int) -> None:
 @jobs_app.command("replay")
 def jobs_replay(job_id: int) -> None:
     """Run a finished job's work again as a new job."""
+    from shopbridge.services import exceptions
+
     built = ready_hub()
     try:
         with transaction(built.sessions) as session:
-            new_id = job_queue.replay(session, job_id, now=built.clock.now())
-    except job_queue.JobStateError as error:
+            new_id = exceptions.replay_job(session, job_id, now=built.clock.now(), actor="cli")
+    except exceptions.NotActionable as error:
         fail(str(error))
     console.print(f"job {job_id} replayed as job {new_id}")
 

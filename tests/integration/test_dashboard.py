@@ -9,8 +9,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from shopbridge.bootstrap import Hub
+from shopbridge.runtime.jobs import set_aside
 from shopbridge.services.access import FAILURES_PER_EMAIL, create_sign_in_link, disable_user, issue_token, revoke_token
 from shopbridge.store.db import transaction
+from shopbridge.store.sync_issues import raise_issue
+from shopbridge.store.tables import Job
 from shopbridge.web.app import create_app
 from shopbridge.web.dashboard.guard import COOKIE
 from tests.integration.dashboard_world import (
@@ -293,3 +296,38 @@ def test_api_tokens_expire_and_are_revoked_at_once(hub: Hub) -> None:
             revoke_token(session, 1, now=hub.clock.now(), actor="owner@example.com")
         assert status(lasting) == 401
     assert audit_count(hub, "token.revoke") == 1 and audit_count(hub, "token.create") == 2
+
+
+def test_the_exceptions_page_names_who_acts_and_resolves_retries_and_replays(client: TestClient, hub: Hub) -> None:
+    accounts = add_accounts(hub)
+    order_id = add_order(hub, accounts.tiktok, "TT-X", blocked="unknown_sku")
+    now = hub.clock.now()
+    with transaction(hub.sessions) as session:
+        raise_issue(session, kind="needs_reauth", severity="critical", fingerprint="reauth:1", now=now,
+                    message="TikTok US needs a new authorization", channel_account_id=accounts.tiktok)  # fmt: skip
+        raise_issue(session, kind="order_blocked", severity="error", fingerprint="blocked:1", now=now,
+                    message="order TT-X names SKU MUG-9 the hub does not know", subject_type="order",
+                    subject_id=str(order_id))  # fmt: skip
+        dead = set_aside(session, "tiktok.push_stock", {"product_id": "P1"}, error=ValueError("refused by TikTok"),
+                         now=now, channel_account_id=accounts.tiktok)  # fmt: skip
+    sign_in(client, "viewer")
+    page = client.get("/exceptions").text
+    assert "TikTok US needs a new authorization" in page and ">owner</span>" in page and ">ops</span>" in page
+    assert "refused by TikTok" in page and "Resolve" not in page, "a viewer sees, and is offered nothing"
+    client.cookies.clear()
+    csrf = sign_in(client, "ops")
+    reauth = int(re.findall(r"/exceptions/issues/(\d+)/resolve", client.get("/exceptions?kind=needs_reauth").text)[0])
+    done = client.post(f"/exceptions/issues/{reauth}/resolve", data={"csrf_token": csrf}, follow_redirects=False)
+    assert "resolved" in done.headers["location"]
+    assert "needs a new authorization" not in client.get("/exceptions").text
+    retried = client.post(f"/exceptions/jobs/{dead}/retry", data={"csrf_token": csrf}, follow_redirects=False)
+    assert f"job+{dead}+pending+again" in retried.headers["location"]
+    again = client.post(f"/exceptions/jobs/{dead}/retry", data={"csrf_token": csrf}, follow_redirects=False)
+    assert "only+dead+jobs+can+be+retried" in again.headers["location"]
+    with hub.sessions() as session:
+        assert session.get(Job, dead).state == "pending"  # type: ignore[union-attr]
+    blocked = int(re.findall(r"/exceptions/issues/(\d+)/retry", client.get("/exceptions?kind=order_blocked").text)[0])
+    order_retry = client.post(f"/exceptions/issues/{blocked}/retry", data={"csrf_token": csrf}, follow_redirects=False)
+    assert f"order+{order_id}+queued+again" in order_retry.headers["location"]
+    assert audit_count(hub, "issue.resolve") == 1 and audit_count(hub, "job.retry") == 1
+    assert audit_count(hub, "order.retry") == 1

@@ -16,8 +16,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from shopbridge.bootstrap import Hub
+from shopbridge.runtime.jobs import set_aside
 from shopbridge.services.access import ROLES, issue_token
 from shopbridge.store.db import transaction
+from shopbridge.store.sync_issues import raise_issue
 from shopbridge.store.tables import CancellationRequest, ChannelListing, Location, Product, StockLevel, Variant
 from shopbridge.web.app import create_app
 from shopbridge.web.auth import ENTERERS, OPERATORS, READERS
@@ -61,6 +63,10 @@ CASES = {
         "payment": "cod"}),
     "POST /orders/new": Case("/orders/new", ENTERERS, dashboard=True, form={
         "key": "matrix-entry", "source": "phone", "name": "Budi", "sku": "TEE-M", "quantity": "1", "payment": "paid"}),
+    "POST /exceptions/issues/{issue_id}/resolve": Case("/exceptions/issues/1/resolve", OPERATORS, dashboard=True),
+    "POST /exceptions/issues/{issue_id}/retry": Case("/exceptions/issues/2/retry", OPERATORS, dashboard=True),
+    "POST /exceptions/jobs/{job_id}/retry": Case("/exceptions/jobs/1/retry", OPERATORS, dashboard=True),
+    "POST /exceptions/jobs/{job_id}/replay": Case("/exceptions/jobs/1/replay", OPERATORS, dashboard=True),
     "POST /sign-out": Case("/sign-out", READERS, dashboard=True),
     "POST /account/password": Case("/account/password", READERS, dashboard=True, form={
         "current_password": PASSWORD, "password": "another long secret", "again": "another long secret"}),
@@ -107,6 +113,11 @@ def hub(tiktok_hub: Hub) -> Hub:
             *(CancellationRequest(channel_account_id=accounts.tiktok, external_id=f"C{n}", external_order_id="TT-1",
                                   order_id=1, requested_at=now, updated_at=now) for n in (1, 2)),
         ])  # fmt: skip
+        raise_issue(session, kind="stock_mismatch", severity="warning", fingerprint="matrix:1", now=now,
+                    message="TikTok shows 3, the hub 5")  # fmt: skip
+        raise_issue(session, kind="order_blocked", severity="error", fingerprint="matrix:2", now=now,
+                    message="blocked", subject_type="order", subject_id="1")  # fmt: skip
+        set_aside(session, "tiktok.push_stock", {"product_id": "P1"}, error=ValueError("refused"), now=now)
     return tiktok_hub
 
 
