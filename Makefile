@@ -25,6 +25,8 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/shopbridge bench engine --json bench/results/engine.json $(BENCH_ARGS) \
 		$(if $(SHOPBRIDGE_BENCH_DATABASE_URL),--database-url $(SHOPBRIDGE_BENCH_DATABASE_URL))
+	$(BIN)/shopbridge bench dashboard --json bench/results/dashboard.json $(BENCH_ARGS) \
+		$(if $(SHOPBRIDGE_BENCH_DATABASE_URL),--database-url $(SHOPBRIDGE_BENCH_DATABASE_URL))
 	$(BIN)/shopbridge bench orders --json bench/results/orders.json $(BENCH_ARGS)
 	$(BIN)/shopbridge bench flash-sale --json bench/results/flash_sale.json \
 		--chart docs/img/flash-sale-quantity.svg $(BENCH_ARGS)

@@ -723,6 +723,23 @@ def bench_engine(
         console.print(f"results written to {json_path}")
 
 
+@bench_app.command("dashboard")
+def bench_dashboard(
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the results here.")] = None,
+    quick: Annotated[bool, typer.Option(help="Fewer requests per page (under 90 s).")] = False,
+    database_url: Annotated[str | None, typer.Option(help="Also measure PostgreSQL at this URL.")] = None,
+    orders: Annotated[int, typer.Option(min=100, max=5_000_000, help="Orders in the queue.")] = 100_000,
+) -> None:
+    """The queue and order pages over 100,000 orders: server time per page (p50, p95, p99)."""
+    from shopbridge.bench.dashboard import run_dashboard_benchmark
+
+    results = run_dashboard_benchmark(quick=quick, database_url=database_url, console=console, orders=orders)
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(results, indent=2) + "\n")
+        console.print(f"results written to {json_path}")
+
+
 @bench_app.command("orders")
 def bench_orders(
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the results here.")] = None,

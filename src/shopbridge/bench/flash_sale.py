@@ -608,6 +608,7 @@ def generate_load(
     store_out: set[str] = set()
     background_on_hand = {sku: world.initial_on_hand[sku] for sku in background}
     background_lock = threading.Lock()
+    sku_locks = {sku: threading.Lock() for sku in background}
 
     def buy(client: httpx.Client, rng: random.Random, n: int) -> None:
         shown = storefront.in_stock()
@@ -670,19 +671,22 @@ def generate_load(
     def change(client: httpx.Client, rng: random.Random, n: int) -> None:
         sku = rng.choice(background)
         units = rng.randint(1, 5)
-        with background_lock:
-            kind = rng.choice(("restock", "sale", "adjustment"))
-            if kind == "sale" and background_on_hand[sku] < units + 5:
-                kind = "restock"
-            quantity = units if kind != "adjustment" else rng.choice((-1, 1)) * units
-            if kind == "adjustment" and background_on_hand[sku] + quantity < 0:
-                quantity = units
-            background_on_hand[sku] += -units if kind == "sale" else quantity
-        body = {"sku": sku, "location": LOCATION, "kind": kind, "quantity": quantity,
-                "idempotency_key": f"bench:{mode}:background:{n}"}  # fmt: skip
-        sent = time.time()
-        response = client.post("/api/v1/stock/movements", json=body)
-        answered = time.time()
+        # One movement per SKU in flight, sent in the order the model counts them: a decrease must not overtake
+        # the restock it relies on (the hub would rightly refuse to take on-hand below zero).
+        with sku_locks[sku]:
+            with background_lock:
+                kind = rng.choice(("restock", "sale", "adjustment"))
+                if kind == "sale" and background_on_hand[sku] < units + 5:
+                    kind = "restock"
+                quantity = units if kind != "adjustment" else rng.choice((-1, 1)) * units
+                if kind == "adjustment" and background_on_hand[sku] + quantity < 0:
+                    quantity = units
+                background_on_hand[sku] += -units if kind == "sale" else quantity
+            body = {"sku": sku, "location": LOCATION, "kind": kind, "quantity": quantity,
+                    "idempotency_key": f"bench:{mode}:background:{n}"}  # fmt: skip
+            sent = time.time()
+            response = client.post("/api/v1/stock/movements", json=body)
+            answered = time.time()
         if response.status_code != 200:
             load.error(f"background: {response.status_code}: {response.text[:200]}")
             return

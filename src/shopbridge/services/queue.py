@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, or_, select
+from sqlalchemy import Select, and_, or_, select, union
 from sqlalchemy.orm import Session
 
 from shopbridge.services.order_views import BadCursor, summary
@@ -49,7 +49,7 @@ class QueuePage:
     filters: QueueFilter = field(default_factory=QueueFilter)
 
 
-def _encode(phase: int, moment: datetime | None, order_id: int) -> str:
+def encode_cursor(phase: int, moment: datetime | None, order_id: int) -> str:
     raw = json.dumps([phase, moment.isoformat() if moment else None, order_id]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -81,12 +81,13 @@ def _filtered(filters: QueueFilter, now: datetime) -> Select[Any]:
     if filters.created_to:
         query = query.where(Order.channel_created_at < filters.created_to)
     if filters.search:
+        # The ids that match, each from its own index (one OR across the columns would read every order).
         term = filters.search.strip()
-        by_sku = exists().where(OrderLine.order_id == Order.id, OrderLine.sku == term)
-        matches = [Order.external_id == term, by_sku]
+        matches = [select(OrderLine.order_id).where(OrderLine.sku == term),
+                   select(Order.id).where(Order.external_id == term)]  # fmt: skip
         if term.isdigit() and len(term) < 19:
-            matches.append(Order.id == int(term))
-        query = query.where(or_(*matches))
+            matches.append(select(Order.id).where(Order.id == int(term)))
+        query = query.where(Order.id.in_(union(*matches)))
     return query
 
 
@@ -110,7 +111,9 @@ def page(session: Session, filters: QueueFilter, *, now: datetime, cursor: str |
     next_cursor = None
     if len(rows) > limit:
         last = shown[-1]
-        next_cursor = _encode(0, last.dispatch_by, last.id) if last.dispatch_by else _encode(1, None, last.id)
+        next_cursor = (
+            encode_cursor(0, last.dispatch_by, last.id) if last.dispatch_by else encode_cursor(1, None, last.id)
+        )
     return QueuePage([_row(row, now) for row in shown], next_cursor, filters)
 
 

@@ -171,10 +171,11 @@ class RequestContext:
     stream): a request id bound to the logs and echoed in ``x-request-id``, the security headers of every response,
     a JSON 500 for an unhandled error, and per-route metrics.
 
-    A client's ``x-request-id`` is kept when it is a sane id (up to 64 of ``A-Za-z0-9._-``), else a fresh one is made.
-    Every answer is ``nosniff``, may not be framed and sends no referrer; its Content-Security-Policy allows nothing
-    (JSON and the OAuth callback page need nothing) except on the docs page, which loads the hub's own assets, and
-    on a response that sets its own (the dashboard's pages)."""
+    ``Server-Timing: app;dur=<ms>`` tells the time from the request's arrival to its answer's start (a page is
+    rendered by then). A client's ``x-request-id`` is kept when it is a sane id (up to 64 of ``A-Za-z0-9._-``),
+    else a fresh one is made. Every answer is ``nosniff``, may not be framed and sends no referrer; its
+    Content-Security-Policy allows nothing (JSON and the OAuth callback page need nothing) except on the docs page,
+    which loads the hub's own assets, and on a response that sets its own (the dashboard's pages)."""
 
     def __init__(self, inner: ASGIApp, *, app: FastAPI, http: HttpMetrics, docs_path: str | None) -> None:
         self.inner, self.app, self.http, self.docs_path = inner, app, http, docs_path
@@ -207,6 +208,8 @@ class RequestContext:
             if message["type"] == "http.response.start":
                 status, answered = message["status"], True
                 headers = list(message.get("headers", ()))
+                spent = (time.perf_counter() - started) * 1000
+                headers.append((b"server-timing", b"app;dur=%.1f" % spent))
                 own_policy = any(name.lower() == b"content-security-policy" for name, _ in headers)
                 message["headers"] = [*headers, *(extra_without_policy if own_policy else extra)]
             await send(message)

@@ -44,13 +44,15 @@ def install_chromium() -> str:
     pytest.fail("the browser tests need Debian's chromium and `apt-get install chromium` did not install it")
 
 
-@pytest.fixture(scope="session")
+# Module-scoped, not session-scoped: Playwright's sync API runs an event loop on this thread while it is started,
+# and the tests after the browser modules (asyncio ones among them) need the thread free of it.
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     launched = playwright.chromium.launch(executable_path=install_chromium(), headless=True,
                                           args=["--no-sandbox", "--disable-dev-shm-usage"])  # fmt: skip
