@@ -11,8 +11,19 @@ from sqlalchemy import func, select
 
 from shopbridge.bootstrap import Hub
 from shopbridge.services.access import ROLES, add_user, set_password
+from shopbridge.services.stock import apply_external_movement
 from shopbridge.store.db import transaction
-from shopbridge.store.tables import AuditEntry, ChannelAccount, Order, OrderLine
+from shopbridge.store.tables import (
+    AuditEntry,
+    ChannelAccount,
+    ChannelListing,
+    ChannelWarehouse,
+    Location,
+    Order,
+    OrderLine,
+    Product,
+    Variant,
+)
 
 PASSWORD = "correct horse battery"
 
@@ -118,3 +129,25 @@ def audit_count(hub: Hub, action: str | None = None) -> int:
 
 def hours(n: float) -> timedelta:
     return timedelta(hours=n)
+
+
+def add_stock(hub: Hub, tiktok_account: int) -> int:
+    """SKUs TEE-M (10 restocked at MAIN) and MUG, TEE-M listed on the TikTok account, whose warehouse ships from
+    MAIN; returns the listing's id."""
+    with transaction(hub.sessions) as session:
+        main = Location(code="MAIN", name="Main")
+        product = Product(title="Merch")
+        session.add_all([main, product])
+        session.flush()
+        session.add(ChannelWarehouse(channel_account_id=tiktok_account, external_warehouse_id="W1",
+                                     location_id=main.id, name="US warehouse"))  # fmt: skip
+        tee = Variant(product_id=product.id, sku="TEE-M", title="Cotton tee")
+        session.add_all([tee, Variant(product_id=product.id, sku="MUG")])
+        session.flush()
+        apply_external_movement(session, sku="TEE-M", location_code="MAIN", kind="restock", quantity=10,
+                                idempotency_key="first-count", origin="hub", now=hub.clock.now())  # fmt: skip
+        listing = ChannelListing(channel_account_id=tiktok_account, external_product_id="P1",
+                                 external_sku_id="S1", variant_id=tee.id)  # fmt: skip
+        session.add(listing)
+        session.flush()
+        return listing.id

@@ -7,13 +7,14 @@ import re
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from shopbridge.bootstrap import Hub
 from shopbridge.runtime.jobs import set_aside
 from shopbridge.services.access import FAILURES_PER_EMAIL, create_sign_in_link, disable_user, issue_token, revoke_token
 from shopbridge.store.db import transaction
 from shopbridge.store.sync_issues import raise_issue
-from shopbridge.store.tables import Job
+from shopbridge.store.tables import ChannelListing, Job, StockLevel, StockRuleRow
 from shopbridge.web.app import create_app
 from shopbridge.web.dashboard.guard import COOKIE
 from tests.integration.dashboard_world import (
@@ -21,6 +22,7 @@ from tests.integration.dashboard_world import (
     add_accounts,
     add_order,
     add_people,
+    add_stock,
     audit_count,
     csrf_of,
     hours,
@@ -331,3 +333,51 @@ def test_the_exceptions_page_names_who_acts_and_resolves_retries_and_replays(cli
     assert f"order+{order_id}+queued+again" in order_retry.headers["location"]
     assert audit_count(hub, "issue.resolve") == 1 and audit_count(hub, "job.retry") == 1
     assert audit_count(hub, "order.retry") == 1
+
+
+def test_the_stock_pages_show_the_truth_and_each_channel_and_edit_a_rule(client: TestClient, hub: Hub) -> None:
+    listing_id = add_stock(hub, add_accounts(hub).tiktok)
+    sign_in(client, "viewer")
+    listed = client.get("/stock").text
+    assert "TEE-M" in listed and "MUG" in listed and "Import a CSV" not in listed
+    page = client.get("/stock/TEE-M").text
+    assert "TikTok US" in page and "Save for this SKU" not in page
+    assert client.get("/stock/NOPE").status_code == 404
+    client.cookies.clear()
+    csrf = sign_in(client, "ops")
+    form = {"csrf_token": csrf, "account_id": "1", "buffer_units": "3", "buffer_percent": "10",
+            "out_of_stock_threshold": "2", "protect_units": "0", "protect_until": ""}  # fmt: skip
+    bad = client.post("/stock/TEE-M/rule", data={**form, "buffer_percent": "150"}, follow_redirects=False)
+    assert "buffer_percent+must+be+in" in bad.headers["location"]
+    with hub.sessions() as session:
+        before = session.get(ChannelListing, listing_id).stock_version  # type: ignore[union-attr]
+    saved = client.post("/stock/TEE-M/rule", data=form, follow_redirects=True)
+    assert "rule saved" in saved.text and "This SKU's own rule" in saved.text
+    with hub.sessions() as session:
+        assert session.get(ChannelListing, listing_id).stock_version == before + 1  # type: ignore[union-attr]
+        override = session.scalar(select(StockRuleRow).where(StockRuleRow.variant_id.is_not(None)))
+        assert override is not None and override.buffer_units == 3 and override.out_of_stock_threshold == 2
+    cleared = client.post("/stock/TEE-M/rule", data={**form, "clear": "1"}, follow_redirects=True)
+    assert "override removed" in cleared.text
+    assert audit_count(hub, "stock.rule") == 2
+
+
+def test_a_csv_import_applies_whole_or_lists_every_bad_line(client: TestClient, hub: Hub) -> None:
+    add_stock(hub, add_accounts(hub).tiktok)
+    csrf = sign_in(client, "ops")
+    bad = "sku,location,on_hand\nTEE-M,MAIN,12\nNOPE,MAIN,3\nMUG,MAIN,-1\n"
+    refused = client.post("/stock/import", data={"csrf_token": csrf, "mode": "counts", "origin": "hub"},
+                          files={"file": ("count.csv", bad.encode(), "text/csv")})  # fmt: skip
+    assert refused.status_code == 422 and "Nothing was applied" in refused.text
+    assert "line 3" in refused.text and "NOPE" in refused.text and "line 4" in refused.text
+    with hub.sessions() as session:
+        assert session.scalar(select(StockLevel.on_hand).where(StockLevel.variant_id == 1)) == 10
+    good = "sku,location,on_hand\nTEE-M,MAIN,12\nMUG,MAIN,4\n"
+    done = client.post("/stock/import", data={"csrf_token": csrf, "mode": "counts", "origin": "hub"},
+                       files={"file": ("count.csv", good.encode(), "text/csv")}, follow_redirects=False)  # fmt: skip
+    assert done.status_code == 303 and "2+applied" in done.headers["location"]
+    with hub.sessions() as session:
+        assert session.scalar(select(StockLevel.on_hand).where(StockLevel.variant_id == 1)) == 12
+    assert audit_count(hub, "stock.import_counts") == 1
+    no_file = client.post("/stock/import", data={"csrf_token": csrf, "mode": "counts"})
+    assert no_file.status_code == 422 and "choose a CSV file" in no_file.text

@@ -40,6 +40,7 @@ class Case:
     json: Any = None
     form: dict[str, Any] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
+    files: dict[str, Any] = field(default_factory=dict)
     audited: bool = True  # False: the allowed call needs a live store; tests/integration/shopify checks its entry
 
 
@@ -67,6 +68,11 @@ CASES = {
     "POST /exceptions/issues/{issue_id}/retry": Case("/exceptions/issues/2/retry", OPERATORS, dashboard=True),
     "POST /exceptions/jobs/{job_id}/retry": Case("/exceptions/jobs/1/retry", OPERATORS, dashboard=True),
     "POST /exceptions/jobs/{job_id}/replay": Case("/exceptions/jobs/1/replay", OPERATORS, dashboard=True),
+    "POST /stock/{sku:path}/rule": Case("/stock/TEE-M/rule", OPERATORS, dashboard=True, form={
+        "account_id": "1", "buffer_units": "2", "buffer_percent": "0", "out_of_stock_threshold": "0",
+        "protect_units": "0", "protect_until": ""}),
+    "POST /stock/import": Case("/stock/import", OPERATORS, dashboard=True, form={"mode": "counts"},
+                               files={"file": ("count.csv", b"sku,location,on_hand\nTEE-M,MAIN,4\n", "text/csv")}),
     "POST /sign-out": Case("/sign-out", READERS, dashboard=True),
     "POST /account/password": Case("/account/password", READERS, dashboard=True, form={
         "current_password": PASSWORD, "password": "another long secret", "again": "another long secret"}),
@@ -154,6 +160,8 @@ def test_role_matrix(hub: Hub, route: str) -> None:
         kwargs: dict[str, Any] = {"headers": {**case.headers, **(headers or {})}, "follow_redirects": False}
         if case.dashboard:
             kwargs["data"] = form
+            if case.files:
+                kwargs["files"] = case.files
         elif case.json is not None:
             kwargs["json"] = case.json
         return client.request(method, case.url, **kwargs).status_code

@@ -10,7 +10,15 @@ from playwright.sync_api import Browser, Page, expect
 
 from shopbridge.bootstrap import Hub
 from shopbridge.demo.world import OWNER
-from tests.integration.dashboard_world import PASSWORD, add_accounts, add_order, add_people, audit_count, hours
+from tests.integration.dashboard_world import (
+    PASSWORD,
+    add_accounts,
+    add_order,
+    add_people,
+    add_stock,
+    audit_count,
+    hours,
+)
 
 
 @pytest.fixture
@@ -24,6 +32,7 @@ def hub(tiktok_hub: Hub) -> Hub:
     add_order(tiktok_hub, accounts.tiktok, "576461413038785754", status="on_hold")
     add_order(tiktok_hub, accounts.shopify, "#1042", created_at=now - hours(3))
     add_order(tiktok_hub, accounts.manual, "WA-0007", status="delivered", created_at=now - hours(5))
+    add_stock(tiktok_hub, accounts.tiktok)
     return tiktok_hub
 
 
@@ -85,6 +94,35 @@ def test_a_viewer_sees_the_queue_but_is_offered_no_change_and_is_refused_one(bro
     answer = page.request.post(f"{served}/orders/2/retry", form={"csrf_token": token or ""}, max_redirects=0)
     assert answer.status == 403
     assert audit_count(hub, "order.retry") == 0
+
+
+def test_stock_a_rule_edited_and_a_csv_imported_with_its_errors(
+    browser: Browser, served: str, hub: Hub, screenshots: Path | None, tmp_path: Path
+) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    _sign_in(page, served, "ops")
+    page.get_by_role("link", name="Stock", exact=True).click()
+    page.get_by_role("link", name="TEE-M").click()
+    expect(page.get_by_role("heading", name="What each channel shows")).to_be_visible()
+    page.get_by_label("Buffer units").fill("3")
+    page.get_by_role("button", name="Save for this SKU").click()
+    expect(page.get_by_role("status")).to_contain_text("rule saved")
+    if screenshots:
+        page.screenshot(path=str(screenshots / "stock.png"), full_page=True)
+    bad, good = tmp_path / "bad.csv", tmp_path / "good.csv"
+    bad.write_text("sku,location,on_hand\nTEE-M,MAIN,12\nNOPE,MAIN,1\n")
+    good.write_text("sku,location,on_hand\nTEE-M,MAIN,12\n")
+    page.get_by_role("link", name="Stock", exact=True).click()
+    page.get_by_label("File").set_input_files(str(bad))
+    page.get_by_role("button", name="Import").click()
+    expect(page.get_by_role("alert")).to_contain_text("line 3")
+    expect(page.get_by_role("alert")).to_contain_text("Nothing was applied")
+    page.goto(f"{served}/stock")
+    page.get_by_label("File").set_input_files(str(good))
+    page.get_by_role("button", name="Import").click()
+    expect(page.get_by_role("status")).to_contain_text("1 applied")
+    expect(page.locator("tr", has_text="TEE-M")).to_contain_text("12")
+    assert audit_count(hub, "stock.import_counts") == 1 and audit_count(hub, "stock.rule") == 1
 
 
 def test_the_queue_works_at_a_phones_width_and_from_the_keyboard(browser: Browser, served: str, hub: Hub) -> None:
