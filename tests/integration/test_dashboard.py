@@ -14,7 +14,7 @@ from shopbridge.runtime.jobs import set_aside
 from shopbridge.services.access import FAILURES_PER_EMAIL, create_sign_in_link, disable_user, issue_token, revoke_token
 from shopbridge.store.db import transaction
 from shopbridge.store.sync_issues import raise_issue
-from shopbridge.store.tables import ChannelListing, Job, StockLevel, StockRuleRow
+from shopbridge.store.tables import ChannelAccount, ChannelListing, Job, StockLevel, StockRuleRow
 from shopbridge.web.app import create_app
 from shopbridge.web.dashboard.guard import COOKIE
 from tests.integration.dashboard_world import (
@@ -381,3 +381,44 @@ def test_a_csv_import_applies_whole_or_lists_every_bad_line(client: TestClient, 
     assert audit_count(hub, "stock.import_counts") == 1
     no_file = client.post("/stock/import", data={"csrf_token": csrf, "mode": "counts"})
     assert no_file.status_code == 422 and "choose a CSV file" in no_file.text
+
+
+def test_owners_add_users_make_tokens_revoke_them_and_read_the_audit(client: TestClient, hub: Hub) -> None:
+    csrf = sign_in(client, "ops")
+    assert client.get("/admin/users").status_code == 403 and client.get("/admin/audit").status_code == 403
+    client.cookies.clear()
+    csrf = sign_in(client, "owner")
+    added = client.post("/admin/users", data={"csrf_token": csrf, "email": "new@example.com", "role": "support"})
+    assert added.status_code == 200 and "/sign-in/link/" in added.text
+    link = re.search(r"(/sign-in/link/[A-Za-z0-9_-]+)", added.text)
+    assert link is not None and TestClient(client.app).get(link.group(1)).status_code == 200
+    again = client.post("/admin/users", data={"csrf_token": csrf, "email": "new@example.com", "role": "support"})
+    assert again.status_code == 422 and "already exists" in again.text
+    made = client.post("/admin/tokens", data={"csrf_token": csrf, "email": "ops@example.com", "name": "script",
+                                              "expires_in_days": "30"})  # fmt: skip
+    token = re.search(r"<code>(sbt_[A-Za-z0-9_-]+)</code>", made.text)
+    assert token is not None
+    api = {"Authorization": f"Bearer {token.group(1)}"}
+    assert client.get("/api/v1/orders", headers=api).status_code == 200
+    token_id = int(re.findall(r"/admin/tokens/(\d+)/revoke", made.text)[0])
+    client.post(f"/admin/tokens/{token_id}/revoke", data={"csrf_token": csrf})
+    assert client.get("/api/v1/orders", headers=api).status_code == 401
+    audit = client.get("/admin/audit", params={"action": "token.revoke"}).text
+    assert "owner@example.com" in audit and "token.revoke" in audit and "user.add" not in audit.split("<tbody>")[1]
+
+
+def test_connections_show_health_and_the_checklist_ticks_from_state(client: TestClient, hub: Hub) -> None:
+    accounts = add_accounts(hub)
+    with transaction(hub.sessions) as session:
+        session.get(ChannelAccount, accounts.shopify).status = "needs_reauth"  # type: ignore[union-attr]
+        session.get(ChannelAccount, accounts.tiktok).credentials_expire_at = hub.clock.now() + hours(48)  # type: ignore[union-attr]
+    sign_in(client, "viewer")
+    page = client.get("/connections").text
+    assert "needs reauth" in page and "expiring" in page and "the authorization ends in 2 days" in page
+    checklist = client.get("/checklist").text
+    assert "Connect the TikTok shop" in checklist and "connected: TikTok US" in checklist
+    assert "no order yet" in checklist
+    add_order(hub, accounts.tiktok, "TT-1")
+    add_order(hub, accounts.shopify, "#1")
+    add_order(hub, accounts.manual, "WA-1")
+    assert "orders seen from: My store, TikTok US, WhatsApp" in client.get("/checklist").text

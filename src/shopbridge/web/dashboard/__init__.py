@@ -8,7 +8,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from shopbridge.bootstrap import Hub
-from shopbridge.web.dashboard import entry, exceptions, orders, signin, stock
+from shopbridge.web.dashboard import admin, connections, entry, exceptions, orders, signin, stock
 from shopbridge.web.dashboard.guard import Forbidden, SignInNeeded, sign_in_url
 from shopbridge.web.dashboard.rendering import STATIC, Pages
 
@@ -20,6 +20,8 @@ def mount(app: FastAPI, hub: Hub) -> None:
     app.include_router(orders.router(hub, pages))
     app.include_router(exceptions.router(hub, pages))
     app.include_router(stock.router(hub, pages))
+    app.include_router(connections.router(hub, pages))
+    app.include_router(admin.router(hub, pages))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     async def sign_in_needed(request: Request, error: Exception) -> Response:

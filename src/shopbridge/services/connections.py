@@ -1,0 +1,75 @@
+"""Each connected account's health: its state, when its authorization expires, when its last webhook came, and
+whether a channel that sends webhooks has gone silent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from shopbridge.store.tables import ChannelAccount, InboundEvent, SyncIssue
+
+EXPIRY_WARNING = timedelta(days=7)
+SILENCE_AFTER = timedelta(hours=6)
+WEBHOOK_CHANNELS = frozenset({"tiktok", "shopify"})  # channels whose accounts send webhooks (manual ones do not)
+
+
+@dataclass(frozen=True)
+class Health:
+    account_id: int
+    channel: str
+    label: str
+    external_id: str
+    state: str  # healthy, needs_reauth, expiring, silent, disconnected
+    reason: str | None
+    credentials_expire_at: datetime | None
+    last_webhook_at: datetime | None
+    open_issues: int
+
+
+def health(session: Session, inbox: Session, *, now: datetime) -> list[Health]:
+    accounts = session.scalars(select(ChannelAccount).order_by(ChannelAccount.channel, ChannelAccount.id)).all()
+    issues = dict(session.execute(
+        select(SyncIssue.channel_account_id, func.count()).where(SyncIssue.status == "open")
+        .group_by(SyncIssue.channel_account_id)
+    ).all())  # fmt: skip
+    shown = []
+    for account in accounts:
+        last = inbox.scalar(select(func.max(InboundEvent.received_at))
+                            .where(InboundEvent.channel_account_id == account.id))  # fmt: skip
+        state, reason = _state(account, last, now)
+        shown.append(Health(account.id, account.channel, account.label, account.external_id, state, reason,
+                            account.credentials_expire_at, last, int(issues.get(account.id, 0))))  # fmt: skip
+    return shown
+
+
+def _state(account: ChannelAccount, last_webhook: datetime | None, now: datetime) -> tuple[str, str | None]:
+    if account.status == "needs_reauth":
+        return "needs_reauth", account.status_reason or "the channel refused the hub's authorization"
+    if account.status != "active":
+        return "disconnected", account.status_reason or account.status
+    expires = account.credentials_expire_at
+    if expires is not None and expires <= now + EXPIRY_WARNING:
+        return "expiring", f"the authorization ends {'in ' + _days(expires - now) if expires > now else 'now'}"
+    if account.channel in WEBHOOK_CHANNELS:
+        heard = last_webhook or account.created_at
+        if heard is not None and now - heard > SILENCE_AFTER:
+            return "silent", f"no webhook for {_hours(now - heard)}; the order poll is the only source"
+    return "healthy", None
+
+
+def _days(span: timedelta) -> str:
+    days = max(0, round(span.total_seconds() / 86400))
+    return f"{days} day{'s' if days != 1 else ''}"
+
+
+def _hours(span: timedelta) -> str:
+    hours = int(span.total_seconds() // 3600)
+    return f"{hours} hour{'s' if hours != 1 else ''}"
+
+
+def as_dict(item: Health) -> dict[str, Any]:
+    return item.__dict__.copy()
