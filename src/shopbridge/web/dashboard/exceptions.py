@@ -3,11 +3,13 @@ jobs that gave up, with retry and replay."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
 
 from shopbridge.bootstrap import Hub
 from shopbridge.services import exceptions
@@ -39,41 +41,42 @@ def router(hub: Hub, pages: Pages) -> APIRouter:
         return pages.render(request, "exceptions.html", issues=issues, counts=counts, dead=dead, kind=kind,
                             notice=request.query_params.get("notice"))  # fmt: skip
 
-    @routes.post("/exceptions/issues/{issue_id}/resolve")
-    def resolve(issue_id: Id, browser: BrowserSession = operator) -> Response:
+    def acting(work: Callable[[Session], str]) -> Response:
+        """Run one action in a transaction; back to the page with what it did or why it could not."""
         try:
             with transaction(hub.sessions) as session:
-                exceptions.resolve(session, issue_id, now=hub.clock.now(), actor=browser.caller.email)
-        except exceptions.NotActionable as error:
-            return back(str(error))
-        return back(f"issue {issue_id} resolved")
-
-    @routes.post("/exceptions/issues/{issue_id}/retry")
-    def retry_issue(issue_id: Id, browser: BrowserSession = operator) -> Response:
-        try:
-            with transaction(hub.sessions) as session:
-                done = exceptions.retry(session, issue_id, hub.resync_kinds, now=hub.clock.now(),
-                                        actor=browser.caller.email)  # fmt: skip
+                done = work(session)
         except exceptions.NotActionable as error:
             return back(str(error))
         return back(done)
 
+    @routes.post("/exceptions/issues/{issue_id}/resolve")
+    def resolve(issue_id: Id, browser: BrowserSession = operator) -> Response:
+        def work(session: Session) -> str:
+            exceptions.resolve(session, issue_id, now=hub.clock.now(), actor=browser.caller.email)
+            return f"issue {issue_id} resolved"
+
+        return acting(work)
+
+    @routes.post("/exceptions/issues/{issue_id}/retry")
+    def retry_issue(issue_id: Id, browser: BrowserSession = operator) -> Response:
+        return acting(lambda session: exceptions.retry(session, issue_id, hub.resync_kinds, now=hub.clock.now(),
+                                                       actor=browser.caller.email))  # fmt: skip
+
     @routes.post("/exceptions/jobs/{job_id}/retry")
     def retry_job(job_id: Id, browser: BrowserSession = operator) -> Response:
-        try:
-            with transaction(hub.sessions) as session:
-                exceptions.retry_job(session, job_id, now=hub.clock.now(), actor=browser.caller.email)
-        except exceptions.NotActionable as error:
-            return back(str(error))
-        return back(f"job {job_id} pending again")
+        def work(session: Session) -> str:
+            exceptions.retry_job(session, job_id, now=hub.clock.now(), actor=browser.caller.email)
+            return f"job {job_id} pending again"
+
+        return acting(work)
 
     @routes.post("/exceptions/jobs/{job_id}/replay")
     def replay_job(job_id: Id, browser: BrowserSession = operator) -> Response:
-        try:
-            with transaction(hub.sessions) as session:
-                new_id = exceptions.replay_job(session, job_id, now=hub.clock.now(), actor=browser.caller.email)
-        except exceptions.NotActionable as error:
-            return back(str(error))
-        return back(f"job {job_id} replayed as job {new_id}")
+        def work(session: Session) -> str:
+            new_id = exceptions.replay_job(session, job_id, now=hub.clock.now(), actor=browser.caller.email)
+            return f"job {job_id} replayed as job {new_id}"
+
+        return acting(work)
 
     return routes
