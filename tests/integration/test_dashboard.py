@@ -422,3 +422,17 @@ def test_connections_show_health_and_the_checklist_ticks_from_state(client: Test
     add_order(hub, accounts.shopify, "#1")
     add_order(hub, accounts.manual, "WA-1")
     assert "orders seen from: My store, TikTok US, WhatsApp" in client.get("/checklist").text
+
+
+def test_an_owner_connects_a_tiktok_shop_through_its_authorization(client: TestClient, hub: Hub) -> None:
+    csrf = sign_in(client, "owner")
+    page = client.get("/connections").text
+    assert 'action="/connections/tiktok"' in page and 'name="access_token"' in page
+    went = client.post("/connections/tiktok", data={"csrf_token": csrf}, follow_redirects=False)
+    assert went.status_code == 303 and went.headers["location"].startswith(hub.settings.tiktok_authorize_base_url)
+    assert "state=" in went.headers["location"] and audit_count(hub, "connection.tiktok") == 1
+    missing = client.post("/connections/shopify", data={"csrf_token": csrf, "shop": " "}, follow_redirects=False)
+    assert "Store+domain%3A+required" in missing.headers["location"]
+    bad = client.post("/connections/shopify", data={"csrf_token": csrf, "shop": "evil.example.com",
+                                                    "access_token": "shpat_x"}, follow_redirects=True)  # fmt: skip
+    assert "myshopify.com" in bad.text and audit_count(hub, "connection.shopify") == 0

@@ -80,6 +80,7 @@ CASES = {
     "POST /admin/users/{user_id}/disable": Case("/admin/users/5/disable", OWNER, dashboard=True),
     "POST /admin/tokens": Case("/admin/tokens", OWNER, dashboard=True, form={"email": "ops@example.com", "name": "m"}),
     "POST /admin/tokens/{token_id}/revoke": Case("/admin/tokens/1/revoke", OWNER, dashboard=True),
+    "POST /connections/{channel}": Case("/connections/tiktok", OWNER, dashboard=True),
     "POST /sign-out": Case("/sign-out", READERS, dashboard=True),
     "POST /account/password": Case("/account/password", READERS, dashboard=True, form={
         "current_password": PASSWORD, "password": "another long secret", "again": "another long secret"}),

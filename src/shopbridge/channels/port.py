@@ -16,8 +16,9 @@ registers ``<name>.ship_order`` (send a shipment's tracking), ``<name>.cancel_or
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 import httpx
@@ -55,6 +56,31 @@ class ChannelWeb:
     stop: Callable[[], None] = lambda: None
 
 
+@dataclass(frozen=True)
+class ConnectField:
+    """One field of a channel's connect form in the dashboard."""
+
+    name: str
+    label: str
+    required: bool = True
+    secret: bool = False
+    choices: tuple[str, ...] = ()  # a choice among these (the first is the default)
+    hint: str = ""
+
+
+@dataclass(frozen=True)
+class Connecting:
+    """What connecting asked for: a page the person must go to (an OAuth authorization), or the account made."""
+
+    redirect_to: str | None = None
+    account_id: int | None = None
+    message: str = ""
+
+
+class ConnectRefused(ValueError):
+    """The connect form's values cannot connect an account; the message says which and why."""
+
+
 class Channel(Protocol):
     """One outside system, as the hub sees it."""
 
@@ -75,6 +101,14 @@ class Channel(Protocol):
 
     def web(self, webhooks: Counter) -> ChannelWeb:
         """The channel's routes; ``webhooks`` counts deliveries by channel and outcome."""
+
+    @property
+    def connect_fields(self) -> tuple[ConnectField, ...]:
+        """The dashboard's connect form for this channel (empty: a button, e.g. to an OAuth authorization)."""
+
+    def connect(self, values: Mapping[str, str], *, now: datetime) -> Connecting:
+        """Connect an account from the form's values, or say where the person must go to authorize; raises
+        ``ConnectRefused`` naming what is wrong."""
 
     def close(self) -> None:
         """Release what the channel holds (its HTTP client)."""

@@ -25,7 +25,7 @@ from shopbridge.demo.world import free_port, serving
 from shopbridge.runtime.jobs import enqueue
 from shopbridge.runtime.worker import Worker
 from shopbridge.sandbox.shopify import ShopifySandboxConfig, create_app
-from shopbridge.services.access import add_user, issue_token
+from shopbridge.services.access import add_user, issue_token, set_password
 from shopbridge.services.stock import record_movement
 from shopbridge.store.db import transaction
 from shopbridge.store.tables import (
@@ -373,3 +373,26 @@ def test_the_command_line_connects_a_store(store: Store, env: Settings, monkeypa
     assert f"({SHOP})" in connected.stdout
     refused = runner.invoke(app, ["connect", "shopify", "--shop", SHOP, "--token", "shpat_wrong"])
     assert refused.exit_code == 2 and "refused the token" in refused.stderr
+
+
+def test_an_owner_connects_the_store_from_the_dashboard_by_token_or_by_installing_the_app(store: Store) -> None:
+    with transaction(store.hub.sessions) as session:
+        set_password(session, "owner@example.com", "owner password 1", now=store.hub.clock.now(), actor="tests")
+    with httpx.Client(base_url=store.hub_url, timeout=30, follow_redirects=True) as browser:
+        signed = browser.post("/sign-in", data={"email": "owner@example.com", "password": "owner password 1"})
+        assert signed.status_code == 200, signed.text  # followed to the queue
+        csrf = browser.get("/connections").text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        install = browser.post("/connections/shopify", data={"csrf_token": csrf, "shop": SHOP},
+                               follow_redirects=False)  # fmt: skip
+        assert install.status_code == 303 and install.headers["location"].startswith(store.sandbox_url)
+        assert "/admin/oauth/authorize" in install.headers["location"]
+        refused = browser.post("/connections/shopify", data={"csrf_token": csrf, "shop": SHOP,
+                                                             "access_token": "shpat_wrong"})  # fmt: skip
+        assert "the store refused the token" in refused.text
+        connected = browser.post("/connections/shopify", data={"csrf_token": csrf, "shop": SHOP, "access_token": TOKEN,
+                                                               "stock_master": "hub"})  # fmt: skip
+        assert connected.status_code == 200 and "connected" in connected.text
+        assert "healthy" in connected.text and SHOP in connected.text
+    with store.hub.sessions() as session:
+        entries = session.scalars(select(AuditEntry).where(AuditEntry.action == "connection.shopify")).all()
+    assert len(entries) == 2 and all("access_token" not in (entry.after or {}) for entry in entries)

@@ -5,15 +5,18 @@ cancellations, sends its own orders to the hub's queue, and keeps stock with the
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import httpx
 from fastapi import APIRouter
 from prometheus_client import Counter
 
-from shopbridge.channels.port import Channel, ChannelSetup, ChannelWeb
+from shopbridge.channels.port import Channel, ChannelSetup, ChannelWeb, ConnectField, Connecting, ConnectRefused
 from shopbridge.channels.shopify import catalog, intake, oauth, orders, stock, webhooks
-from shopbridge.channels.shopify.context import NAME, ShopifyApp, ShopifyContext
+from shopbridge.channels.shopify.connect import SetupError, connect_with_token
+from shopbridge.channels.shopify.context import HUB_MASTER, NAME, STORE_MASTER, ShopifyApp, ShopifyContext
 from shopbridge.channels.shopify.kinds import SYNC_ORDER
 from shopbridge.config import Settings
 from shopbridge.domain.clock import Clock
@@ -49,6 +52,28 @@ class ShopifyChannel:
         router.include_router(webhooks.router(self.context, webhooks_received))
         router.include_router(oauth.web_routes(self.context, self.clock))
         return ChannelWeb(router)
+
+    @property
+    def connect_fields(self) -> tuple[ConnectField, ...]:
+        return (
+            ConnectField("shop", "Store domain", hint="your-store.myshopify.com"),
+            ConnectField("access_token", "Admin API token", required=False, secret=True,
+                         hint="a custom app's token; leave empty to install the hub's app instead"),
+            ConnectField("stock_master", "Stock truth", choices=(HUB_MASTER, STORE_MASTER),
+                         hint="hub: the hub writes the store's quantities; shopify: the hub mirrors the store"),
+        )  # fmt: skip
+
+    def connect(self, values: Mapping[str, str], *, now: datetime) -> Connecting:
+        shop, token = values.get("shop", "").strip(), values.get("access_token", "").strip()
+        master = values.get("stock_master") or HUB_MASTER
+        try:
+            if not token:
+                return Connecting(redirect_to=oauth.start(self.context, shop, stock_master=master),
+                                  message="install the app in the store")  # fmt: skip
+            store = connect_with_token(self.context, shop, token, stock_master=master, now=now)
+        except SetupError as error:
+            raise ConnectRefused(str(error)) from None
+        return Connecting(account_id=store.account_id, message=f"connected {store.name} ({store.shop_domain})")
 
     def close(self) -> None:
         self.context.http.close()

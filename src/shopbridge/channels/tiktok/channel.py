@@ -3,14 +3,15 @@ routes (the webhook receiver and the OAuth callback)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 from prometheus_client import Counter
 
-from shopbridge.channels.port import Channel, ChannelSetup, ChannelWeb
-from shopbridge.channels.tiktok import cancellations, fulfilment, inventory, routes, sync
+from shopbridge.channels.port import Channel, ChannelSetup, ChannelWeb, ConnectField, Connecting, ConnectRefused
+from shopbridge.channels.tiktok import cancellations, connect, fulfilment, inventory, routes, sync
 from shopbridge.channels.tiktok.client import TikTokApp, TikTokClient
 from shopbridge.channels.tiktok.connect import HubSettings
 from shopbridge.channels.tiktok.shop import TikTokContext
@@ -55,6 +56,16 @@ class TikTokChannel:
 
     def web(self, webhooks: Counter) -> ChannelWeb:
         return routes.web(self, webhooks)
+
+    @property
+    def connect_fields(self) -> tuple[ConnectField, ...]:
+        return ()  # the seller authorizes the app on TikTok; the callback connects the shops
+
+    def connect(self, values: Mapping[str, str], *, now: datetime) -> Connecting:
+        if self.context is None:
+            raise ConnectRefused("the hub has no TikTok app: set SHOPBRIDGE_TIKTOK_APP_KEY, _APP_SECRET and "
+                                 "_SERVICE_ID")  # fmt: skip
+        return Connecting(redirect_to=connect.start(self.context), message="authorize the app on TikTok")
 
     def close(self) -> None:
         if self.context is not None:

@@ -1,31 +1,73 @@
-"""Connections (``/connections``): every connected account's health; and the launch checklist (``/checklist``),
-each item ticked from the hub's real state."""
+"""Connections (``/connections``): every connected account's health, and a connect form per channel (the fields
+each channel declares on its port: none for TikTok, whose seller authorizes on TikTok; a store's domain and token
+for Shopify); and the launch checklist (``/checklist``), each item ticked from the hub's real state."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response
+from typing import Annotated
+from urllib.parse import urlencode
+
+import anyio.to_thread
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import RedirectResponse, Response
 
 from shopbridge.bootstrap import Hub
-from shopbridge.services import checklist, connections
+from shopbridge.channels.port import ConnectRefused
+from shopbridge.services import audit, checklist, connections
 from shopbridge.services.access import BrowserSession
-from shopbridge.store.db import reading
+from shopbridge.store.db import reading, transaction
 from shopbridge.web.auth import READERS
-from shopbridge.web.dashboard.guard import viewer
+from shopbridge.web.dashboard.guard import changer, viewer
 from shopbridge.web.dashboard.rendering import Pages
 
 
 def router(hub: Hub, pages: Pages) -> APIRouter:
     routes = APIRouter(include_in_schema=False)
     reader = Depends(viewer(hub, READERS))
+    owner = Depends(changer(hub, ("owner",)))
+
+    def back(message: str, *, error: bool = False) -> Response:
+        return RedirectResponse(f"/connections?{urlencode({'error' if error else 'notice': message})}", 303)
 
     @routes.get("/connections")
     def connections_page(request: Request, browser: BrowserSession = reader) -> Response:
         now = hub.clock.now()
         with reading(hub.sessions) as session, reading(hub.inbox_sessions) as inbox:
             accounts = connections.health(session, inbox, now=now)
-        configured = {name: channel.configured for name, channel in hub.channels.items()}
-        return pages.render(request, "connections.html", accounts=accounts, configured=configured, now=now)
+        channels = [{"name": name, "configured": port.configured, "fields": port.connect_fields}
+                    for name, port in hub.channels.items()]  # fmt: skip
+        query = request.query_params
+        return pages.render(request, "connections.html", accounts=accounts, channels=channels, now=now,
+                            notice=query.get("notice"), error=query.get("error"))  # fmt: skip
+
+    @routes.post("/connections/{channel}")
+    async def connect(request: Request, channel: Annotated[str, Path(max_length=50)],
+                      browser: BrowserSession = owner) -> Response:  # fmt: skip
+        """Connect an account of a channel from its form: an OAuth authorization to go to, or the account made."""
+        port = hub.channels.get(channel)
+        if port is None:
+            return back(f"no channel {channel!r}", error=True)
+        form = await request.form()
+        values = {field.name: str(form.get(field.name) or (field.choices[0] if field.choices else ""))[:500]
+                  for field in port.connect_fields}  # fmt: skip
+        missing = [field.label for field in port.connect_fields if field.required and not values[field.name].strip()]
+        if missing:
+            return back(f"{', '.join(missing)}: required", error=True)
+        now = hub.clock.now()
+        try:
+            connecting = await anyio.to_thread.run_sync(lambda: port.connect(values, now=now))
+        except ConnectRefused as error:
+            return back(str(error), error=True)
+        shown = {name: value for name, value in values.items()
+                 if not next(f for f in port.connect_fields if f.name == name).secret}  # fmt: skip
+        with transaction(hub.sessions) as session:
+            audit.record(session, browser.caller.email, f"connection.{channel}",
+                         "channel_account" if connecting.account_id else "channel",
+                         connecting.account_id or channel, now=now,
+                         after={**shown, "redirected": connecting.redirect_to is not None})  # fmt: skip
+        if connecting.redirect_to:
+            return RedirectResponse(connecting.redirect_to, status_code=303)
+        return back(connecting.message)
 
     @routes.get("/checklist")
     def checklist_page(request: Request, browser: BrowserSession = reader) -> Response:
