@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -21,10 +22,11 @@ from shopbridge.runtime.registry import JobContext, JobRegistry
 from shopbridge.runtime.scheduler import Periodic, Scheduler
 from shopbridge.runtime.worker import Worker, WorkerOptions, WorkerPool
 from shopbridge.services.availability import SELL_OUT_RECHECK, mark_dirty
+from shopbridge.services.connections import SILENCE_CHECK, SILENCE_CHECK_SECONDS, check_silence
 from shopbridge.services.fulfilment import SLA_CHECK, check_sla
 from shopbridge.services.orders import RELEASE_DUE, release_due
 from shopbridge.store import migrations
-from shopbridge.store.db import create_database_engine, session_factory
+from shopbridge.store.db import create_database_engine, reading, session_factory
 from shopbridge.store.inbox_db import ensure_inbox_schema, inbox_database_url
 from shopbridge.store.secrets import SecretBox, SecretKeyMissing, load_or_create_key
 from shopbridge.worker_process import WorkerProcess
@@ -49,10 +51,17 @@ def _check_sla(ctx: JobContext) -> None:
     check_sla(ctx.session, now=ctx.now, warn_before=warn_before)
 
 
+def _check_silence(inbox_sessions: sessionmaker[Session], ctx: JobContext) -> None:
+    """Webhook channels' accounts that have sent nothing for hours raise "webhook silence" (services/connections.py)."""
+    with reading(inbox_sessions) as inbox:
+        check_silence(ctx.session, inbox, now=ctx.now)
+
+
 def default_periodics(settings: Settings) -> list[Periodic]:
     """The hub's own schedules (channels schedule theirs per account when it connects)."""
     return [Periodic(SLA_CHECK, SLA_CHECK, settings.fulfilment_sla_check_seconds,
-                     {"warn_minutes": settings.fulfilment_sla_warn_minutes})]  # fmt: skip
+                     {"warn_minutes": settings.fulfilment_sla_warn_minutes}),
+            Periodic(SILENCE_CHECK, SILENCE_CHECK, SILENCE_CHECK_SECONDS)]  # fmt: skip
 
 
 def _sell_out_recheck(ctx: JobContext) -> None:
@@ -184,6 +193,7 @@ def build_hub(
     periodics: list[Periodic] = []
     if registry is None:
         registry = default_registry()
+        registry.register(SILENCE_CHECK, functools.partial(_check_silence, inbox_sessions))
         periodics = default_periodics(settings)
         for channel in channels.values():
             channel.register_work(registry)

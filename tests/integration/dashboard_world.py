@@ -47,7 +47,9 @@ def add_people(hub: Hub) -> None:
 def add_accounts(hub: Hub) -> Accounts:
     with transaction(hub.sessions) as session:
         rows = [
-            ChannelAccount(channel=channel, label=label, external_id=f"{channel}-1", currency="USD")
+            ChannelAccount(
+                channel=channel, label=label, external_id=f"{channel}-1", currency="USD", created_at=hub.clock.now()
+            )
             for channel, label in (("tiktok", "TikTok US"), ("shopify", "My store"), ("manual", "WhatsApp"))
         ]
         session.add_all(rows)

@@ -9,12 +9,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from shopbridge.bootstrap import Hub
+from shopbridge.bootstrap import Hub, build_hub
+from shopbridge.runtime.inbox import record as inbox_record
 from shopbridge.runtime.jobs import set_aside
 from shopbridge.services.access import FAILURES_PER_EMAIL, create_sign_in_link, disable_user, issue_token, revoke_token
+from shopbridge.services.connections import SILENCE_CHECK, check_silence
 from shopbridge.store.db import transaction
 from shopbridge.store.sync_issues import raise_issue
-from shopbridge.store.tables import ChannelAccount, ChannelListing, Job, StockLevel, StockRuleRow
+from shopbridge.store.tables import ChannelAccount, ChannelListing, Job, StockLevel, StockRuleRow, SyncIssue
 from shopbridge.web.app import create_app
 from shopbridge.web.dashboard.guard import COOKIE
 from tests.integration.dashboard_world import (
@@ -436,3 +438,29 @@ def test_an_owner_connects_a_tiktok_shop_through_its_authorization(client: TestC
     bad = client.post("/connections/shopify", data={"csrf_token": csrf, "shop": "evil.example.com",
                                                     "access_token": "shpat_x"}, follow_redirects=True)  # fmt: skip
     assert "myshopify.com" in bad.text and audit_count(hub, "connection.shopify") == 0
+
+
+def test_a_silent_webhook_channel_raises_an_issue_for_the_owner_until_a_webhook_comes(hub: Hub) -> None:
+    accounts = add_accounts(hub)
+    hub.clock.advance(7 * 3600)  # type: ignore[attr-defined]
+    with transaction(hub.sessions) as session, hub.inbox_sessions() as inbox:
+        assert check_silence(session, inbox, now=hub.clock.now()) == 2  # TikTok and the store; WhatsApp sends none
+    with hub.sessions() as session:
+        issues = session.scalars(select(SyncIssue).where(SyncIssue.kind == "webhook_silence")).all()
+        assert {issue.channel_account_id for issue in issues} == {accounts.tiktok, accounts.shopify}
+        assert all(issue.details["act"] == "owner" and issue.status == "open" for issue in issues)
+    with transaction(hub.inbox_sessions) as inbox:
+        inbox_record(inbox, source="tiktok", event_id="e1", payload="{}", now=hub.clock.now(),
+                     channel_account_id=accounts.tiktok)  # fmt: skip
+    with transaction(hub.sessions) as session, hub.inbox_sessions() as inbox:
+        assert check_silence(session, inbox, now=hub.clock.now()) == 1
+    with hub.sessions() as session:
+        open_now = select(SyncIssue.channel_account_id).where(SyncIssue.kind == "webhook_silence",
+                                                              SyncIssue.status == "open")  # fmt: skip
+        still = session.scalars(open_now).all()
+    assert still == [accounts.shopify]
+    scheduled = build_hub(hub.settings)  # the hub's own registry and schedules, not the test's
+    try:
+        assert SILENCE_CHECK in scheduled.registry and any(p.kind == SILENCE_CHECK for p in scheduled.periodics)
+    finally:
+        scheduled.close()

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from shopbridge.store.sync_issues import raise_issue, resolve_issue
 from shopbridge.store.tables import ChannelAccount, InboundEvent, SyncIssue
 
 EXPIRY_WARNING = timedelta(days=7)
@@ -73,3 +74,25 @@ def _hours(span: timedelta) -> str:
 
 def as_dict(item: Health) -> dict[str, Any]:
     return item.__dict__.copy()
+
+
+SILENCE_CHECK = "connections.silence_check"
+SILENCE_CHECK_SECONDS = 600.0
+WEBHOOK_SILENCE = "webhook_silence"
+
+
+def check_silence(session: Session, inbox: Session, *, now: datetime) -> int:
+    """Raise a "webhook silence" issue for each active account of a webhook channel that has sent none for
+    SILENCE_AFTER (the poll is then its only source: changes arrive minutes late), and resolve it once one comes.
+    Returns how many accounts are silent."""
+    silent = 0
+    for item in health(session, inbox, now=now):
+        fingerprint = f"{WEBHOOK_SILENCE}:{item.account_id}"
+        if item.state == "silent":
+            silent += 1
+            raise_issue(session, kind=WEBHOOK_SILENCE, severity="warning", fingerprint=fingerprint, now=now,
+                        message=f"{item.label}: {item.reason}; check the webhook subscriptions and the hub's public "
+                        "URL", channel_account_id=item.account_id, details={"act": "owner"})  # fmt: skip
+        else:
+            resolve_issue(session, fingerprint, now)
+    return silent
