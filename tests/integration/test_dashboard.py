@@ -16,7 +16,15 @@ from shopbridge.services.access import FAILURES_PER_EMAIL, create_sign_in_link, 
 from shopbridge.services.connections import SILENCE_CHECK, check_silence
 from shopbridge.store.db import transaction
 from shopbridge.store.sync_issues import raise_issue
-from shopbridge.store.tables import ChannelAccount, ChannelListing, Job, StockLevel, StockRuleRow, SyncIssue
+from shopbridge.store.tables import (
+    CancellationRequest,
+    ChannelAccount,
+    ChannelListing,
+    Job,
+    StockLevel,
+    StockRuleRow,
+    SyncIssue,
+)
 from shopbridge.web.app import create_app
 from shopbridge.web.dashboard.guard import COOKIE
 from tests.integration.dashboard_world import (
@@ -464,3 +472,33 @@ def test_a_silent_webhook_channel_raises_an_issue_for_the_owner_until_a_webhook_
         assert SILENCE_CHECK in scheduled.registry and any(p.kind == SILENCE_CHECK for p in scheduled.periodics)
     finally:
         scheduled.close()
+
+
+def test_a_buyers_cancellation_request_is_answered_from_the_order_page(client: TestClient, hub: Hub) -> None:
+    accounts = add_accounts(hub)
+    order_id = add_order(hub, accounts.tiktok, "TT-C")
+    now = hub.clock.now()
+    with transaction(hub.sessions) as session:
+        asked = [CancellationRequest(channel_account_id=accounts.tiktok, external_id=f"C{n}", external_order_id="TT-C",
+                                     order_id=order_id, requested_at=now, updated_at=now, respond_by=now + hours(24),
+                                     reason="Changed my mind") for n in (1, 2)]  # fmt: skip
+        session.add_all(asked)
+        session.flush()
+        first, second = asked[0].id, asked[1].id
+    csrf = sign_in(client, "ops")
+    page = client.get(f"/orders/{order_id}").text
+    assert "Changed my mind" in page and "Approve the cancellation" in page
+    approved = client.post(f"/orders/{order_id}/cancellation/{first}", data={"csrf_token": csrf, "decision": "approve"},
+                           follow_redirects=True)  # fmt: skip
+    assert "cancellation approved" in approved.text
+    rejected = client.post(f"/orders/{order_id}/cancellation/{second}",
+                           data={"csrf_token": csrf, "decision": "reject", "reason": "already packed"},
+                           follow_redirects=True)  # fmt: skip
+    assert "cancellation rejected" in rejected.text
+    again = client.post(f"/orders/{order_id}/cancellation/{first}", data={"csrf_token": csrf, "decision": "approve"},
+                        follow_redirects=True)  # fmt: skip
+    assert "not answered" in again.text
+    elsewhere = f"/orders/{order_id + 1}/cancellation/{first}"
+    other = client.post(elsewhere, data={"csrf_token": csrf, "decision": "approve"}, follow_redirects=False)
+    assert "has+no+cancellation+request" in other.headers["location"]
+    assert audit_count(hub, "cancellation.approve") == 1 and audit_count(hub, "cancellation.reject") == 1

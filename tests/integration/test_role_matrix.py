@@ -86,6 +86,8 @@ CASES = {
         "current_password": PASSWORD, "password": "another long secret", "again": "another long secret"}),
     "POST /orders/retry": Case("/orders/retry", OPERATORS, dashboard=True, form={"order_id": "1"}),
     "POST /orders/{order_id}/retry": Case("/orders/1/retry", OPERATORS, dashboard=True),
+    "POST /orders/{order_id}/cancellation/{request_id}": Case("/orders/1/cancellation/1", OPERATORS, dashboard=True,
+                                                              form={"decision": "approve"}),
 }  # fmt: skip
 
 

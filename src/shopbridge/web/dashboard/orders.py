@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from shopbridge.bootstrap import Hub
 from shopbridge.domain.orders import OrderStatus
-from shopbridge.services import order_views, queue
+from shopbridge.services import cancellations, order_views, queue
 from shopbridge.services.access import BrowserSession
 from shopbridge.store.db import reading, transaction
 from shopbridge.store.tables import CancellationRequest, ChannelAccount, OrderLink, Shipment, SyncIssue
@@ -112,6 +112,25 @@ def router(hub: Hub, pages: Pages) -> APIRouter:
             related = _related(session, order_id)
         return pages.render(request, "order.html", order=order, now=hub.clock.now(),
                             notice=request.query_params.get("notice"), **related)  # fmt: skip
+
+    @routes.post("/orders/{order_id}/cancellation/{request_id}")
+    async def answer_cancellation(request: Request, order_id: OrderId, request_id: OrderId,
+                                  browser: BrowserSession = operator) -> Response:  # fmt: skip
+        """Approve or reject the buyer's cancellation request of this order (the channel is told next)."""
+        form = await request.form()
+        approve = form.get("decision") == "approve"
+        reason = str(form.get("reason") or "").strip()[: cancellations.MAX_REASON] or None
+        try:
+            with transaction(hub.sessions) as session:
+                asked = session.get(CancellationRequest, request_id)
+                if asked is None or asked.order_id != order_id:
+                    raise cancellations.UnknownRequest(f"order {order_id} has no cancellation request {request_id}")
+                cancellations.answer(session, request_id, approve, actor=browser.caller.email, now=hub.clock.now(),
+                                     reason=None if approve else reason)  # fmt: skip
+            notice = "cancellation approved; the channel is told next" if approve else "cancellation rejected"
+        except cancellations.CancellationError as error:
+            notice = f"not answered: {error}"
+        return RedirectResponse(f"/orders/{order_id}?" + urlencode({"notice": notice}), 303)
 
     @routes.post("/orders/{order_id}/retry")
     def retry_one(order_id: OrderId, browser: BrowserSession = operator) -> Response:
