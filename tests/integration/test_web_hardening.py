@@ -136,6 +136,14 @@ def test_an_order_id_out_of_range_is_422(client: TestClient, order_id: str) -> N
         assert response.json()["detail"].startswith("order_id must be ")
 
 
+@pytest.mark.parametrize("account_id", ["9223372036854775808", "848187474982203910103263870976", "0"])
+def test_an_account_id_out_of_range_is_422_not_a_database_overflow(client: TestClient, account_id: str) -> None:
+    assert client.delete(f"/api/v1/links/{account_id}/SKU-1").status_code == 422
+    assert client.get("/api/v1/links", params={"account_id": account_id}).status_code == 422
+    body = {"account_id": int(account_id), "external_sku_id": "SKU-1", "sku": "TEE-M"}
+    assert client.post("/api/v1/links", json=body).status_code == 422
+
+
 def test_the_largest_order_id_is_a_plain_404(client: TestClient) -> None:
     assert client.get(f"/api/v1/orders/{BIGGEST_ID}").status_code == 404
     assert client.post(f"/api/v1/orders/{BIGGEST_ID}/retry").status_code == 404

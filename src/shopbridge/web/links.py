@@ -3,9 +3,9 @@ and unlink (services/links.py)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, Field
 
 from shopbridge.bootstrap import Hub
@@ -14,10 +14,13 @@ from shopbridge.services.access import Caller
 from shopbridge.store.db import reading, transaction
 from shopbridge.web.auth import OPERATORS, READERS, require
 from shopbridge.web.errors import refusals
+from shopbridge.web.orders import BIGGEST_ID
+
+AccountId = Annotated[int, Path(ge=1, le=BIGGEST_ID, description="The channel account's id.")]
 
 
 class LinkIn(BaseModel):
-    account_id: int = Field(strict=True, description="The channel account the listing belongs to.")
+    account_id: int = Field(strict=True, ge=1, le=BIGGEST_ID, description="The channel account the listing belongs to.")
     external_sku_id: str = Field(min_length=1, max_length=100, description="The channel's id of the listing.")
     sku: str = Field(min_length=1, max_length=100, description="The hub SKU to sell through it.")
 
@@ -37,7 +40,7 @@ def router(hub: Hub) -> APIRouter:
 
     @routes.get("", summary="Channel listings with their link to hub SKUs.", responses=refusals(401, 403, 422))
     def get_links(
-        account_id: int | None = None,
+        account_id: Annotated[int | None, Query(ge=1, le=BIGGEST_ID)] = None,
         state: Literal["auto", "manual", "unlinked", "not_linked"] | None = None,
         caller: Caller = reader,
     ) -> list[dict[str, Any]]:
@@ -68,7 +71,7 @@ def router(hub: Hub) -> APIRouter:
         "/{account_id}/{external_sku_id:path}", summary="Keep a listing apart from every hub SKU (imports keep it).",
         responses=refusals(401, 403, 404, 422),
     )  # fmt: skip
-    def delete_link(account_id: int, external_sku_id: str, caller: Caller = operator) -> dict[str, Any]:
+    def delete_link(account_id: AccountId, external_sku_id: str, caller: Caller = operator) -> dict[str, Any]:
         try:
             with transaction(hub.sessions) as session:
                 return links.unlink(session, account_id, external_sku_id, now=hub.clock.now(), actor=caller.email)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Path, Request
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -102,7 +102,8 @@ def router(hub: Hub, pages: Pages) -> APIRouter:
         return RedirectResponse("/admin/users", status_code=303)
 
     @routes.get("/admin/audit")
-    def audit_log(request: Request, action: str = "", actor: str = "", before: int = 0,
+    def audit_log(request: Request, action: str = "", actor: str = "",
+                  before: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
                   browser: BrowserSession = owner) -> Response:  # fmt: skip
         action, actor = action.strip()[:100], actor.strip()[:200]
         query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(AUDIT_PAGE + 1)
