@@ -232,8 +232,11 @@ def test_lost_duplicated_and_reordered_store_webhooks_lose_and_double_nothing(
 
 def test_throttled_answers_are_waited_out(database_url: str, tmp_path: Path) -> None:
     with loop_world(database_url, tmp_path) as (world, store):
-        store.control.put("/faults/api", json={"operation": "*", "throttle_rate": 0.5}).raise_for_status()
+        # Every call throttled until the store has refused a few, then half of them: the hub must wait both out.
+        store.control.put("/faults/api", json={"operation": "*", "throttle_rate": 1.0}).raise_for_status()
         external_id, _ = released(world, {"TEE-M": 1})
+        wait_until(lambda: store.control.get("/stats").json()["throttled"] >= 2, message="the store throttling")
+        store.control.put("/faults/api", json={"operation": "*", "throttle_rate": 0.5}).raise_for_status()
         store.fulfil(placed(world, store, external_id)["id"], tracking_number="1ZTHROTTLED")
         wait_until(lambda: any(item.get("tracking_number") == "1ZTHROTTLED"
                                for item in world.sandbox_order(external_id)["line_items"]),
