@@ -9,12 +9,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import create_engine, text
 
 from shopbridge.bootstrap import Hub, build_hub
 from shopbridge.config import Settings
 from shopbridge.domain.clock import ManualClock
 from shopbridge.runtime.registry import JobRegistry
+from shopbridge.services import access
 from shopbridge.store import migrations
 from shopbridge.store.db import create_database_engine, reset_schema, with_search_path
 from shopbridge.store.secrets import SecretBox
@@ -26,6 +28,14 @@ TEST_SCHEMA = "shopbridge_tests"
 # Keep every test away from the developer's real data directory and config file.
 os.environ.pop("SHOPBRIDGE_DATABASE_URL", None)
 os.environ["SHOPBRIDGE_CONFIG_FILE"] = "/nonexistent/shopbridge.toml"
+
+
+@pytest.fixture(autouse=True)
+def quick_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Argon2id at its lowest cost in tests: the sign-in and role tests hash and verify hundreds of passwords, each
+    a noticeable part of a CPU second at argon2-cffi's default cost (what the hub uses). Verifying reads the cost
+    from the stored hash, so nothing else changes."""
+    monkeypatch.setattr(access, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
 
 
 def postgres_only() -> pytest.MarkDecorator:

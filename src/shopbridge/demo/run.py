@@ -95,6 +95,7 @@ def run_demo(
         poll_seconds=60.0, hub_port=hub_port, sandbox_port=sandbox_port, log_level="warning",
         unlinked_skus=3, sandbox_process=True, sandbox_pid_file=data_dir / SANDBOX_PID_FILE,
         prepare_hub=_starting_stock, store=True, store_state=data_dir / STORE_STATE_FILE, store_port=store_port,
+        owner_password=True,
     ) as world:  # fmt: skip
         hub, sandbox = world.hub_url, world.sandbox_url
         console.print(f"Connected the sandbox shop through OAuth; the hub's database is {data_dir / 'shopbridge.db'}")

@@ -400,6 +400,7 @@ def running_world(
     store_state: Path | None = None,
     store_port: int | None = None,
     store_process: bool = False,
+    owner_password: bool = False,
     **hub_settings: Any,
 ) -> Iterator[World]:
     """Start both, connect the sandbox's shop to the hub through OAuth, and mirror its SKUs in the hub's
@@ -410,7 +411,8 @@ def running_world(
     process, recorded in ``sandbox_pid_file`` if one is given (see `sandbox_subprocess`). With ``store`` the
     Shopify sandbox runs too (its world kept in ``store_state`` if given; in a process of its own with
     ``store_process``), selling the same SKUs from one location,
-    and is connected to the hub with its Admin API token as the store that fulfils the hub's TikTok orders."""
+    and is connected to the hub with its Admin API token as the store that fulfils the hub's TikTok orders. With
+    ``owner_password`` the owner gets a new dashboard password (``World.owner_password``)."""
     hub_port = hub_port or free_port()
     sandbox_port = sandbox_port or free_port()
     hub_base = f"http://127.0.0.1:{hub_port}"
@@ -454,7 +456,7 @@ def running_world(
         workers = settings.workers if workers is None else workers
         hub.migrate()
         mirrored = dict(sorted(sku_ids.items())[: len(sku_ids) - unlinked_skus])
-        token, password = _catalogue_and_owner(hub, mirrored)
+        token, password = _catalogue_and_owner(hub, mirrored, with_password=owner_password)
         try:
             if prepare_hub is not None:
                 prepare_hub(hub)
@@ -493,9 +495,9 @@ def _connect_store(hub: Hub, store_url: str, control: httpx.Client, config: Shop
     return Store(store_url, control, connected.account_id, connected.shop_domain)
 
 
-def _catalogue_and_owner(hub: Hub, sku_ids: dict[str, str]) -> tuple[str, str]:
-    """Mirror the shop's SKUs as the merchant's catalogue (idempotent); issue an owner API token and give the owner
-    a new dashboard password (both returned)."""
+def _catalogue_and_owner(hub: Hub, sku_ids: dict[str, str], *, with_password: bool) -> tuple[str, str]:
+    """Mirror the shop's SKUs as the merchant's catalogue (idempotent); issue an owner API token and, if asked, give
+    the owner a new dashboard password (both returned; hashing one costs a noticeable part of a CPU second)."""
     with transaction(hub.sessions) as session:
         known = set(session.scalars(select(Variant.sku)))
         missing = [sku for sku in sku_ids if sku not in known]
@@ -506,8 +508,9 @@ def _catalogue_and_owner(hub: Hub, sku_ids: dict[str, str]) -> tuple[str, str]:
             session.add_all(Variant(product_id=catalogue.id, sku=sku) for sku in missing)
         if session.scalar(select(User.id).where(User.email == OWNER)) is None:
             add_user(session, OWNER, "owner", now=hub.clock.now(), actor="demo")
-        password = secrets.token_urlsafe(12)
-        set_password(session, OWNER, password, now=hub.clock.now(), actor="demo")
+        password = secrets.token_urlsafe(12) if with_password else ""
+        if password:
+            set_password(session, OWNER, password, now=hub.clock.now(), actor="demo")
         return issue_token(session, OWNER, "demo", now=hub.clock.now(), actor="demo"), password
 
 

@@ -143,7 +143,7 @@ def test_a_whatsapp_order_entered_in_the_browser_joins_the_queue_and_lowers_tikt
     from tests.integration.tiktok.harness import tiktok_world, wait_until
     from tests.integration.tiktok.test_stock_push import mugs_on_sale, on_tiktok
 
-    with tiktok_world(database_url, tmp_path) as world:
+    with tiktok_world(database_url, tmp_path, owner_password=True) as world:
         mugs_on_sale(world)  # 10 MUGs in the hub, TikTok showing 8 (2 held back)
         page = browser.new_page()
         page.goto(f"{world.hub_url}/sign-in")
