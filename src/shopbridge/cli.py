@@ -17,7 +17,6 @@ from sqlalchemy import select
 from shopbridge import __version__
 from shopbridge.bootstrap import Hub, build_hub
 from shopbridge.cli_links import links_app
-from shopbridge.cli_shopify import connect_shopify
 from shopbridge.config import ConfigError, Settings, load_settings
 from shopbridge.logs import configure_logging
 from shopbridge.sandbox.cli import sandbox_app
@@ -280,24 +279,54 @@ def jobs_replay(job_id: int) -> None:
 # --- channels --------------------------------------------------------------------------------------------
 
 
+def _connect(channel: str, values: dict[str, str]) -> None:
+    """Connect through the channel's port, as the dashboard's connect form does (services/connections.connect)."""
+    from shopbridge.channels.port import ConnectRefused
+    from shopbridge.services import connections
+
+    built = ready_hub()
+    port = built.channels.get(channel)
+    if port is None:
+        fail(f"no channel {channel!r} on this hub")
+    try:
+        connecting = connections.connect(built.sessions, port, values, now=built.clock.now(), actor="cli")
+    except ConnectRefused as error:
+        fail(str(error))
+    if not built.settings.public_url:
+        errors.print("warning: SHOPBRIDGE_PUBLIC_URL is not set, so no webhooks are subscribed (poll only)")
+    if connecting.redirect_to:
+        console.print(connecting.message[:1].upper() + connecting.message[1:] + ":")
+        console.print(connecting.redirect_to, soft_wrap=True, highlight=False)
+    else:
+        console.print(connecting.message, highlight=False)
+
+
 @connect_app.command("tiktok")
 def connect_tiktok() -> None:
     """Print the link a seller opens to authorize the app; TikTok then calls back /connect/tiktok/callback."""
-    from shopbridge.channels.tiktok import connect
-    from shopbridge.channels.tiktok.channel import context_of
-
-    built = ready_hub()
-    context = context_of(built.channels)
-    if context is None:
-        fail("no TikTok app configured: set SHOPBRIDGE_TIKTOK_APP_KEY, SHOPBRIDGE_TIKTOK_APP_SECRET and "
-             "SHOPBRIDGE_TIKTOK_SERVICE_ID")  # fmt: skip
-    if not built.settings.public_url:
-        errors.print("warning: SHOPBRIDGE_PUBLIC_URL is not set, so no webhooks will be subscribed (poll only)")
-    console.print("Open this link as the seller (valid 30 minutes):")
-    console.print(connect.start(context), soft_wrap=True)
+    _connect("tiktok", {})
 
 
-connect_app.command("shopify")(connect_shopify)
+StockMaster = Annotated[
+    Literal["hub", "shopify"],
+    typer.Option(help="hub: the hub's stock is written to the store; shopify: the store's stock is mirrored."),
+]
+
+
+@connect_app.command("shopify")
+def connect_shopify(
+    shop: Annotated[str, typer.Option(help="The store: my-store.myshopify.com (or my-store).")],
+    token: Annotated[
+        str | None, typer.Option(help="An Admin API access token; without one, print the app's install link.")
+    ] = None,
+    webhook_secret: Annotated[
+        str | None, typer.Option(help="The secret the store signs webhooks with (default: the app's secret).")
+    ] = None,
+    stock_master: StockMaster = "hub",
+) -> None:
+    """Connect a store with an Admin API token, or print the link its owner opens to install the hub's app."""
+    _connect("shopify", {"shop": shop, "access_token": token or "", "webhook_secret": webhook_secret or "",
+                         "stock_master": stock_master})  # fmt: skip
 
 
 # --- orders ----------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from shopbridge import __version__, cli
@@ -16,6 +17,7 @@ from shopbridge.runtime.errors import PermanentError
 from shopbridge.runtime.registry import JobContext, JobRegistry
 from shopbridge.runtime.worker import Worker
 from shopbridge.store.db import transaction
+from shopbridge.store.tables import AuditEntry
 
 runner = CliRunner()
 
@@ -104,3 +106,18 @@ def test_an_unknown_state_filter_is_named(env: Settings) -> None:
     result = runner.invoke(app, ["jobs", "list", "--state", "broken"])
     assert result.exit_code == 2
     assert "--state: expected pending, running, succeeded, dead or parked, got 'broken'" in result.stderr
+
+
+def test_connect_tiktok_prints_the_authorization_link_through_the_channel_port(
+    env: Settings, hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refused = runner.invoke(app, ["connect", "tiktok"])
+    assert refused.exit_code == 2 and "no TikTok app configured" in refused.stderr
+    for name, value in (("APP_KEY", "key"), ("APP_SECRET", "secret"), ("SERVICE_ID", "7")):
+        monkeypatch.setenv(f"SHOPBRIDGE_TIKTOK_{name}", value)
+    linked = runner.invoke(app, ["connect", "tiktok"])
+    assert linked.exit_code == 0, linked.output
+    assert "Open this link as the seller" in linked.stdout and "service_id=7&state=" in linked.stdout
+    with hub.sessions() as session:
+        entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "connection.tiktok"))
+    assert entry is not None and entry.actor == "cli" and entry.after == {"redirected": True}

@@ -1,15 +1,18 @@
-"""Each connected account's health: its state, when its authorization expires, when its last webhook came, and
-whether a channel that sends webhooks has gone silent."""
+"""Connecting an account through its channel's port, and each connected account's health: its state, when its
+authorization expires, when its last webhook came, and whether a channel that sends webhooks has gone silent."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from shopbridge.channels.port import Channel, Connecting, ConnectRefused
+from shopbridge.services import audit
+from shopbridge.store.db import transaction
 from shopbridge.store.sync_issues import raise_issue, resolve_issue
 from shopbridge.store.tables import ChannelAccount, InboundEvent, SyncIssue
 
@@ -72,8 +75,24 @@ def _hours(span: timedelta) -> str:
     return f"{hours} hour{'s' if hours != 1 else ''}"
 
 
-def as_dict(item: Health) -> dict[str, Any]:
-    return item.__dict__.copy()
+def connect(sessions: sessionmaker[Session], port: Channel, given: Mapping[str, str], *, now: datetime,
+            actor: str) -> Connecting:  # fmt: skip
+    """Connect an account of a channel from the values of its connect form (the dashboard's or the command line's):
+    a choice left empty takes its first option; a required field left empty, or the channel's own refusal, raises
+    ``ConnectRefused``. One audit entry (never a secret field's value)."""
+    fields = port.connect_fields
+    values = {field.name: (given.get(field.name) or "").strip()[:500] or (field.choices[0] if field.choices else "")
+              for field in fields}  # fmt: skip
+    missing = [field.label for field in fields if field.required and not values[field.name]]
+    if missing:
+        raise ConnectRefused(f"{', '.join(missing)}: required")
+    connecting = port.connect(values, now=now)
+    shown = {field.name: values[field.name] for field in fields if not field.secret}
+    with transaction(sessions) as session:
+        audit.record(session, actor, f"connection.{port.name}",
+                     "channel_account" if connecting.account_id else "channel", connecting.account_id or port.name,
+                     now=now, after={**shown, "redirected": connecting.redirect_to is not None})  # fmt: skip
+    return connecting
 
 
 SILENCE_CHECK = "connections.silence_check"

@@ -22,6 +22,8 @@ from shopbridge.config import Settings
 from shopbridge.domain.clock import Clock
 from shopbridge.runtime.registry import JobRegistry
 
+INSTALL_HINT = "open this link as the store's owner to install the app (valid 30 minutes)"
+
 
 @dataclass
 class ShopifyChannel:
@@ -59,6 +61,8 @@ class ShopifyChannel:
             ConnectField("shop", "Store domain", hint="your-store.myshopify.com"),
             ConnectField("access_token", "Admin API token", required=False, secret=True,
                          hint="a custom app's token; leave empty to install the hub's app instead"),
+            ConnectField("webhook_secret", "Webhook secret", required=False, secret=True,
+                         hint="the secret the store signs webhooks with (default: the hub app's secret)"),
             ConnectField("stock_master", "Stock truth", choices=(HUB_MASTER, STORE_MASTER),
                          hint="hub: the hub writes the store's quantities; shopify: the hub mirrors the store"),
         )  # fmt: skip
@@ -68,12 +72,17 @@ class ShopifyChannel:
         master = values.get("stock_master") or HUB_MASTER
         try:
             if not token:
-                return Connecting(redirect_to=oauth.start(self.context, shop, stock_master=master),
-                                  message="install the app in the store")  # fmt: skip
-            store = connect_with_token(self.context, shop, token, stock_master=master, now=now)
+                link = oauth.start(self.context, shop, stock_master=master)
+                return Connecting(redirect_to=link, message=INSTALL_HINT)
+            store = connect_with_token(self.context, shop, token, webhook_secret=values.get("webhook_secret") or None,
+                                       stock_master=master, now=now)  # fmt: skip
         except SetupError as error:
             raise ConnectRefused(str(error)) from None
-        return Connecting(account_id=store.account_id, message=f"connected {store.name} ({store.shop_domain})")
+        connected = f"connected {store.name} ({store.shop_domain}) as channel account {store.account_id}"
+        return Connecting(
+            account_id=store.account_id,
+            message=f"{connected}, stock master {store.stock_master}; its catalogue import is queued",
+        )
 
     def close(self) -> None:
         self.context.http.close()

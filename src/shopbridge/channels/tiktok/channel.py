@@ -63,9 +63,12 @@ class TikTokChannel:
 
     def connect(self, values: Mapping[str, str], *, now: datetime) -> Connecting:
         if self.context is None:
-            raise ConnectRefused("the hub has no TikTok app: set SHOPBRIDGE_TIKTOK_APP_KEY, _APP_SECRET and "
-                                 "_SERVICE_ID")  # fmt: skip
-        return Connecting(redirect_to=connect.start(self.context), message="authorize the app on TikTok")
+            raise ConnectRefused("no TikTok app configured: set SHOPBRIDGE_TIKTOK_APP_KEY, "
+                                 "SHOPBRIDGE_TIKTOK_APP_SECRET and SHOPBRIDGE_TIKTOK_SERVICE_ID")  # fmt: skip
+        return Connecting(
+            redirect_to=connect.start(self.context),
+            message="open this link as the seller to authorize the app (valid 30 minutes)",
+        )
 
     def close(self) -> None:
         if self.context is not None:

@@ -13,9 +13,9 @@ from fastapi.responses import RedirectResponse, Response
 
 from shopbridge.bootstrap import Hub
 from shopbridge.channels.port import ConnectRefused
-from shopbridge.services import audit, checklist, connections
+from shopbridge.services import checklist, connections
 from shopbridge.services.access import BrowserSession
-from shopbridge.store.db import reading, transaction
+from shopbridge.store.db import reading
 from shopbridge.web.auth import READERS
 from shopbridge.web.dashboard.guard import changer, viewer
 from shopbridge.web.dashboard.rendering import Pages
@@ -48,23 +48,14 @@ def router(hub: Hub, pages: Pages) -> APIRouter:
         if port is None:
             return back(f"no channel {channel!r}", error=True)
         form = await request.form()
-        values = {field.name: str(form.get(field.name) or (field.choices[0] if field.choices else ""))[:500]
-                  for field in port.connect_fields}  # fmt: skip
-        missing = [field.label for field in port.connect_fields if field.required and not values[field.name].strip()]
-        if missing:
-            return back(f"{', '.join(missing)}: required", error=True)
+        given = {field.name: str(form.get(field.name) or "") for field in port.connect_fields}
         now = hub.clock.now()
         try:
-            connecting = await anyio.to_thread.run_sync(lambda: port.connect(values, now=now))
+            connecting = await anyio.to_thread.run_sync(
+                lambda: connections.connect(hub.sessions, port, given, now=now, actor=browser.caller.email)
+            )
         except ConnectRefused as error:
             return back(str(error), error=True)
-        shown = {name: value for name, value in values.items()
-                 if not next(f for f in port.connect_fields if f.name == name).secret}  # fmt: skip
-        with transaction(hub.sessions) as session:
-            audit.record(session, browser.caller.email, f"connection.{channel}",
-                         "channel_account" if connecting.account_id else "channel",
-                         connecting.account_id or channel, now=now,
-                         after={**shown, "redirected": connecting.redirect_to is not None})  # fmt: skip
         if connecting.redirect_to:
             return RedirectResponse(connecting.redirect_to, status_code=303)
         return back(connecting.message)
