@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import random
 import re
-import statistics
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -27,6 +26,7 @@ from rich.progress import Progress
 from rich.table import Table
 from sqlalchemy import insert, text
 
+from shopbridge.bench.orders import percentile
 from shopbridge.bootstrap import Hub, build_hub
 from shopbridge.config import Settings
 from shopbridge.logs import configure_logging
@@ -126,13 +126,13 @@ def _measure(client: TestClient, url_of: Any, requests: int) -> dict[str, Any]:
             raise RuntimeError("the hub sent no Server-Timing header")
         if n >= 3:  # the first few warm the caches
             timings.append(float(found.group(1)))
-    timings.sort()
 
-    def at(share: float) -> float:
-        return round(timings[min(len(timings) - 1, int(share * len(timings)))], 1)
+    def at(q: float) -> float:
+        value = percentile(timings, q)
+        assert value is not None
+        return round(value, 1)
 
-    return {"n": len(timings), "p50": round(statistics.median(timings), 1), "p95": at(0.95), "p99": at(0.99),
-            "max": round(timings[-1], 1)}  # fmt: skip
+    return {"n": len(timings), "p50": at(50), "p95": at(95), "p99": at(99), "max": round(max(timings), 1)}
 
 
 def _bench(settings: Settings, label: str, *, orders: int, requests: int, progress: Progress) -> dict[str, Any]:

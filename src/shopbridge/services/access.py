@@ -230,10 +230,15 @@ def create_sign_in_link(session: Session, email: str, *, now: datetime, actor: s
     return token
 
 
+def _usable_link(session: Session, token: str, now: datetime) -> SignInLink | None:
+    link = session.scalar(select(SignInLink).where(SignInLink.token_hash == token_hash(token)))
+    return link if link is not None and link.used_at is None and link.expires_at > now else None
+
+
 def use_sign_in_link(session: Session, token: str, password: str, *, now: datetime) -> User:
     """Set the password of the link's user; the link works once, before it expires."""
-    link = session.scalar(select(SignInLink).where(SignInLink.token_hash == token_hash(token)))
-    if link is None or link.used_at is not None or link.expires_at <= now:
+    link = _usable_link(session, token, now)
+    if link is None:
         raise AccessError("this sign-in link is unknown, used or expired; ask an owner for a new one")
     user = session.get(User, link.user_id)
     if user is None or user.disabled:
@@ -244,8 +249,7 @@ def use_sign_in_link(session: Session, token: str, password: str, *, now: dateti
 
 
 def link_is_usable(session: Session, token: str, *, now: datetime) -> bool:
-    link = session.scalar(select(SignInLink).where(SignInLink.token_hash == token_hash(token)))
-    return link is not None and link.used_at is None and link.expires_at > now
+    return _usable_link(session, token, now) is not None
 
 
 # --- API tokens ------------------------------------------------------------------------------------------

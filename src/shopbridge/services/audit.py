@@ -27,13 +27,19 @@ def record(
                            before=before, after=after))  # fmt: skip
 
 
-def entries(session: Session, *, limit: int = 100, action: str | None = None) -> list[dict[str, Any]]:
-    """The newest entries first."""
+def entries(session: Session, *, action: str | None = None, actor: str | None = None, before: int = 0,
+            limit: int = 100) -> list[AuditEntry]:  # fmt: skip
+    """The newest entries first (those older than entry ``before``, when given), filtered by action and by who."""
     query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
     if action:
         query = query.where(AuditEntry.action == action)
-    return [
-        {"id": e.id, "at": e.at.isoformat(), "actor": e.actor, "action": e.action, "subject_type": e.subject_type,
-         "subject_id": e.subject_id, "before": e.before, "after": e.after}
-        for e in session.scalars(query)
-    ]  # fmt: skip
+    if actor:
+        query = query.where(AuditEntry.actor == actor)
+    if before > 0:
+        query = query.where(AuditEntry.id < before)
+    return list(session.scalars(query))
+
+
+def actions(session: Session) -> list[str]:
+    """Every action recorded so far, for the filter."""
+    return sorted(set(session.scalars(select(AuditEntry.action).distinct())))

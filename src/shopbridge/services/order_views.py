@@ -42,7 +42,7 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 # The columns a summary needs: lists read just these, not whole rows with their JSON documents.
-_SUMMARY_COLUMNS = (
+SUMMARY_COLUMNS = (
     Order.id, Order.channel_account_id, Order.external_id, Order.channel_status, Order.status, Order.currency,
     Order.total_minor, Order.blocked_reason, Order.blocked_message, Order.released_at, Order.channel_created_at,
     Order.channel_updated_at, Order.updated_at, ChannelAccount.channel, ChannelAccount.label,
@@ -50,7 +50,7 @@ _SUMMARY_COLUMNS = (
 
 
 def summary(order: Any, channel: str, label: str) -> dict[str, Any]:
-    """One order's summary, from an Order row or a row of _SUMMARY_COLUMNS."""
+    """One order's summary, from an Order row or a row of SUMMARY_COLUMNS."""
     return {
         "id": order.id,
         "channel": channel,
@@ -86,7 +86,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
 
 
 def _filtered(filters: OrderFilter) -> Any:
-    query = select(*_SUMMARY_COLUMNS).join(ChannelAccount, ChannelAccount.id == Order.channel_account_id)
+    query = select(*SUMMARY_COLUMNS).join(ChannelAccount, ChannelAccount.id == Order.channel_account_id)
     if filters.channel:
         query = query.where(ChannelAccount.channel == filters.channel)
     if filters.status:

@@ -17,18 +17,13 @@ from typing import Any
 from sqlalchemy import Select, and_, or_, select, union
 from sqlalchemy.orm import Session
 
-from shopbridge.services.order_views import BadCursor, summary
+from shopbridge.services.order_views import SUMMARY_COLUMNS, BadCursor, summary
 from shopbridge.store.tables import ChannelAccount, Order, OrderLine
 
 PAGE_SIZE = 50
 AT_RISK_WITHIN = timedelta(hours=6)
 
-_COLUMNS = (
-    Order.id, Order.channel_account_id, Order.external_id, Order.channel_status, Order.status, Order.currency,
-    Order.total_minor, Order.blocked_reason, Order.blocked_message, Order.released_at, Order.channel_created_at,
-    Order.channel_updated_at, Order.updated_at, Order.dispatch_by, Order.deadlines, ChannelAccount.channel,
-    ChannelAccount.label,
-)  # fmt: skip
+_COLUMNS = (*SUMMARY_COLUMNS, Order.dispatch_by, Order.deadlines)
 
 
 @dataclass(frozen=True)

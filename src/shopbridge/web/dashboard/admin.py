@@ -8,14 +8,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shopbridge.bootstrap import Hub
-from shopbridge.services import access
+from shopbridge.services import access, audit
 from shopbridge.services.access import BrowserSession
 from shopbridge.store.db import reading, transaction
-from shopbridge.store.tables import AuditEntry, User
+from shopbridge.store.tables import User
 from shopbridge.web.dashboard.guard import changer, viewer
 from shopbridge.web.dashboard.rendering import Pages
 
@@ -106,16 +105,9 @@ def router(hub: Hub, pages: Pages) -> APIRouter:
                   before: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
                   browser: BrowserSession = owner) -> Response:  # fmt: skip
         action, actor = action.strip()[:100], actor.strip()[:200]
-        query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(AUDIT_PAGE + 1)
-        if action:
-            query = query.where(AuditEntry.action == action)
-        if actor:
-            query = query.where(AuditEntry.actor == actor)
-        if before > 0:
-            query = query.where(AuditEntry.id < before)
         with reading(hub.sessions) as session:
-            entries = session.scalars(query).all()
-            actions = sorted(set(session.scalars(select(AuditEntry.action).distinct())))
+            entries = audit.entries(session, action=action, actor=actor, before=before, limit=AUDIT_PAGE + 1)
+            actions = audit.actions(session)
         more = entries[AUDIT_PAGE - 1].id if len(entries) > AUDIT_PAGE else None
         return pages.render(request, "audit.html", entries=entries[:AUDIT_PAGE], action=action, actor=actor,
                             actions=actions, more=more)  # fmt: skip
