@@ -94,6 +94,12 @@ class Hub:
         """Per channel, the job kind that re-reads one order (used by an order's retry)."""
         return {name: channel.resync_kind for name, channel in self.channels.items() if channel.configured}
 
+    @property
+    def cancelling_channels(self) -> frozenset[str]:
+        """The channels whose orders staff can cancel from the hub (through the channel's cancel_order)."""
+        return frozenset(name for name, channel in self.channels.items()
+                         if channel.configured and channel.cancels_own_orders)  # fmt: skip
+
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(
             max_attempts=self.settings.job_max_attempts,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import getpass
 import json
 import sys
 from datetime import timedelta
@@ -20,6 +21,7 @@ from shopbridge.cli_links import links_app
 from shopbridge.config import ConfigError, Settings, load_settings
 from shopbridge.logs import configure_logging
 from shopbridge.sandbox.cli import sandbox_app
+from shopbridge.services.access import OPERATORS, OWNERS
 from shopbridge.store.db import transaction
 from shopbridge.store.secrets import SecretKeyMissing
 from shopbridge.store.tables import Job, JobAttempt
@@ -53,6 +55,54 @@ errors = Console(stderr=True, soft_wrap=True)
 def fail(message: str, code: int = 2) -> NoReturn:
     errors.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
     raise typer.Exit(code)
+
+
+# --- who acts ----------------------------------------------------------------------------------------------
+
+_acting_as: dict[str, str | None] = {"email": None}
+
+
+@app.callback()
+def root(
+    acting_as: Annotated[
+        str | None,
+        typer.Option(
+            "--as",
+            envvar="SHOPBRIDGE_AS",
+            metavar="EMAIL",
+            help="Make changes as this hub user: refused unless they are enabled and their role allows the "
+            "change (as in the dashboard and the API), and audited under their e-mail.",
+        ),
+    ] = None,
+) -> None:
+    """shopbridge: TikTok Shop, your store and your POS in lockstep."""
+    _acting_as["email"] = acting_as
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name (a container without USER, say)
+        return "unknown"
+
+
+def acting(built: Hub, roles: tuple[str, ...], named: str | None = None) -> str:
+    """Who makes a change from the command line, for the audit log. With ``--as EMAIL`` (or a command's own
+    ``--as``), that user, whose role must be one of ``roles``. Without, the install's operator (who holds its
+    database and secret key, so every power already), audited as ``cli:<login name>``, unless the hub is set to
+    require a user (``SHOPBRIDGE_CLI_REQUIRES_USER``)."""
+    from shopbridge.services.access import AccessError, acting_user
+
+    email = named or _acting_as["email"]
+    if email is None:
+        if built.settings.cli_requires_user:
+            fail(f"this hub requires changes to name a user: shopbridge --as EMAIL ... (a role of: {', '.join(roles)})")
+        return f"cli:{_os_user()}"
+    try:
+        with built.sessions() as session:
+            return acting_user(session, email, roles)
+    except AccessError as error:
+        fail(str(error))
 
 
 def settings(**overrides: object) -> Settings:
@@ -254,9 +304,10 @@ def jobs_retry(job_id: int) -> None:
     from shopbridge.services import exceptions
 
     built = ready_hub()
+    actor = acting(built, OPERATORS)
     try:
         with transaction(built.sessions) as session:
-            exceptions.retry_job(session, job_id, now=built.clock.now(), actor="cli")
+            exceptions.retry_job(session, job_id, now=built.clock.now(), actor=actor)
     except exceptions.NotActionable as error:
         fail(str(error))
     console.print(f"job {job_id} is pending again")
@@ -268,9 +319,10 @@ def jobs_replay(job_id: int) -> None:
     from shopbridge.services import exceptions
 
     built = ready_hub()
+    actor = acting(built, OPERATORS)
     try:
         with transaction(built.sessions) as session:
-            new_id = exceptions.replay_job(session, job_id, now=built.clock.now(), actor="cli")
+            new_id = exceptions.replay_job(session, job_id, now=built.clock.now(), actor=actor)
     except exceptions.NotActionable as error:
         fail(str(error))
     console.print(f"job {job_id} replayed as job {new_id}")
@@ -285,11 +337,12 @@ def _connect(channel: str, values: dict[str, str]) -> None:
     from shopbridge.services import connections
 
     built = ready_hub()
+    actor = acting(built, OWNERS)
     port = built.channels.get(channel)
     if port is None:
         fail(f"no channel {channel!r} on this hub")
     try:
-        connecting = connections.connect(built.sessions, port, values, now=built.clock.now(), actor="cli")
+        connecting = connections.connect(built.sessions, port, values, now=built.clock.now(), actor=actor)
     except ConnectRefused as error:
         fail(str(error))
     if not built.settings.public_url:
@@ -394,12 +447,34 @@ def orders_retry(order_id: int) -> None:
     from shopbridge.services import order_views
 
     built = ready_hub()
+    actor = acting(built, OPERATORS)
     try:
         with transaction(built.sessions) as session:
-            job_id = order_views.retry_order(session, order_id, built.resync_kinds, now=built.clock.now(), actor="cli")
+            job_id = order_views.retry_order(session, order_id, built.resync_kinds, now=built.clock.now(), actor=actor)
     except order_views.OrderNotFound as error:
         fail(str(error))
     console.print(f"order {order_id} will be re-synced by job {job_id}")
+
+
+@orders_app.command("cancel")
+def orders_cancel(
+    order_id: int,
+    reason: Annotated[
+        str, typer.Option(help="buyer, out_of_stock, fraud, declined, undeliverable, staff or other.")
+    ] = "staff",
+) -> None:
+    """Cancel an order before it ships: at once for one entered in the hub, else by asking its channel."""
+    from shopbridge.services import cancellations
+
+    built = ready_hub()
+    actor = acting(built, OPERATORS)
+    try:
+        with transaction(built.sessions) as session:
+            done = cancellations.cancel_order(session, order_id, reason, actor=actor, now=built.clock.now(),
+                                              cancelling_channels=built.cancelling_channels)  # fmt: skip
+    except cancellations.CancellationError as error:
+        fail(str(error))
+    console.print(done.message)
 
 
 # --- access ----------------------------------------------------------------------------------------------
@@ -423,15 +498,15 @@ def users_add(
 
     password = sys.stdin.readline().rstrip("\n") if password_stdin else None
     built = ready_hub()
-    now = built.clock.now()
+    now, actor = built.clock.now(), acting(built, OWNERS)
     try:
         with transaction(built.sessions) as session:
-            user = add_user(session, email, role, display_name=name, now=now, actor="cli")
+            user = add_user(session, email, role, display_name=name, now=now, actor=actor)
             if password is not None:
-                set_password(session, user.email, password, now=now, actor="cli")
+                set_password(session, user.email, password, now=now, actor=actor)
                 link = None
             else:
-                link = create_sign_in_link(session, user.email, now=now, actor="cli")
+                link = create_sign_in_link(session, user.email, now=now, actor=actor)
     except AccessError as error:
         fail(str(error))
     console.print(f"user {user.email} added as {role}")
@@ -446,9 +521,10 @@ def users_link(email: str) -> None:
     from shopbridge.services.access import AccessError, create_sign_in_link
 
     built = ready_hub()
+    actor = acting(built, OWNERS)
     try:
         with transaction(built.sessions) as session:
-            link = create_sign_in_link(session, email, now=built.clock.now(), actor="cli")
+            link = create_sign_in_link(session, email, now=built.clock.now(), actor=actor)
     except AccessError as error:
         fail(str(error))
     console.print(f"{_dashboard_url(built)}/sign-in/link/{link}", soft_wrap=True)
@@ -475,9 +551,10 @@ def users_disable(email: str) -> None:
     from shopbridge.services.access import AccessError, disable_user
 
     built = ready_hub()
+    actor = acting(built, OWNERS)
     try:
         with transaction(built.sessions) as session:
-            disable_user(session, email, now=built.clock.now(), actor="cli")
+            disable_user(session, email, now=built.clock.now(), actor=actor)
     except AccessError as error:
         fail(str(error))
     console.print(f"user {email} disabled")
@@ -495,11 +572,12 @@ def tokens_create(
     from shopbridge.services.access import AccessError, issue_token
 
     built = ready_hub()
+    actor = acting(built, OWNERS)
     now = built.clock.now()
     expires = now + timedelta(days=expires_in_days) if expires_in_days else None
     try:
         with transaction(built.sessions) as session:
-            token = issue_token(session, email, name, now=now, expires_at=expires, actor="cli")
+            token = issue_token(session, email, name, now=now, expires_at=expires, actor=actor)
     except AccessError as error:
         fail(str(error))
     console.print(token, soft_wrap=True)
@@ -526,9 +604,10 @@ def tokens_revoke(token_id: int) -> None:
     from shopbridge.services.access import AccessError, revoke_token
 
     built = ready_hub()
+    actor = acting(built, OWNERS)
     try:
         with transaction(built.sessions) as session:
-            revoke_token(session, token_id, now=built.clock.now(), actor="cli")
+            revoke_token(session, token_id, now=built.clock.now(), actor=actor)
     except AccessError as error:
         fail(str(error))
     console.print(f"token {token_id} revoked")
@@ -594,17 +673,22 @@ def stock_adjust(
     """Correct a SKU's on-hand at a location by a number of units; one that would leave it below zero is refused."""
     import uuid
 
-    from shopbridge.services import stock
+    from shopbridge.services import audit, stock
 
     if reason is not None and len(reason) > 200:
         fail(f"--reason: at most 200 characters, got {len(reason)}")
     built = ready_hub()
+    actor = acting(built, OPERATORS)
+    key = f"cli-adjust:{uuid.uuid4()}"
     try:
         with transaction(built.sessions) as session:
             stock.apply_external_movement(
-                session, sku=sku, location_code=location, kind="adjustment", quantity=by,
-                idempotency_key=f"cli-adjust:{uuid.uuid4()}", origin=origin, now=built.clock.now(), reference=reason,
+                session, sku=sku, location_code=location, kind="adjustment", quantity=by, idempotency_key=key,
+                origin=origin, now=built.clock.now(), reference=reason,
             )  # fmt: skip
+            audit.record(session, actor, "stock.movement", "sku", sku, now=built.clock.now(),
+                         after={"location": location, "kind": "adjustment", "quantity": by, "idempotency_key": key,
+                                "origin": origin})  # fmt: skip
             shown = stock.stock_of(session, sku, now=built.clock.now())
     except stock.StockError as error:
         fail(str(error))
@@ -634,14 +718,15 @@ def stock_import(
     except OSError as error:
         fail(f"cannot read {file}: {error.strerror or error}")
     built = ready_hub()
+    actor = acting(built, OPERATORS)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     try:
         with Progress(*columns, console=console, transient=True) as progress:
             task = progress.add_task(f"applying {file.name}", total=parsed.rows)
             with transaction(built.sessions) as session:
                 summary = stock_counts.import_csv(
-                    session, parsed, origin=origin, now=built.clock.now(), reference=reference,
-                    progress=lambda done, total: progress.update(task, completed=done, total=total),
+                    session, parsed, origin=origin, now=built.clock.now(), reference=reference, actor=actor,
+                    name=file.name, progress=lambda done, total: progress.update(task, completed=done, total=total),
                 )  # fmt: skip
     except stock_counts.RowsRefused as refused:
         for problem in refused.problems:
@@ -658,21 +743,6 @@ def stock_import(
 Actor = Annotated[
     str | None, typer.Option("--as", help="The e-mail of the owner or ops user answering (kept on the request).")
 ]
-
-
-def _cancellation_actor(built: Hub, email: str | None) -> str:
-    """Who answers: a named user must exist, be enabled and hold the owner or ops role (as the API's operators)."""
-    from shopbridge.store.tables import User
-
-    if email is None:
-        return "cli"
-    with built.sessions() as session:
-        user = session.scalar(select(User).where(User.email == email))
-    if user is None or user.disabled:
-        fail(f"no enabled user {email}")
-    if user.role not in ("owner", "ops"):
-        fail(f"role {user.role} may not answer cancellation requests; it needs owner or ops")
-    return email
 
 
 @cancellations_app.command("list")
@@ -703,7 +773,7 @@ def _answer_cancellation(request_id: int, approve: bool, email: str | None, reas
     from shopbridge.services import cancellations
 
     built = ready_hub()
-    actor = _cancellation_actor(built, email)
+    actor = acting(built, OPERATORS, email)
     try:
         with transaction(built.sessions) as session:
             cancellations.answer(session, request_id, approve, actor=actor, now=built.clock.now(), reason=reason)

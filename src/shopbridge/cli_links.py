@@ -3,7 +3,6 @@ Added to the main command by cli.py (``app.add_typer(links_app, name="links")``)
 
 from __future__ import annotations
 
-import getpass
 import json
 from typing import Annotated, Any
 
@@ -12,10 +11,6 @@ from rich.table import Table
 
 links_app = typer.Typer(help="Channel listings and the hub SKUs they sell: problems, link, unlink.",
                         no_args_is_help=True)  # fmt: skip
-
-
-def _actor() -> str:
-    return f"cli:{getpass.getuser()}"
 
 
 def _listings_table(rows: list[dict[str, Any]]) -> Table:
@@ -60,14 +55,16 @@ def links_list(
 @links_app.command("link")
 def links_link(account_id: int, external_sku_id: str, sku: str) -> None:
     """Link a listing by hand to the hub's SKU; later imports keep the link."""
-    from shopbridge.cli import console, fail, ready_hub
+    from shopbridge.cli import acting, console, fail, ready_hub
     from shopbridge.services import links
+    from shopbridge.services.access import OPERATORS
     from shopbridge.store.db import transaction
 
     built = ready_hub()
+    actor = acting(built, OPERATORS)
     try:
         with transaction(built.sessions) as session:
-            links.link(session, account_id, external_sku_id, sku, now=built.clock.now(), actor=_actor())
+            links.link(session, account_id, external_sku_id, sku, now=built.clock.now(), actor=actor)
     except links.LinkError as error:
         fail(str(error))
     console.print(f"listing {external_sku_id} of account {account_id} now sells {sku}", highlight=False)
@@ -76,14 +73,16 @@ def links_link(account_id: int, external_sku_id: str, sku: str) -> None:
 @links_app.command("unlink")
 def links_unlink(account_id: int, external_sku_id: str) -> None:
     """Keep a listing apart from every hub SKU (its stock is no longer pushed); later imports keep it so."""
-    from shopbridge.cli import console, fail, ready_hub
+    from shopbridge.cli import acting, console, fail, ready_hub
     from shopbridge.services import links
+    from shopbridge.services.access import OPERATORS
     from shopbridge.store.db import transaction
 
     built = ready_hub()
+    actor = acting(built, OPERATORS)
     try:
         with transaction(built.sessions) as session:
-            links.unlink(session, account_id, external_sku_id, now=built.clock.now(), actor=_actor())
+            links.unlink(session, account_id, external_sku_id, now=built.clock.now(), actor=actor)
     except links.LinkError as error:
         fail(str(error))
     console.print(f"listing {external_sku_id} of account {account_id} is unlinked", highlight=False)

@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     )  # fmt: skip
     ops_host: str = Field(default="127.0.0.1", description="Interface of the ops listener (with ops_port).")
     public_url: str | None = Field(default=None, description="Public base URL channels send webhooks to.")
+    cli_requires_user: bool = Field(
+        default=False,
+        description="Command-line changes must name a hub user (--as or SHOPBRIDGE_AS) whose role allows them.",
+    )
     workers: int = Field(
         default=8, ge=0, le=64, description="Workers `serve` runs (threads of its worker process, see worker_process)."
     )

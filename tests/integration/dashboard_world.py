@@ -106,10 +106,17 @@ def add_order(
         return order.id
 
 
+def form_token(client: TestClient, page: str = "/sign-in") -> dict[str, str]:
+    """The CSRF field of a form used before signing in (the page sets its cookie in the client)."""
+    return {"csrf_token": csrf_of(client.get(page).text)}
+
+
 def sign_in(client: TestClient, role: str) -> str:
     """Sign in as the role's user; returns the session's CSRF token (read from the queue page)."""
     response = client.post(
-        "/sign-in", data={"email": f"{role}@example.com", "password": PASSWORD}, follow_redirects=False
+        "/sign-in",
+        data={"email": f"{role}@example.com", "password": PASSWORD, **form_token(client)},
+        follow_redirects=False,
     )
     assert response.status_code == 303, response.text
     return csrf_of(client.get("/").text)

@@ -16,6 +16,7 @@ from shopbridge.runtime import jobs
 from shopbridge.runtime.errors import PermanentError
 from shopbridge.runtime.registry import JobContext, JobRegistry
 from shopbridge.runtime.worker import Worker
+from shopbridge.services.access import add_user
 from shopbridge.store.db import transaction
 from shopbridge.store.tables import AuditEntry
 
@@ -120,4 +121,34 @@ def test_connect_tiktok_prints_the_authorization_link_through_the_channel_port(
     assert "Open this link as the seller" in linked.stdout and "service_id=7&state=" in linked.stdout
     with hub.sessions() as session:
         entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "connection.tiktok"))
-    assert entry is not None and entry.actor == "cli" and entry.after == {"redirected": True}
+    assert entry is not None and entry.actor.startswith("cli:") and entry.after == {"redirected": True}
+
+
+def test_a_change_made_as_a_user_needs_their_role_and_is_audited_under_their_name(
+    env: Settings, hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with transaction(hub.sessions) as session:
+        for role in ("owner", "ops", "viewer"):
+            add_user(session, f"{role}@example.com", role, now=hub.clock.now())
+    refused = runner.invoke(app, ["--as", "viewer@example.com", "users", "add", "new@example.com"])
+    assert refused.exit_code == 2 and "viewer@example.com is viewer: this change needs one of: owner" in refused.stderr
+    also_refused = runner.invoke(app, ["--as", "ops@example.com", "tokens", "create", "ops@example.com"])
+    assert also_refused.exit_code == 2 and "needs one of: owner" in also_refused.stderr
+    unknown = runner.invoke(app, ["--as", "nobody@example.com", "users", "disable", "viewer@example.com"])
+    assert unknown.exit_code == 2 and "no enabled user nobody@example.com" in unknown.stderr
+    added = runner.invoke(app, ["--as", "OWNER@example.com", "users", "add", "new@example.com", "--role", "ops"])
+    assert added.exit_code == 0, added.output
+    monkeypatch.setenv("SHOPBRIDGE_AS", "owner@example.com")  # the variable does what --as does
+    disabled = runner.invoke(app, ["users", "disable", "viewer@example.com"])
+    assert disabled.exit_code == 0, disabled.output
+    monkeypatch.delenv("SHOPBRIDGE_AS")
+    with hub.sessions() as session:
+        actors = {entry.action: entry.actor for entry in session.scalars(select(AuditEntry))}
+    assert actors["user.add"] == actors["user.disable"] == "owner@example.com"
+    assert not any(entry == "viewer@example.com" for entry in actors.values()), "a refused change is not audited"
+
+    monkeypatch.setenv("SHOPBRIDGE_CLI_REQUIRES_USER", "true")  # a hub whose changes must name a user
+    nameless = runner.invoke(app, ["users", "link", "new@example.com"])
+    assert nameless.exit_code == 2 and "this hub requires changes to name a user" in nameless.stderr
+    named = runner.invoke(app, ["--as", "owner@example.com", "users", "link", "new@example.com"])
+    assert named.exit_code == 0 and "/sign-in/link/" in named.stdout

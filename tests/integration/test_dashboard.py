@@ -35,6 +35,7 @@ from tests.integration.dashboard_world import (
     add_stock,
     audit_count,
     csrf_of,
+    form_token,
     hours,
     sign_in,
 )
@@ -58,9 +59,11 @@ def test_the_queue_asks_for_sign_in_and_a_wrong_password_is_refused(client: Test
     assert client.get("/orders/1", follow_redirects=False).headers["location"] == "/sign-in?next=/orders/1"
     htmx = client.get("/queue/rows", headers={"HX-Request": "true"})
     assert htmx.status_code == 401 and htmx.headers["HX-Redirect"].startswith("/sign-in")
-    refused = client.post("/sign-in", data={"email": "ops@example.com", "password": "wrong password!"})
+    refused = client.post(
+        "/sign-in", data={"email": "ops@example.com", "password": "wrong password!", **form_token(client)}
+    )
     assert refused.status_code == 401 and "wrong e-mail or password" in refused.text
-    unknown = client.post("/sign-in", data={"email": "nobody@example.com", "password": PASSWORD})
+    unknown = client.post("/sign-in", data={"email": "nobody@example.com", "password": PASSWORD, **form_token(client)})
     assert unknown.status_code == 401 and "wrong e-mail or password" in unknown.text
     assert COOKIE not in client.cookies
 
@@ -68,7 +71,7 @@ def test_the_queue_asks_for_sign_in_and_a_wrong_password_is_refused(client: Test
 def test_signing_in_sets_a_safe_cookie_and_goes_where_asked_but_never_off_site(client: TestClient) -> None:
     response = client.post(
         "/sign-in",
-        data={"email": "OPS@example.com", "password": PASSWORD, "next": "//evil.test"},
+        data={"email": "OPS@example.com", "password": PASSWORD, "next": "//evil.test", **form_token(client)},
         follow_redirects=False,
     )
     assert response.status_code == 303 and response.headers["location"] == "/"
@@ -78,37 +81,66 @@ def test_signing_in_sets_a_safe_cookie_and_goes_where_asked_but_never_off_site(c
     assert page.status_code == 200 and "ops@example.com" in page.text
     assert "script-src 'self'" in page.headers["content-security-policy"]
     assert page.headers["content-security-policy"].count("default-src") == 1
+    client.cookies.clear()
     again = client.post(
-        "/sign-in", data={"email": "ops@example.com", "password": PASSWORD, "next": "/account"}, follow_redirects=False
+        "/sign-in",
+        data={"email": "ops@example.com", "password": PASSWORD, "next": "/account", **form_token(client)},
+        follow_redirects=False,
     )
     assert again.headers["location"] == "/account"
+
+
+def test_signing_in_needs_the_forms_own_token(client: TestClient, hub: Hub) -> None:
+    """Another site cannot sign a browser in to an account of its choosing: the post must carry the token its page
+    set in the browser's own cookie."""
+    bare = client.post("/sign-in", data={"email": "ops@example.com", "password": PASSWORD}, follow_redirects=False)
+    assert bare.status_code == 403 and "this form expired" in bare.text and COOKIE not in client.cookies
+    attacker = TestClient(client.app)
+    foreign = form_token(attacker)  # a token of the attacker's own browser
+    forged = client.post("/sign-in", data={"email": "ops@example.com", "password": PASSWORD, **foreign},
+                         follow_redirects=False)  # fmt: skip
+    assert forged.status_code == 403 and COOKIE not in client.cookies
+    renewed = csrf_of(forged.text)  # the refusal renewed the form: signing in now works
+    done = client.post("/sign-in", data={"email": "ops@example.com", "password": PASSWORD, "csrf_token": renewed},
+                       follow_redirects=False)  # fmt: skip
+    assert done.status_code == 303 and COOKIE in client.cookies
+    assert "shopbridge_form" not in client.cookies, "the form's cookie goes once signed in"
 
 
 def test_the_secure_flag_is_set_behind_tls(hub: Hub) -> None:
     add_people(hub)
     with TestClient(create_app(hub), base_url="https://hub.example") as client:
         response = client.post(
-            "/sign-in", data={"email": "ops@example.com", "password": PASSWORD}, follow_redirects=False
+            "/sign-in",
+            data={"email": "ops@example.com", "password": PASSWORD, **form_token(client)},
+            follow_redirects=False,
         )
     assert "Secure" in response.headers["set-cookie"]
 
 
 def test_failed_sign_ins_are_rate_limited_per_address(client: TestClient, hub: Hub) -> None:
     for _ in range(FAILURES_PER_EMAIL):
-        failed = client.post("/sign-in", data={"email": "ops@example.com", "password": "not it at all"})
+        failed = client.post(
+            "/sign-in", data={"email": "ops@example.com", "password": "not it at all", **form_token(client)}
+        )
         assert failed.status_code == 401
-    locked = client.post("/sign-in", data={"email": "ops@example.com", "password": PASSWORD})
+    locked = client.post("/sign-in", data={"email": "ops@example.com", "password": PASSWORD, **form_token(client)})
     assert locked.status_code == 429 and "too many failed sign-ins; try again in 15 minutes" in locked.text
     assert (
         client.post(
-            "/sign-in", data={"email": "viewer@example.com", "password": PASSWORD}, follow_redirects=False
+            "/sign-in",
+            data={"email": "viewer@example.com", "password": PASSWORD, **form_token(client)},
+            follow_redirects=False,
         ).status_code
         == 303
     ), "another address is not locked"
+    client.cookies.clear()  # signed out
     hub.clock.advance(15 * 60 + 1)  # type: ignore[attr-defined]
     assert (
         client.post(
-            "/sign-in", data={"email": "ops@example.com", "password": PASSWORD}, follow_redirects=False
+            "/sign-in",
+            data={"email": "ops@example.com", "password": PASSWORD, **form_token(client)},
+            follow_redirects=False,
         ).status_code
         == 303
     )
@@ -129,7 +161,7 @@ def test_a_disabled_user_is_refused_at_once(client: TestClient, hub: Hub) -> Non
     with transaction(hub.sessions) as session:
         disable_user(session, "support@example.com", now=hub.clock.now(), actor="owner@example.com")
     assert client.get("/", follow_redirects=False).status_code == 303
-    refused = client.post("/sign-in", data={"email": "support@example.com", "password": PASSWORD})
+    refused = client.post("/sign-in", data={"email": "support@example.com", "password": PASSWORD, **form_token(client)})
     assert refused.status_code == 401 and "disabled" in refused.text
     assert audit_count(hub, "user.disable") == 1
 
@@ -148,11 +180,18 @@ def test_a_sign_in_link_sets_the_password_once(client: TestClient, hub: Hub) -> 
     with transaction(hub.sessions) as session:
         token = create_sign_in_link(session, "finance@example.com", now=hub.clock.now(), actor="cli")
     assert client.get(f"/sign-in/link/{token}").status_code == 200
-    short = client.post(f"/sign-in/link/{token}", data={"password": "short", "again": "short"})
+    short = client.post(
+        f"/sign-in/link/{token}",
+        data={"password": "short", "again": "short", **form_token(client, f"/sign-in/link/{token}")},
+    )
     assert short.status_code == 422 and "at least 10 characters" in short.text
     done = client.post(
         f"/sign-in/link/{token}",
-        data={"password": "a new password!", "again": "a new password!"},
+        data={
+            "password": "a new password!",
+            "again": "a new password!",
+            **form_token(client, f"/sign-in/link/{token}"),
+        },
         follow_redirects=False,
     )
     assert done.status_code == 303 and COOKIE in client.cookies
@@ -160,7 +199,9 @@ def test_a_sign_in_link_sets_the_password_once(client: TestClient, hub: Hub) -> 
     assert client.get(f"/sign-in/link/{token}").status_code == 404
     assert (
         client.post(
-            "/sign-in", data={"email": "finance@example.com", "password": "a new password!"}, follow_redirects=False
+            "/sign-in",
+            data={"email": "finance@example.com", "password": "a new password!", **form_token(client)},
+            follow_redirects=False,
         ).status_code
         == 303
     )
@@ -277,6 +318,8 @@ def test_retry_needs_an_operator_and_the_csrf_token_and_is_audited(client: TestC
     )
     assert bulk.status_code == 303 and "order+999999+does+not+exist" in bulk.headers["location"]
     assert audit_count(hub, "order.retry") == 2
+    work = client.get(f"/orders/{blocked}").text.split("<h2>Sync attempts</h2>", 1)[1]
+    assert "TikTok: sync orders" in work and "not run yet" in work, "the order page lists the retry's work"
 
 
 def test_the_order_page(client: TestClient, hub: Hub) -> None:

@@ -116,3 +116,27 @@ def test_staff_enter_an_order_in_the_dashboard(client: TestClient, hub: Hub) -> 
     assert "entered+already" in replay.headers["location"]
     assert _reserved(hub, "TEE-M") == 3
     assert "PH-000001" in client.get("/?channel=manual").text
+
+
+def test_staff_find_an_entered_order_by_the_buyers_name_and_cancel_it(client: TestClient, hub: Hub) -> None:
+    entered = client.post("/api/v1/orders", json=ORDER, headers={**_token(hub, "support"), "Idempotency-Key": "wa-9"})
+    order_id = entered.json()["id"]
+    assert _reserved(hub, "TEE-M") == 2
+    csrf = sign_in(client, "ops")
+    assert "WA-000001" in client.get("/", params={"q": "  siti   RAHMA "}).text, "case and spacing do not matter"
+    assert "WA-000001" not in client.get("/", params={"q": "Siti Rahmawati"}).text
+    page = client.get(f"/orders/{order_id}").text
+    assert "Cancel this order" in page
+    cancelled = client.post(f"/orders/{order_id}/cancel", data={"csrf_token": csrf, "reason": "buyer"},
+                            follow_redirects=True)  # fmt: skip
+    assert "cancelled; its units are free again" in cancelled.text
+    assert _reserved(hub, "TEE-M") == 0 and _reserved(hub, "MUG") == 0
+    shown = client.get(f"/api/v1/orders/{order_id}", headers=_token(hub, "viewer")).json()
+    assert shown["status"] == "cancelled" and shown["history"][-1]["source"] == "hub:ops@example.com"
+    again = client.post(f"/orders/{order_id}/cancel", data={"csrf_token": csrf, "reason": "buyer"},
+                        follow_redirects=True)  # fmt: skip
+    assert "not cancelled: order WA-000001 is cancelled already" in again.text
+    assert "Cancel this order" not in again.text
+    refused = client.post(f"/api/v1/orders/{order_id}/cancel", json={"reason": "buyer"}, headers=_token(hub, "support"))
+    assert refused.status_code == 403
+    assert audit_count(hub, "order.cancel") == 1

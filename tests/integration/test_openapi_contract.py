@@ -69,7 +69,8 @@ def test_the_api_keeps_its_openapi_contract(tiktok_hub: Hub) -> None:
     assert {operation.label for operation in operations} == {
         "POST /hooks/tiktok", "GET /connect/tiktok/callback", "GET /api/v1/orders", "GET /api/v1/orders/{order_id}",
         "POST /hooks/shopify",
-        "POST /api/v1/orders", "POST /api/v1/orders/{order_id}/retry", "POST /api/v1/stock/movements",
+        "POST /api/v1/orders", "POST /api/v1/orders/{order_id}/retry", "POST /api/v1/orders/{order_id}/cancel",
+        "POST /api/v1/stock/movements",
         "PUT /api/v1/stock/levels",
         "GET /api/v1/stock/{sku}", "GET /healthz", "GET /readyz", "GET /metrics",
         "GET /api/v1/links", "POST /api/v1/links", "GET /api/v1/links/problems",

@@ -23,7 +23,7 @@ from shopbridge.store.sync_issues import raise_issue
 from shopbridge.store.tables import CancellationRequest, ChannelListing, Location, Product, StockLevel, Variant
 from shopbridge.web.app import create_app
 from shopbridge.web.auth import ENTERERS, OPERATORS, READERS
-from tests.integration.dashboard_world import PASSWORD, add_accounts, add_order, add_people, audit_count
+from tests.integration.dashboard_world import PASSWORD, add_accounts, add_order, add_people, audit_count, form_token
 
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 OWNER = ("owner",)
@@ -47,6 +47,7 @@ class Case:
 
 CASES = {
     "POST /api/v1/orders/{order_id}/retry": Case("/api/v1/orders/1/retry", OPERATORS),
+    "POST /api/v1/orders/{order_id}/cancel": Case("/api/v1/orders/1/cancel", OPERATORS, json={"reason": "staff"}),
     "POST /api/v1/stock/movements": Case("/api/v1/stock/movements", OPERATORS, json={
         "sku": "TEE-M", "location": "MAIN", "kind": "restock", "quantity": 3, "idempotency_key": "matrix-1"}),
     "PUT /api/v1/stock/levels": Case("/api/v1/stock/levels", OPERATORS, json={
@@ -86,6 +87,7 @@ CASES = {
         "current_password": PASSWORD, "password": "another long secret", "again": "another long secret"}),
     "POST /orders/retry": Case("/orders/retry", OPERATORS, dashboard=True, form={"order_id": "1"}),
     "POST /orders/{order_id}/retry": Case("/orders/1/retry", OPERATORS, dashboard=True),
+    "POST /orders/{order_id}/cancel": Case("/orders/1/cancel", OPERATORS, dashboard=True, form={"reason": "staff"}),
     "POST /orders/{order_id}/cancellation/{request_id}": Case("/orders/1/cancellation/1", OPERATORS, dashboard=True,
                                                               form={"decision": "approve"}),
 }  # fmt: skip
@@ -145,7 +147,7 @@ def _tokens(hub: Hub) -> dict[str, str]:
 
 def _signed_in(app: FastAPI, role: str) -> tuple[TestClient, str]:
     client = TestClient(app)
-    answer = client.post("/sign-in", data={"email": f"{role}@example.com", "password": PASSWORD},
+    answer = client.post("/sign-in", data={"email": f"{role}@example.com", "password": PASSWORD, **form_token(client)},
                          follow_redirects=False)  # fmt: skip
     assert answer.status_code == 303
     page = client.get("/account").text

@@ -143,8 +143,9 @@ def _bench(settings: Settings, label: str, *, orders: int, requests: int, progre
         rng = random.Random(5)
         results: dict[str, Any] = {"orders": orders, "seed_seconds": round(seed_seconds, 1), "pages": {}}
         with TestClient(create_app(hub)) as client:
-            signed = client.post("/sign-in", data={"email": "ops@bench.example", "password": PASSWORD},
-                                 follow_redirects=False)  # fmt: skip
+            form = client.get("/sign-in").text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+            signed = client.post("/sign-in", data={"email": "ops@bench.example", "password": PASSWORD,
+                                                   "csrf_token": form}, follow_redirects=False)  # fmt: skip
             if signed.status_code != 303:
                 raise RuntimeError(f"signing in answered {signed.status_code}")
             pages = _pages(top_id, rng)

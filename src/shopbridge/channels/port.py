@@ -96,6 +96,11 @@ class Channel(Protocol):
     def resync_kind(self) -> str:
         """The job kind that re-reads orders named in its payload (``order_ids``): what an order's retry queues."""
 
+    @property
+    def cancels_own_orders(self) -> bool:
+        """Whether staff can cancel an order taken in this channel from the hub: its ``<name>.cancel_order`` then
+        takes ``{"order_id", "reason", "source"}`` and cancels the order there (the channel reports it back)."""
+
     def register_work(self, registry: JobRegistry) -> None:
         """Register the channel's job kinds (nothing when it is not configured)."""
 

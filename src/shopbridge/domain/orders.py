@@ -111,6 +111,33 @@ class Order:
         """The dispatch deadline while the order still has to be shipped."""
         return self.deadlines.get(DISPATCH_DEADLINE) if self.status in TO_DISPATCH else None
 
+    @property
+    def buyer_name(self) -> str | None:
+        """The name staff search the order by: the recipient's (or the buyer's), in search form."""
+        return buyer_name(self.buyer, self.recipient)
+
+
+MAX_NAME = 200
+
+
+def search_form(name: str) -> str:
+    """A name as searched: case and spacing do not matter ("  ana  SILVA" finds "Ana Silva")."""
+    return " ".join(name.casefold().split())[:MAX_NAME]
+
+
+def buyer_name(buyer: dict[str, Any], recipient: dict[str, Any]) -> str | None:
+    """The person's name in search form, from the first that is given: the recipient's name, their first and last
+    names (as channels spell them), the buyer's customer name. None when no name is given."""
+    candidates = [
+        recipient.get("name"),
+        " ".join(str(recipient.get(key) or "") for key in ("first_name", "firstName", "last_name", "lastName")),
+        buyer.get("customer_name"),
+    ]
+    for candidate in candidates:
+        if isinstance(candidate, str) and candidate.strip():
+            return search_form(candidate)
+    return None
+
 
 @dataclass(frozen=True)
 class ReleaseDecision:

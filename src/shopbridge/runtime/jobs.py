@@ -55,8 +55,10 @@ def enqueue(
     identity_key: str | None = None,
     max_attempts: int = 8,
     replay_of: int | None = None,
+    order_id: int | None = None,
 ) -> int:
-    """Add a job in the caller's transaction; returns its id. With an identity key already pending (or parked),
+    """Add a job in the caller's transaction; returns its id. ``order_id`` names the one hub order the work is about
+    (the order page lists its jobs and their attempts). With an identity key already pending (or parked),
     nothing is added and the waiting job's id is returned: the same work is never queued twice. The waiting job
     takes the more urgent of the two priorities.
 
@@ -75,6 +77,7 @@ def enqueue(
         "attempts": 0,
         "max_attempts": max_attempts,
         "replay_of": replay_of,
+        "order_id": order_id,
         "created_at": now,
     }
     statement = _enqueue_statement(session.get_bind().dialect.name, identity_key is not None)
@@ -576,6 +579,7 @@ def replay(session: Session, job_id: int, *, now: datetime) -> int:
         identity_key=job.identity_key,
         max_attempts=job.max_attempts,
         replay_of=job.id,
+        order_id=job.order_id,
     )
 
 

@@ -18,6 +18,11 @@ from shopbridge.services import audit
 from shopbridge.store.tables import ApiToken, SignInFailure, SignInLink, User, WebSession
 
 ROLES = ("owner", "ops", "finance", "support", "viewer")
+# Who may do what, the same from the dashboard, the API and the command line.
+READERS = ROLES
+OPERATORS = ("owner", "ops")
+ENTERERS = ("owner", "ops", "support")  # who takes orders by hand (support answers WhatsApp and the phone)
+OWNERS = ("owner",)
 TOKEN_PREFIX = "sbt_"  # noqa: S105 - a public prefix that makes leaked tokens recognizable, not a secret
 
 
@@ -315,3 +320,14 @@ def authenticate(session: Session, token: str, *, now: datetime) -> tuple[Caller
 
 def mark_used(session: Session, token_id: int, *, now: datetime) -> None:
     session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
+
+
+def acting_user(session: Session, email: str, roles: tuple[str, ...]) -> str:
+    """The e-mail of an enabled user whose role is one of ``roles``, for a change made in their name (the command
+    line's ``--as``); refused naming what is missing."""
+    user = session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None or user.disabled:
+        raise AccessError(f"no enabled user {email.strip().lower()}")
+    if user.role not in roles:
+        raise AccessError(f"{user.email} is {user.role}: this change needs one of: {', '.join(roles)}")
+    return user.email

@@ -1,19 +1,25 @@
-"""Buyers' cancellation requests across channels: list them, and answer one (approve or reject) before the
-channel's deadline. The answer is the channel's work (``<channel>.answer_cancellation``, services/fulfilment.py):
-the request waits as ``approving`` or ``rejecting`` until the channel confirms it."""
+"""Cancellations staff make: answering a buyer's request (approve or reject) before the channel's deadline, and
+cancelling an order outright.
+
+An answer is the channel's work (``<channel>.answer_cancellation``, services/fulfilment.py): the request waits as
+``approving`` or ``rejecting`` until the channel confirms it. Cancelling an order is the work of the channel it was
+taken in (``<channel>.cancel_order``), whose cancellation then comes back like any other (stock released, the store
+order cancelled); an order staff entered in the hub is cancelled here at once."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
+from shopbridge.domain.orders import CancelReason, OrderStatus, progress
 from shopbridge.runtime.jobs import enqueue
-from shopbridge.services import audit
-from shopbridge.services.fulfilment import answer_cancellation_kind
-from shopbridge.store.tables import CancellationRequest, ChannelAccount
+from shopbridge.services import audit, manual_orders, orders
+from shopbridge.services.fulfilment import answer_cancellation_kind, cancel_kind
+from shopbridge.store.tables import CancellationRequest, ChannelAccount, Order
 
 STATES = ("pending", "approving", "rejecting", "approved", "rejected", "closed")
 MAX_REASON = 500
@@ -33,6 +39,14 @@ class AlreadyAnswered(CancellationError):
 
 class PastDeadline(CancellationError):
     pass
+
+
+class UnknownOrder(CancellationError):
+    pass
+
+
+class NotCancellable(CancellationError):
+    """The order is cancelled or shipped already, or its channel's orders are cancelled in the channel itself."""
 
 
 def request_view(request: CancellationRequest, account: ChannelAccount) -> dict[str, Any]:
@@ -90,8 +104,57 @@ def answer(
     if reason and not approve:
         payload["reason"] = reason
     enqueue(session, answer_cancellation_kind(account.channel), payload, now=now, channel_account_id=account.id,
-            identity_key=f"answer-cancellation:{request.id}", priority=10)  # fmt: skip
+            identity_key=f"answer-cancellation:{request.id}", priority=10, order_id=request.order_id)  # fmt: skip
     audit.record(session, actor, "cancellation.approve" if approve else "cancellation.reject", "cancellation_request",
                  request.id, now=now, before=before,
                  after={"state": request.state, **({"reason": reason} if reason else {})})  # fmt: skip
     return request_view(request, account)
+
+
+@dataclass(frozen=True)
+class Cancelling:
+    """What cancelling an order did: cancelled at once (an order of the hub's own), or asked of its channel."""
+
+    order_id: int
+    done: bool
+    message: str
+
+
+def can_cancel(status: str) -> bool:
+    """An order can be cancelled until it ships (a shipped one comes back as a return)."""
+    state = OrderStatus(status)
+    return state is not OrderStatus.CANCELLED and progress(state) <= progress(OrderStatus.PARTIALLY_SHIPPED)
+
+
+def cancel_order(session: Session, order_id: int, reason: str, *, actor: str, now: datetime,
+                 cancelling_channels: frozenset[str]) -> Cancelling:  # fmt: skip
+    """Cancel an order on staff's word, with a ``CancelReason``. An order entered in the hub is cancelled here; one
+    of a channel in ``cancelling_channels`` is cancelled by that channel's ``cancel_order`` job (once). Refused for
+    an order already cancelled or shipped, and for a channel whose orders are cancelled in its own admin."""
+    if reason not in set(CancelReason):
+        raise CancellationError(f"reason must be one of {', '.join(CancelReason)}, got {reason!r}")
+    order = session.get(Order, order_id, with_for_update=True)
+    if order is None:
+        raise UnknownOrder(f"order {order_id} does not exist")
+    account = session.get(ChannelAccount, order.channel_account_id)
+    assert account is not None
+    if order.status == OrderStatus.CANCELLED:
+        raise NotCancellable(f"order {order.external_id} is cancelled already")
+    if not can_cancel(order.status):
+        raise NotCancellable(f"order {order.external_id} is {order.status.replace('_', ' ')}: it has shipped, so "
+                                "it comes back as a return, not a cancellation")  # fmt: skip
+    before = {"status": order.status, "channel_status": order.channel_status}
+    if account.channel == manual_orders.CHANNEL:
+        orders.cancel_here(session, order.id, now=now, source=f"hub:{actor}")
+        result = Cancelling(order.id, True, f"order {order.external_id} cancelled; its units are free again")
+    elif account.channel in cancelling_channels:
+        enqueue(session, cancel_kind(account.channel), {"order_id": order.id, "reason": reason, "source": "hub"},
+                now=now, identity_key=f"cancel-origin:{order.id}", channel_account_id=account.id, priority=20,
+                order_id=order.id)  # fmt: skip
+        result = Cancelling(order.id, False, f"{account.label} is asked to cancel order {order.external_id}; the "
+                            "order shows cancelled once it confirms")  # fmt: skip
+    else:
+        raise NotCancellable(f"{account.label} orders are cancelled in {account.label} itself; the hub follows")
+    audit.record(session, actor, "order.cancel", "order", order.id, now=now, before=before,
+                 after={"reason": reason, "done": result.done})  # fmt: skip
+    return result

@@ -103,13 +103,15 @@ def place_again(session: Session, order_id: int, *, now: datetime) -> list[int]:
 def _ask_place(session: Session, store: ChannelAccount, link: OrderLink, *, now: datetime) -> int:
     # As urgent as an order sync: the time to the store order runs from the release.
     return enqueue(session, place_order_kind(store.channel), {"order_id": link.order_id, "link_id": link.id},
-                   now=now, identity_key=f"place:{link.id}", channel_account_id=store.id, priority=5)  # fmt: skip
+                   now=now, identity_key=f"place:{link.id}", channel_account_id=store.id, priority=5,
+                   order_id=link.order_id)  # fmt: skip
 
 
 def _ask_cancel(session: Session, store: ChannelAccount, link: OrderLink, reason: str, *, now: datetime) -> None:
     link.state, link.updated_at = "cancel_requested", now
     enqueue(session, cancel_kind(store.channel), {"order_id": link.order_id, "link_id": link.id, "reason": reason},
-            now=now, identity_key=f"cancel-placed:{link.id}", channel_account_id=store.id, priority=20)  # fmt: skip
+            now=now, identity_key=f"cancel-placed:{link.id}", channel_account_id=store.id, priority=20,
+            order_id=link.order_id)  # fmt: skip
 
 
 def _locked_link(session: Session, link_id: int) -> OrderLink | None:
@@ -239,7 +241,8 @@ def cancelled_in_store(session: Session, link: OrderLink, reason: str, *, now: d
     account = session.get(ChannelAccount, order.channel_account_id)
     assert account is not None
     enqueue(session, cancel_kind(account.channel), {"order_id": order.id, "reason": reason, "source": "store"},
-            now=now, identity_key=f"cancel-origin:{order.id}", channel_account_id=account.id, priority=20)  # fmt: skip
+            now=now, identity_key=f"cancel-origin:{order.id}", channel_account_id=account.id, priority=20,
+            order_id=order.id)  # fmt: skip
     return True
 
 
@@ -277,7 +280,8 @@ def record_shipment(session: Session, link: OrderLink, fulfilment: Fulfilment, *
     session.add(shipment)
     session.flush()
     enqueue(session, ship_kind(account.channel), {"shipment_id": shipment.id}, now=now,
-            identity_key=f"ship:{shipment.id}", channel_account_id=account.id, priority=5)  # fmt: skip
+            identity_key=f"ship:{shipment.id}", channel_account_id=account.id, priority=5,
+            order_id=order.id)  # fmt: skip
     return shipment.id
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from shopbridge.domain.money import Money
 from shopbridge.runtime.jobs import enqueue
 from shopbridge.services import audit, fulfilment
-from shopbridge.store.tables import ChannelAccount, Order, OrderEvent, OrderLine, OrderStatusChange
+from shopbridge.store.tables import ChannelAccount, Job, JobAttempt, Order, OrderEvent, OrderLine, OrderStatusChange
 
 
 class OrderNotFound(LookupError):
@@ -155,6 +155,31 @@ def order_detail(session: Session, order_id: int) -> dict[str, Any]:
     }
 
 
+MAX_JOBS_SHOWN = 50
+
+
+def sync_attempts(session: Session, order_id: int, *, limit: int = MAX_JOBS_SHOWN) -> list[dict[str, Any]]:
+    """The work done for one order (placing it in a store, sending its tracking, cancelling it, re-reading it, its
+    release), newest first, each with its attempts: what, when, the outcome and the error."""
+    jobs = session.scalars(select(Job).where(Job.order_id == order_id).order_by(Job.id.desc()).limit(limit)).all()
+    attempts: dict[int, list[dict[str, Any]]] = {job.id: [] for job in jobs}
+    if jobs:
+        for attempt in session.scalars(
+            select(JobAttempt).where(JobAttempt.job_id.in_(list(attempts))).order_by(JobAttempt.id)
+        ):
+            attempts[attempt.job_id].append({
+                "attempt": attempt.attempt, "started_at": _iso(attempt.started_at),
+                "finished_at": _iso(attempt.finished_at), "outcome": attempt.outcome,
+                "error": f"{attempt.error_type}: {attempt.error_message}" if attempt.error_type else None,
+            })  # fmt: skip
+    return [
+        {"job_id": job.id, "kind": job.kind, "state": job.state, "attempts": attempts[job.id],
+         "created_at": _iso(job.created_at), "due_at": _iso(job.due_at), "last_error": job.last_error,
+         "replay_of": job.replay_of}
+        for job in jobs
+    ]  # fmt: skip
+
+
 def _line(line: OrderLine) -> dict[str, Any]:
     return {
         "sku": line.sku,
@@ -186,6 +211,7 @@ def retry_order(session: Session, order_id: int, resync_kinds: dict[str, str], *
         job_id = enqueue(
             session, kind, {"order_ids": [order.external_id], "source": "retry"}, now=now,
             channel_account_id=account.id, identity_key=f"{kind}:{account.id}:retry:{order.external_id}", priority=10,
+            order_id=order.id,
         )  # fmt: skip
     audit.record(session, actor, "order.retry", "order", order.id, now=now,
                  before={"blocked_reason": order.blocked_reason}, after={"job_id": job_id})  # fmt: skip

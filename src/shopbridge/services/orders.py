@@ -109,7 +109,7 @@ def _columns(order: Order, now: datetime) -> dict[str, Any]:
         "payment_method": order.payment_method, "is_cod": order.is_cod, "buyer": dict(order.buyer),
         "recipient": dict(order.recipient),
         "deadlines": {key: int(value.timestamp()) for key, value in order.deadlines.items()},
-        "dispatch_by": order.dispatch_by,
+        "dispatch_by": order.dispatch_by, "buyer_name": order.buyer_name,
         "packages": {"packages": list(order.packages), "warehouse_id": order.warehouse_id},
         "channel_created_at": order.created_at, "channel_updated_at": order.updated_at, "updated_at": now,
     }  # fmt: skip
@@ -318,6 +318,28 @@ def upsert_order(
     return Intake(row.id, created, status_changed, False, released, row.blocked_reason)
 
 
+def cancel_here(session: Session, order_id: int, *, now: datetime, source: str) -> bool:
+    """Cancel an order the hub itself holds the truth of (one staff entered): its status becomes cancelled with a
+    history entry, its reserved units are released, and a store it was placed in is asked to cancel it, as for any
+    channel's cancellation. Returns False for an order already cancelled."""
+    row = session.get(OrderRow, order_id, with_for_update=True, populate_existing=True)
+    if row is None:
+        raise LookupError(f"order {order_id} does not exist")
+    if row.status == OrderStatus.CANCELLED:
+        return False
+    account = session.get(ChannelAccount, row.channel_account_id)
+    assert account is not None
+    row.status, row.channel_status, row.dispatch_by = OrderStatus.CANCELLED.value, "CANCELLED", None
+    row.channel_updated_at = row.updated_at = now
+    session.execute(insert(STATUS_CHANGES), [{"order_id": row.id, "channel_status": row.channel_status,
+                                             "status": row.status, "source": source, "occurred_at": now,
+                                             "recorded_at": now}])  # fmt: skip
+    session.flush()
+    apply_release_gate(session, account, row, now=now)
+    settle_stock(session, account, row, now=now)
+    return True
+
+
 def _line_key(sku_id: str, seller_sku: str | None, quantity: int, minor: int, currency: str,
               ids: list[str]) -> tuple[object, ...]:  # fmt: skip
     return (sku_id, seller_sku or "", quantity, minor, currency, tuple(ids))
@@ -416,7 +438,7 @@ def _release_effects(
     ``lines``, read here if not given). The caller has set the release time. Returns whether it released."""
     if decision.not_before is not None:
         enqueue(session, RELEASE_DUE, {"order_id": row.id}, now=now, due_at=decision.not_before,
-                identity_key=f"release:{row.id}", channel_account_id=account.id)  # fmt: skip
+                identity_key=f"release:{row.id}", channel_account_id=account.id, order_id=row.id)  # fmt: skip
     if not decision.release:
         return False
     if lines is None:
@@ -547,7 +569,8 @@ def settle_stock(
         if (account.settings or {}).get("cancel_oversold"):
             kind = f"{account.channel}.cancel_oversold"
             enqueue(session, kind, {"order_id": row.id, "external_id": row.external_id, "skus": unfillable}, now=now,
-                    channel_account_id=account.id, identity_key=f"{kind}:{row.id}", priority=5)  # fmt: skip
+                    channel_account_id=account.id, identity_key=f"{kind}:{row.id}", priority=5,
+                    order_id=row.id)  # fmt: skip
 
 
 def _free_units(session: Session, variant_ids: list[int], location_id: int) -> dict[int, int]:

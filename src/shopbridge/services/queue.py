@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Select, and_, or_, select, union
 from sqlalchemy.orm import Session
 
+from shopbridge.domain.orders import search_form
 from shopbridge.services.order_views import SUMMARY_COLUMNS, BadCursor, summary
 from shopbridge.store.tables import ChannelAccount, Order, OrderLine
 
@@ -79,7 +80,8 @@ def _filtered(filters: QueueFilter, now: datetime) -> Select[Any]:
         # The ids that match, each from its own index (one OR across the columns would read every order).
         term = filters.search.strip()
         matches = [select(OrderLine.order_id).where(OrderLine.sku == term),
-                   select(Order.id).where(Order.external_id == term)]  # fmt: skip
+                   select(Order.id).where(Order.external_id == term),
+                   select(Order.id).where(Order.buyer_name == search_form(term))]  # fmt: skip
         if term.isdigit() and len(term) < 19:
             matches.append(select(Order.id).where(Order.id == int(term)))
         query = query.where(Order.id.in_(union(*matches)))

@@ -18,6 +18,7 @@ from typing import Literal, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from shopbridge.services import audit
 from shopbridge.services.stock import (
     MAX_QUANTITY,
     LedgerLine,
@@ -510,10 +511,13 @@ def import_csv(
     now: datetime,
     reference: str | None = None,
     progress: Progress | None = None,
+    actor: str,
+    name: str,
 ) -> Summary:
     """Apply a parsed import file in the caller's transaction, or nothing: raises ``RowsRefused`` with every bad
     line (malformed, or refused as ``apply_counts`` and ``apply_movements`` refuse a row) before writing.
-    ``reference`` is kept on every movement without one of its own and keys the counts (see ``count_key``)."""
+    ``reference`` is kept on every movement without one of its own and keys the counts (see ``count_key``). The
+    import is one audit entry of ``actor``'s, naming the file (``name``)."""
     check_origin(origin)
     _check_text("reference", reference)
 
@@ -529,13 +533,16 @@ def import_csv(
             session, parsed.counts, targets, origin=origin, now=now, reference=reference, progress=progress,
             row_name=row_name, positions=parsed.lines,
         )  # fmt: skip
-        return Summary.of(result.outcome for result in results)
-    catalog = Catalog(session, (movement.sku for movement in parsed.movements))
-    targets, problems = _check_movements(catalog, parsed.movements, origin, row_name, parsed.lines)
-    if problems or parsed.problems:
-        raise RowsRefused(sorted(parsed.problems + problems, key=lambda problem: problem.position))
-    outcomes = _write_movements(
-        session, parsed.movements, targets, origin=origin, now=now, progress=progress, row_name=row_name,
-        positions=parsed.lines, reference=reference,
-    )  # fmt: skip
-    return Summary.of(outcomes)
+        summary = Summary.of(result.outcome for result in results)
+    else:
+        catalog = Catalog(session, (movement.sku for movement in parsed.movements))
+        targets, problems = _check_movements(catalog, parsed.movements, origin, row_name, parsed.lines)
+        if problems or parsed.problems:
+            raise RowsRefused(sorted(parsed.problems + problems, key=lambda problem: problem.position))
+        summary = Summary.of(_write_movements(
+            session, parsed.movements, targets, origin=origin, now=now, progress=progress, row_name=row_name,
+            positions=parsed.lines, reference=reference,
+        ))  # fmt: skip
+    audit.record(session, actor, f"stock.import_{parsed.mode}", "file", name[:100], now=now,
+                 after={"rows": parsed.rows, "applied": summary.applied, "origin": origin})  # fmt: skip
+    return summary

@@ -319,6 +319,7 @@ class Order(Base):
         Index(None, "status", "updated_at"),
         Index(None, "dispatch_by", "id"),
         Index(None, "external_id"),
+        Index(None, "buyer_name"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -335,6 +336,9 @@ class Order(Base):
     is_cod: Mapped[bool] = mapped_column(Boolean, default=False)
     buyer: Mapped[dict[str, Any]] = mapped_column(default=dict, doc="As received: masked by the channel.")
     recipient: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    buyer_name: Mapped[str | None] = mapped_column(
+        String(200), doc="The recipient's or buyer's name in search form (domain.orders.buyer_name)."
+    )
     deadlines: Mapped[dict[str, Any]] = mapped_column(
         default=dict, doc="The channel's deadlines by name, and dispatch_by, hold_until."
     )
@@ -541,6 +545,12 @@ class Job(Base):
         ),
         # Serial kinds run one job per identity key at a time; the claim looks for a running sibling here.
         Index(
+            "ix_jobs_order_id",
+            "order_id",
+            sqlite_where=text("order_id IS NOT NULL"),
+            postgresql_where=text("order_id IS NOT NULL"),
+        ),
+        Index(
             "ix_jobs_running_identity_key",
             "identity_key",
             sqlite_where=text("state = 'running'"),
@@ -563,6 +573,7 @@ class Job(Base):
     started_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     replay_of: Mapped[int | None] = mapped_column(doc="The job this one replays.")
+    order_id: Mapped[int | None] = mapped_column(BigId, doc="The one hub order this work is about, if it is.")
     created_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
 

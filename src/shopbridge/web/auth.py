@@ -9,12 +9,11 @@ from fastapi import Depends, HTTPException
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shopbridge.bootstrap import Hub
-from shopbridge.services.access import Caller, authenticate, mark_used
+from shopbridge.services.access import ENTERERS, OPERATORS, OWNERS, READERS, Caller, authenticate, mark_used
 from shopbridge.store.db import reading, transaction
 
-READERS = ("owner", "ops", "finance", "support", "viewer")
-OPERATORS = ("owner", "ops")
-ENTERERS = ("owner", "ops", "support")  # who takes orders by hand (support answers WhatsApp and the phone)
+__all__ = ["ENTERERS", "OPERATORS", "OWNERS", "READERS", "bearer", "require"]
+
 
 # Declares the bearer scheme in the OpenAPI document; the refusals below are the hub's own (401 with its message).
 bearer = HTTPBearer(auto_error=False, description="An API token: `shopbridge tokens create EMAIL`.")

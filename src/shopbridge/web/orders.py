@@ -12,8 +12,8 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Resp
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, Field
 
 from shopbridge.bootstrap import Hub
-from shopbridge.domain.orders import OrderStatus
-from shopbridge.services import manual_orders, order_views
+from shopbridge.domain.orders import CancelReason, OrderStatus
+from shopbridge.services import cancellations, manual_orders, order_views
 from shopbridge.services.access import Caller
 from shopbridge.store.db import reading, transaction
 from shopbridge.web.auth import ENTERERS, OPERATORS, READERS, require
@@ -39,6 +39,10 @@ def _in_utc(moment: datetime) -> datetime:
 
 OrderId = Annotated[int, Path(ge=1, le=BIGGEST_ID, description="The hub's order id.")]
 IsoDateTime = Annotated[AwareDatetime, BeforeValidator(_iso_date_time), AfterValidator(_in_utc)]
+
+
+class CancelIn(BaseModel):
+    reason: CancelReason = Field(description="Why the order is cancelled; the channel gets its own reason for it.")
 
 
 class CustomerIn(BaseModel):
@@ -152,5 +156,23 @@ def router(hub: Hub) -> APIRouter:
         except order_views.OrderNotFound as error:
             raise HTTPException(404, str(error)) from None
         return {"order_id": order_id, "job_id": job_id}
+
+    @routes.post(
+        "/{order_id}/cancel", status_code=202,
+        summary="Cancel the order: at once for one entered in the hub, else by asking its channel (done: false).",
+        responses=refusals(400, 401, 403, 404, 409, 422),
+    )  # fmt: skip
+    def cancel(order_id: OrderId, body: CancelIn, caller: Caller = operator) -> dict[str, Any]:
+        try:
+            with transaction(hub.sessions) as session:
+                done = cancellations.cancel_order(
+                    session, order_id, body.reason, actor=caller.email, now=hub.clock.now(),
+                    cancelling_channels=hub.cancelling_channels,
+                )  # fmt: skip
+        except cancellations.UnknownOrder as error:
+            raise HTTPException(404, str(error)) from None
+        except cancellations.CancellationError as error:
+            raise HTTPException(409, str(error)) from None
+        return {"order_id": done.order_id, "done": done.done, "message": done.message}
 
     return routes

@@ -379,7 +379,9 @@ def test_an_owner_connects_the_store_from_the_dashboard_by_token_or_by_installin
     with transaction(store.hub.sessions) as session:
         set_password(session, "owner@example.com", "owner password 1", now=store.hub.clock.now(), actor="tests")
     with httpx.Client(base_url=store.hub_url, timeout=30, follow_redirects=True) as browser:
-        signed = browser.post("/sign-in", data={"email": "owner@example.com", "password": "owner password 1"})
+        form = browser.get("/sign-in").text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        signed = browser.post("/sign-in", data={"email": "owner@example.com", "password": "owner password 1",
+                                                "csrf_token": form})  # fmt: skip
         assert signed.status_code == 200, signed.text  # followed to the queue
         csrf = browser.get("/connections").text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
         install = browser.post("/connections/shopify", data={"csrf_token": csrf, "shop": SHOP},

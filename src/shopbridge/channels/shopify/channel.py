@@ -43,6 +43,10 @@ class ShopifyChannel:
     def resync_kind(self) -> str:
         return SYNC_ORDER
 
+    @property
+    def cancels_own_orders(self) -> bool:
+        return False  # its cancel_order cancels the orders the hub placed; the store's own are cancelled there
+
     def register_work(self, registry: JobRegistry) -> None:
         catalog.register(registry, self.context)
         stock.register(registry, self.context)

@@ -39,6 +39,10 @@ class TikTokChannel:
     def resync_kind(self) -> str:
         return sync.SYNC_ORDERS
 
+    @property
+    def cancels_own_orders(self) -> bool:
+        return True  # as the seller, with the seller reason for the hub's (fulfilment.cancel_order)
+
     def hub_settings(self) -> HubSettings:
         return HubSettings.of(self.settings)
 

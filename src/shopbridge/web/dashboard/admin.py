@@ -12,13 +12,12 @@ from sqlalchemy.orm import Session
 
 from shopbridge.bootstrap import Hub
 from shopbridge.services import access, audit
-from shopbridge.services.access import BrowserSession
+from shopbridge.services.access import OWNERS, BrowserSession
 from shopbridge.store.db import reading, transaction
 from shopbridge.store.tables import User
 from shopbridge.web.dashboard.guard import changer, viewer
 from shopbridge.web.dashboard.rendering import Pages
 
-OWNERS = ("owner",)
 AUDIT_PAGE = 100
 Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
 Text = Annotated[str, Form(max_length=320)]

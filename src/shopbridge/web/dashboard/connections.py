@@ -16,7 +16,7 @@ from shopbridge.channels.port import ConnectRefused
 from shopbridge.services import checklist, connections
 from shopbridge.services.access import BrowserSession
 from shopbridge.store.db import reading
-from shopbridge.web.auth import READERS
+from shopbridge.web.auth import OWNERS, READERS
 from shopbridge.web.dashboard.guard import changer, viewer
 from shopbridge.web.dashboard.rendering import Pages
 
@@ -24,7 +24,7 @@ from shopbridge.web.dashboard.rendering import Pages
 def router(hub: Hub, pages: Pages) -> APIRouter:
     routes = APIRouter(include_in_schema=False)
     reader = Depends(viewer(hub, READERS))
-    owner = Depends(changer(hub, ("owner",)))
+    owner = Depends(changer(hub, OWNERS))
 
     def back(message: str, *, error: bool = False) -> Response:
         return RedirectResponse(f"/connections?{urlencode({'error' if error else 'notice': message})}", 303)

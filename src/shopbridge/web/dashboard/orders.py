@@ -13,8 +13,8 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
 from shopbridge.bootstrap import Hub
-from shopbridge.domain.orders import OrderStatus
-from shopbridge.services import cancellations, order_views, queue
+from shopbridge.domain.orders import CancelReason, OrderStatus
+from shopbridge.services import cancellations, manual_orders, order_views, queue
 from shopbridge.services.access import BrowserSession
 from shopbridge.store.db import reading, transaction
 from shopbridge.store.tables import CancellationRequest, ChannelAccount, OrderLink, Shipment, SyncIssue
@@ -110,8 +110,13 @@ def router(hub: Hub, pages: Pages) -> APIRouter:
             except order_views.OrderNotFound as error:
                 return pages.render(request, "error.html", status_code=404, title="No such order", message=str(error))
             related = _related(session, order_id)
+            attempts = order_views.sync_attempts(session, order_id)
+            cancellable = cancellations.can_cancel(order["status"]) and (
+                order["channel"] == manual_orders.CHANNEL or order["channel"] in hub.cancelling_channels
+            )
         return pages.render(request, "order.html", order=order, now=hub.clock.now(),
-                            notice=request.query_params.get("notice"), **related)  # fmt: skip
+                            notice=request.query_params.get("notice"), attempts=attempts, cancellable=cancellable,
+                            cancel_reasons=list(CancelReason), **related)  # fmt: skip
 
     @routes.post("/orders/{order_id}/cancellation/{request_id}")
     async def answer_cancellation(request: Request, order_id: OrderId, request_id: OrderId,
@@ -130,6 +135,21 @@ def router(hub: Hub, pages: Pages) -> APIRouter:
             notice = "cancellation approved; the channel is told next" if approve else "cancellation rejected"
         except cancellations.CancellationError as error:
             notice = f"not answered: {error}"
+        return RedirectResponse(f"/orders/{order_id}?" + urlencode({"notice": notice}), 303)
+
+    @routes.post("/orders/{order_id}/cancel")
+    async def cancel(request: Request, order_id: OrderId, browser: BrowserSession = operator) -> Response:
+        """Cancel the order: at once for one entered in the hub, else by asking its channel."""
+        form = await request.form()
+        try:
+            with transaction(hub.sessions) as session:
+                done = cancellations.cancel_order(
+                    session, order_id, str(form.get("reason") or ""), actor=browser.caller.email,
+                    now=hub.clock.now(), cancelling_channels=hub.cancelling_channels,
+                )  # fmt: skip
+            notice = done.message
+        except cancellations.CancellationError as error:
+            notice = f"not cancelled: {error}"
         return RedirectResponse(f"/orders/{order_id}?" + urlencode({"notice": notice}), 303)
 
     @routes.post("/orders/{order_id}/retry")

@@ -30,6 +30,13 @@ STATUS_LABELS = {
 }  # fmt: skip
 
 
+def work_label(kind: str) -> str:
+    """A job kind as people read it: ``tiktok.ship_order`` is "TikTok: ship order"."""
+    owner, _, work = kind.rpartition(".")
+    words = work.replace("_", " ")
+    return f"{CHANNEL_LABELS.get(owner, owner.replace('_', ' ').capitalize())}: {words}" if owner else words
+
+
 class Pages:
     def __init__(self, timezone: str) -> None:
         self.zone = ZoneInfo(timezone)
@@ -38,6 +45,7 @@ class Pages:
         self.env.filters["local"] = self.local
         self.env.filters["channel_label"] = lambda channel: CHANNEL_LABELS.get(channel, channel)
         self.env.filters["status_label"] = lambda status: STATUS_LABELS.get(status, status)
+        self.env.filters["work_label"] = work_label
         self.env.globals.update(version=__version__, timezone=timezone, statuses=STATUS_LABELS)
 
     def local(self, moment: datetime | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
@@ -49,9 +57,8 @@ class Pages:
 
     def render(self, request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
         browser: BrowserSession | None = getattr(request.state, "browser", None)
-        html = self.env.get_template(template).render(
-            request=request, user=browser.caller if browser else None,
-            csrf_token=browser.csrf_token if browser else "", **context,
-        )  # fmt: skip
+        given = {"request": request, "user": browser.caller if browser else None,
+                 "csrf_token": browser.csrf_token if browser else ""}  # fmt: skip
+        html = self.env.get_template(template).render({**given, **context})
         return HTMLResponse(html, status_code=status_code, headers={"content-security-policy": DASHBOARD_CSP,
                                                                     "cache-control": "no-store"})  # fmt: skip

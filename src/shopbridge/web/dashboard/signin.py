@@ -1,7 +1,12 @@
-"""Signing in and out, a first-time sign-in link, and changing one's password."""
+"""Signing in and out, a first-time sign-in link, and changing one's password.
+
+The forms used before there is a session (signing in, setting a password from a link) carry a CSRF token too: the
+page sets it in a short-lived cookie of its own (HttpOnly, SameSite=Strict) and in the form, and a post whose two
+copies differ is refused, so another site cannot sign a browser in to an account of its choosing."""
 
 from __future__ import annotations
 
+from secrets import compare_digest, token_urlsafe
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -30,6 +35,30 @@ from shopbridge.web.dashboard.rendering import Pages
 Text = Annotated[str, Form(max_length=1024)]
 
 
+FORM_COOKIE = "shopbridge_form"
+FORM_TOKEN_AGE = 3600
+
+
+def _form_token(request: Request) -> str:
+    """The pre-session token: the browser's own if it has a well-formed one, else a new one."""
+    held = request.cookies.get(FORM_COOKIE, "")
+    return held if 40 <= len(held) <= 64 and held.replace("-", "").replace("_", "").isalnum() else token_urlsafe(32)
+
+
+def _with_form_token(request: Request, response: Response, token: str) -> Response:
+    response.set_cookie(FORM_COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https",
+                        path="/sign-in", max_age=FORM_TOKEN_AGE)  # fmt: skip
+    return response
+
+
+def _form_token_sent(request: Request, sent: str) -> bool:
+    held = request.cookies.get(FORM_COOKIE, "")
+    return bool(held and sent) and compare_digest(held.encode(), sent.encode())
+
+
+FORM_EXPIRED = "this form expired or did not come from this site; it has been renewed, so try again"
+
+
 def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
@@ -48,27 +77,37 @@ def router(hub: Hub, pages: Pages) -> APIRouter:
     signed_in = Depends(viewer(hub, READERS))
     change_own = Depends(changer(hub, READERS))
 
+    def sign_in_form(request: Request, next: str, email: str = "", error: str | None = None,
+                     status_code: int = 200) -> Response:  # fmt: skip
+        token = _form_token(request)
+        page = pages.render(request, "sign_in.html", status_code=status_code, next=safe_next(next), email=email,
+                            error=error, csrf_token=token)  # fmt: skip
+        return _with_form_token(request, page, token)
+
     @routes.get("/sign-in")
     def sign_in_page(request: Request, next: str = "/") -> Response:
         if current(hub, request) is not None:
             return RedirectResponse(safe_next(next), status_code=303)
-        return pages.render(request, "sign_in.html", next=safe_next(next), email="", error=None)
+        return sign_in_form(request, next)
 
     @routes.post("/sign-in")
-    def sign_in(request: Request, email: Text, password: Text, next: Annotated[str, Form()] = "/") -> Response:
+    def sign_in(request: Request, email: Text, password: Text, next: Annotated[str, Form()] = "/",
+                csrf_token: Annotated[str, Form(max_length=100)] = "") -> Response:  # fmt: skip
+        if not _form_token_sent(request, csrf_token):
+            return sign_in_form(request, next, email, FORM_EXPIRED, 403)
         now, client = hub.clock.now(), _client(request)
         try:
             with reading(hub.sessions) as session:
                 user = check_password(session, email, password, client=client, now=now)
         except TooManyFailures as error:
-            return pages.render(request, "sign_in.html", status_code=429, next=safe_next(next), email=email,
-                                error=str(error))  # fmt: skip
+            return sign_in_form(request, next, email, str(error), 429)
         except SignInRefused as error:
             with transaction(hub.sessions) as session:
                 record_failure(session, email, client=client, now=now)
-            return pages.render(request, "sign_in.html", status_code=401, next=safe_next(next), email=email,
-                                error=str(error))  # fmt: skip
-        return _signed_in(hub, request, user, next)
+            return sign_in_form(request, next, email, str(error), 401)
+        response = _signed_in(hub, request, user, next)
+        response.delete_cookie(FORM_COOKIE, path="/sign-in")
+        return response
 
     @routes.post("/sign-out")
     def sign_out(request: Request, browser: BrowserSession = change_own) -> Response:
@@ -85,19 +124,29 @@ def router(hub: Hub, pages: Pages) -> APIRouter:
         if not usable:
             message = "This sign-in link is unknown, used or expired; ask an owner for a new one."
             return pages.render(request, "error.html", status_code=404, title="Link not usable", message=message)
-        return pages.render(request, "set_password.html", token=token, error=None)
+        return password_form(request, token)
+
+    def password_form(request: Request, token: str, error: str | None = None, status_code: int = 200) -> Response:
+        form_token = _form_token(request)
+        page = pages.render(request, "set_password.html", status_code=status_code, token=token, error=error,
+                            csrf_token=form_token)  # fmt: skip
+        return _with_form_token(request, page, form_token)
 
     @routes.post("/sign-in/link/{token}")
-    def use_link(request: Request, token: str, password: Text, again: Text) -> Response:
+    def use_link(request: Request, token: str, password: Text, again: Text,
+                 csrf_token: Annotated[str, Form(max_length=100)] = "") -> Response:  # fmt: skip
+        if not _form_token_sent(request, csrf_token):
+            return password_form(request, token, FORM_EXPIRED, 403)
         if password != again:
-            return pages.render(request, "set_password.html", status_code=422, token=token,
-                                error="the two passwords differ")  # fmt: skip
+            return password_form(request, token, "the two passwords differ", 422)
         try:
             with transaction(hub.sessions) as session:
                 user = use_sign_in_link(session, token, password, now=hub.clock.now())
         except AccessError as error:
-            return pages.render(request, "set_password.html", status_code=422, token=token, error=str(error))
-        return _signed_in(hub, request, user, "/")
+            return password_form(request, token, str(error), 422)
+        response = _signed_in(hub, request, user, "/")
+        response.delete_cookie(FORM_COOKIE, path="/sign-in")
+        return response
 
     @routes.get("/account")
     def account(request: Request, browser: BrowserSession = signed_in) -> Response:

@@ -19,7 +19,6 @@ from starlette.datastructures import UploadFile
 from shopbridge.bootstrap import Hub
 from shopbridge.services import stock, stock_counts, stock_rules
 from shopbridge.services.access import BrowserSession
-from shopbridge.services.audit import record
 from shopbridge.store.db import reading, transaction
 from shopbridge.store.tables import StockLevel, Variant
 from shopbridge.web.auth import OPERATORS, READERS
@@ -124,9 +123,8 @@ def _apply(hub: Hub, text: str, mode: stock_counts.Mode, origin: str, name: str,
     parsed = stock_counts.read_csv(io.StringIO(text, newline=""), mode)
     try:
         with transaction(hub.sessions) as session:
-            summary = stock_counts.import_csv(session, parsed, origin=origin, now=hub.clock.now(), reference=name[:200])
-            record(session, actor, f"stock.import_{mode}", "file", name[:100], now=hub.clock.now(),
-                   after={"rows": parsed.rows, "applied": summary.applied, "origin": origin})  # fmt: skip
+            summary = stock_counts.import_csv(session, parsed, origin=origin, now=hub.clock.now(), reference=name[:200],
+                                              actor=actor, name=name)  # fmt: skip
     except stock_counts.RowsRefused as refused:
         return [str(problem) for problem in refused.problems]
     except stock.StockError as error:
