@@ -329,6 +329,7 @@ def test_the_order_page(client: TestClient, hub: Hub) -> None:
     page = client.get(f"/orders/{order_id}")
     assert page.status_code == 200
     assert "Blocked: unknown_sku" in page.text and "&lt;b&gt;X&lt;/b&gt;" in page.text and "<b>X</b>" not in page.text
+    assert "<title>Order TT-9 · shopbridge</title>" in page.text
     assert csrf_of(page.text)
     assert client.get("/orders/424242").status_code == 404
 
