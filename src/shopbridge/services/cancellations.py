@@ -126,6 +126,12 @@ def can_cancel(status: str) -> bool:
     return state is not OrderStatus.CANCELLED and progress(state) <= progress(OrderStatus.PARTIALLY_SHIPPED)
 
 
+def cancels_from_hub(channel: str, cancelling_channels: frozenset[str]) -> bool:
+    """Whether staff can cancel the orders of ``channel`` from the hub: the hub's own (entered by staff), or a
+    channel in ``cancelling_channels`` (Hub.cancelling_channels)."""
+    return channel == manual_orders.CHANNEL or channel in cancelling_channels
+
+
 def cancel_order(session: Session, order_id: int, reason: str, *, actor: str, now: datetime,
                  cancelling_channels: frozenset[str]) -> Cancelling:  # fmt: skip
     """Cancel an order on staff's word, with a ``CancelReason``. An order entered in the hub is cancelled here; one
@@ -143,18 +149,18 @@ def cancel_order(session: Session, order_id: int, reason: str, *, actor: str, no
     if not can_cancel(order.status):
         raise NotCancellable(f"order {order.external_id} is {order.status.replace('_', ' ')}: it has shipped, so "
                                 "it comes back as a return, not a cancellation")  # fmt: skip
+    if not cancels_from_hub(account.channel, cancelling_channels):
+        raise NotCancellable(f"{account.label} orders are cancelled in {account.label} itself; the hub follows")
     before = {"status": order.status, "channel_status": order.channel_status}
     if account.channel == manual_orders.CHANNEL:
         orders.cancel_here(session, order.id, now=now, source=f"hub:{actor}")
         result = Cancelling(order.id, True, f"order {order.external_id} cancelled; its units are free again")
-    elif account.channel in cancelling_channels:
+    else:
         enqueue(session, cancel_kind(account.channel), {"order_id": order.id, "reason": reason, "source": "hub"},
                 now=now, identity_key=f"cancel-origin:{order.id}", channel_account_id=account.id, priority=20,
                 order_id=order.id)  # fmt: skip
         result = Cancelling(order.id, False, f"{account.label} is asked to cancel order {order.external_id}; the "
                             "order shows cancelled once it confirms")  # fmt: skip
-    else:
-        raise NotCancellable(f"{account.label} orders are cancelled in {account.label} itself; the hub follows")
     audit.record(session, actor, "order.cancel", "order", order.id, now=now, before=before,
                  after={"reason": reason, "done": result.done})  # fmt: skip
     return result

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from shopbridge.bootstrap import Hub
 from shopbridge.domain.orders import CancelReason, OrderStatus
-from shopbridge.services import cancellations, manual_orders, order_views, queue
+from shopbridge.services import cancellations, order_views, queue
 from shopbridge.services.access import BrowserSession
 from shopbridge.store.db import reading, transaction
 from shopbridge.store.tables import CancellationRequest, ChannelAccount, OrderLink, Shipment, SyncIssue
@@ -111,8 +111,8 @@ def router(hub: Hub, pages: Pages) -> APIRouter:
                 return pages.render(request, "error.html", status_code=404, title="No such order", message=str(error))
             related = _related(session, order_id)
             attempts = order_views.sync_attempts(session, order_id)
-            cancellable = cancellations.can_cancel(order["status"]) and (
-                order["channel"] == manual_orders.CHANNEL or order["channel"] in hub.cancelling_channels
+            cancellable = cancellations.can_cancel(order["status"]) and cancellations.cancels_from_hub(
+                order["channel"], hub.cancelling_channels
             )
         return pages.render(request, "order.html", order=order, now=hub.clock.now(),
                             notice=request.query_params.get("notice"), attempts=attempts, cancellable=cancellable,
