@@ -36,6 +36,8 @@ users_app = typer.Typer(help="Users and their roles.", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 stock_app = typer.Typer(help="Stock: show a SKU, adjust it, import movements or counts.", no_args_is_help=True)
 cancellations_app = typer.Typer(help="Buyers' cancellation requests: list, approve, reject.", no_args_is_help=True)
+returns_app = typer.Typer(help="Returns: store returns and their refunds; buyers' return requests.",
+                          no_args_is_help=True)  # fmt: skip
 app.add_typer(config_app, name="config")
 app.add_typer(connect_app, name="connect")
 app.add_typer(orders_app, name="orders")
@@ -43,6 +45,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(stock_app, name="stock")
 app.add_typer(cancellations_app, name="cancellations")
+app.add_typer(returns_app, name="returns")
 app.add_typer(links_app, name="links")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(bench_app, name="bench")
@@ -799,6 +802,106 @@ def cancellations_reject(
 ) -> None:
     """Reject a buyer's cancellation request."""
     _answer_cancellation(request_id, False, actor, reason)
+
+
+# --- returns ---------------------------------------------------------------------------------------------
+
+
+@returns_app.command("list")
+def returns_list(
+    state: Annotated[str | None, typer.Option(help="unmatched, refunding, refunded or refused.")] = None,
+) -> None:
+    """Returns stores took back, the newest first, with their refunds on the order's channel."""
+    from shopbridge.services import return_requests
+
+    built = ready_hub()
+    try:
+        with built.sessions() as session:
+            taken = return_requests.list_returns(session, state or None)
+    except return_requests.ReturnRequestError as error:
+        fail(str(error))
+    table = Table("id", "taken by", "return", "order", "lines", "state", "refund", "error",
+                  title=f"store returns ({state or 'all'})")  # fmt: skip
+    for row in taken:
+        lines = ", ".join(f"{line['quantity']} {line['sku']}" for line in row["lines"])
+        refund = " ".join(str(part) for part in (row["refund"], row["currency"], row["refund_external_id"]) if part)
+        table.add_row(str(row["id"]), str(row["channel_label"]), str(row["external_id"]),
+                      f"{row['order_channel_label'] or ''} {row['external_order_id'] or ''}".strip(), lines,
+                      str(row["state"]), refund, str(row["error"] or "")[:80])  # fmt: skip
+    console.print(table)
+
+
+@returns_app.command("requests")
+def returns_requests(
+    state: Annotated[
+        str | None, typer.Option(help="pending, approving, rejecting, approved, rejected or closed.")
+    ] = "pending",
+) -> None:
+    """Buyers' return and refund requests, those due soonest first (pending by default, `--state ''` for all)."""
+    from shopbridge.services import return_requests
+
+    built = ready_hub()
+    try:
+        with built.sessions() as session:
+            requests = return_requests.list_requests(session, state or None)
+    except return_requests.ReturnRequestError as error:
+        fail(str(error))
+    table = Table("id", "channel", "order", "type", "state", "waits for", "refund", "reason", "respond by", "error",
+                  title=f"return requests ({state or 'all'})")  # fmt: skip
+    for request in requests:
+        table.add_row(str(request["id"]), str(request["channel_label"]), str(request["external_order_id"]),
+                      str(request["request_type"] or ""), str(request["state"]), str(request["next_action"] or ""),
+                      " ".join(str(part) for part in (request["refund"], request["currency"]) if part),
+                      str(request["reason"] or ""), str(request["respond_by"] or ""),
+                      str(request["error"] or "")[:80])  # fmt: skip
+    console.print(table)
+
+
+def _answer_return(request_id: int, approve: bool, email: str | None, reason: str | None) -> None:
+    from shopbridge.services import return_requests
+
+    built = ready_hub()
+    actor = acting(built, OPERATORS, email)
+    try:
+        with transaction(built.sessions) as session:
+            return_requests.answer(session, request_id, approve, actor=actor, now=built.clock.now(), reason=reason)
+    except return_requests.ReturnRequestError as error:
+        fail(str(error))
+    console.print(f"return request {request_id} is {'approving' if approve else 'rejecting'}: the channel is told "
+                  "next")  # fmt: skip
+
+
+@returns_app.command("approve")
+def returns_approve(request_id: int, actor: Actor = None) -> None:
+    """Approve a buyer's return or refund request (the step the channel waits for)."""
+    _answer_return(request_id, True, actor, None)
+
+
+@returns_app.command("reject")
+def returns_reject(
+    request_id: int,
+    reason: Annotated[
+        str | None, typer.Option(help="A reject reason of the channel (name or text), or a comment.")
+    ] = None,
+    actor: Actor = None,
+) -> None:
+    """Reject a buyer's return or refund request."""
+    _answer_return(request_id, False, actor, reason)
+
+
+@returns_app.command("retry")
+def returns_retry(return_id: int, actor: Actor = None) -> None:
+    """Ask the order's channel again for a refused refund of a store return, once its cause is fixed."""
+    from shopbridge.services import returns
+
+    built = ready_hub()
+    who = acting(built, OPERATORS, actor)
+    try:
+        with transaction(built.sessions) as session:
+            job_id = returns.retry_refund(session, return_id, now=built.clock.now(), actor=who)
+    except returns.ReturnError as error:
+        fail(str(error))
+    console.print(f"return {return_id} will be refunded again by job {job_id}")
 
 
 # --- benchmarks ----------------------------------------------------------------------------------------

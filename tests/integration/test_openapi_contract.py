@@ -76,6 +76,8 @@ def test_the_api_keeps_its_openapi_contract(tiktok_hub: Hub) -> None:
         "GET /api/v1/links", "POST /api/v1/links", "GET /api/v1/links/problems",
         "DELETE /api/v1/links/{account_id}/{external_sku_id}", "GET /api/v1/cancellations",
         "POST /api/v1/cancellations/{request_id}/approve", "POST /api/v1/cancellations/{request_id}/reject",
+        "GET /api/v1/returns", "GET /api/v1/return-requests", "POST /api/v1/return-requests/{request_id}/approve",
+        "POST /api/v1/return-requests/{request_id}/reject",
         "POST /api/v1/connections/shopify", "POST /api/v1/connections/shopify/install", "GET /connect/shopify/start",
         "GET /connect/shopify/callback",
     }  # fmt: skip

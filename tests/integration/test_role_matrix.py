@@ -20,7 +20,15 @@ from shopbridge.runtime.jobs import set_aside
 from shopbridge.services.access import ROLES, issue_token
 from shopbridge.store.db import transaction
 from shopbridge.store.sync_issues import raise_issue
-from shopbridge.store.tables import CancellationRequest, ChannelListing, Location, Product, StockLevel, Variant
+from shopbridge.store.tables import (
+    CancellationRequest,
+    ChannelListing,
+    Location,
+    Product,
+    ReturnRequest,
+    StockLevel,
+    Variant,
+)
 from shopbridge.web.app import create_app
 from shopbridge.web.auth import ENTERERS, OPERATORS, READERS
 from tests.integration.dashboard_world import PASSWORD, add_accounts, add_order, add_people, audit_count, form_token
@@ -57,6 +65,8 @@ CASES = {
     "DELETE /api/v1/links/{account_id}/{external_sku_id:path}": Case("/api/v1/links/1/L-UNLINK", OPERATORS),
     "POST /api/v1/cancellations/{request_id}/approve": Case("/api/v1/cancellations/1/approve", OPERATORS),
     "POST /api/v1/cancellations/{request_id}/reject": Case("/api/v1/cancellations/2/reject", OPERATORS, json={}),
+    "POST /api/v1/return-requests/{request_id}/approve": Case("/api/v1/return-requests/1/approve", OPERATORS),
+    "POST /api/v1/return-requests/{request_id}/reject": Case("/api/v1/return-requests/2/reject", OPERATORS, json={}),
     "POST /api/v1/connections/shopify": Case("/api/v1/connections/shopify", OWNER, audited=False, json={
         "shop": "matrix.myshopify.com", "access_token": "shpat_x"}),
     "POST /api/v1/connections/shopify/install": Case("/api/v1/connections/shopify/install", OWNER, audited=False,
@@ -108,7 +118,8 @@ def route_table(app: FastAPI) -> Iterator[tuple[str, set[str]]]:
 
 @pytest.fixture
 def hub(tiktok_hub: Hub) -> Hub:
-    """People of every role, a blocked TikTok order, SKUs and listings to link and unlink, two buyer requests."""
+    """People of every role, a blocked TikTok order, SKUs and listings to link and unlink, two buyer cancellation
+    requests and two return requests."""
     add_people(tiktok_hub)
     accounts = add_accounts(tiktok_hub)
     add_order(tiktok_hub, accounts.tiktok, "TT-1", blocked="unknown_sku")
@@ -130,6 +141,9 @@ def hub(tiktok_hub: Hub) -> Hub:
                            variant_id=mug.id, link="manual"),
             *(CancellationRequest(channel_account_id=accounts.tiktok, external_id=f"C{n}", external_order_id="TT-1",
                                   order_id=1, requested_at=now, updated_at=now) for n in (1, 2)),
+            *(ReturnRequest(channel_account_id=accounts.tiktok, external_id=f"R{n}", external_order_id="TT-1",
+                            order_id=1, next_action="SELLER_RESPOND_REFUND", requested_at=now, updated_at=now)
+              for n in (1, 2)),
         ])  # fmt: skip
         raise_issue(session, kind="stock_mismatch", severity="warning", fingerprint="matrix:1", now=now,
                     message="TikTok shows 3, the hub 5")  # fmt: skip

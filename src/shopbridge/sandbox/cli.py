@@ -15,7 +15,9 @@ if TYPE_CHECKING:
 
 STDIN_FILENO = 0
 
-sandbox_app = typer.Typer(help="Run local emulators of the outside world (TikTok Shop, Shopify).", no_args_is_help=True)
+sandbox_app = typer.Typer(
+    help="Run local emulators of the outside world (TikTok Shop, Shopify, a POS).", no_args_is_help=True
+)
 
 
 @sandbox_app.callback()
@@ -142,6 +144,63 @@ def shopify(
         webhook_sender_process=webhook_sender_process,
     )
     typer.echo(f"Shopify sandbox on http://{host}:{port}  (control API: http://{host}:{port}/docs)")
+    server = uvicorn.Server(uvicorn.Config(create_app(config), host=host, port=port,
+                                           log_level="warning" if quiet else "info", access_log=not quiet))  # fmt: skip
+    if stop_on_stdin_eof:
+        _stop_when_stdin_closes(server)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:
+        raise typer.Exit(3)
+
+
+@sandbox_app.command("pos")
+def pos(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port for the POS API (/v1) and /_sandbox/.")] = 8103,
+    account: Annotated[str, typer.Option(help="The POS account id (X-POS-Account).")] = "pos-sandbox",
+    secret: Annotated[
+        str, typer.Option(help="The shared secret, at least 32 characters: signs events, checks API calls.")
+    ] = "pos_sandbox_secret_0123456789abcdef",  # noqa: S107
+    hub_url: Annotated[
+        str, typer.Option(help="Where events are posted (the hub's POST /hooks/pos).")
+    ] = "http://127.0.0.1:8000/hooks/pos",
+    seed: Annotated[str | None, typer.Option(help="'demo' stocks four stores with the TikTok demo's SKUs.")] = None,
+    random_seed: Annotated[int | None, typer.Option(help="Make ids, traffic and faults reproducible.")] = None,
+    traffic: Annotated[
+        bool, typer.Option(help="Simulate the stores: till sales, associates shipping tasks, returns, receipts.")
+    ] = False,
+    event_sender_process: Annotated[
+        bool, typer.Option(help="Post events from a process of their own, unslowed by the sandbox's API traffic.")
+    ] = True,
+    quiet: Annotated[bool, typer.Option(help="Log warnings only.")] = False,
+    stop_on_stdin_eof: Annotated[
+        bool,
+        typer.Option(
+            "--stop-on-stdin-eof",
+            help="Stop when stdin closes: for a parent process running the sandbox beside it, whose end of the "
+            "pipe closes however it ends, SIGKILL included.",
+        ),
+    ] = False,
+) -> None:
+    """Serve the POS sandbox (the POS protocol's API under /v1, signed events to the hub)."""
+    import uvicorn
+
+    from .pos import PosSandboxConfig, create_app
+
+    try:
+        config = PosSandboxConfig(
+            account=account,
+            secret=secret,
+            hub_event_url=hub_url,
+            seed=seed,
+            random_seed=random_seed,
+            traffic=traffic,
+            event_sender_process=event_sender_process,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    typer.echo(f"POS sandbox on http://{host}:{port}/v1  (control API: http://{host}:{port}/docs)")
     server = uvicorn.Server(uvicorn.Config(create_app(config), host=host, port=port,
                                            log_level="warning" if quiet else "info", access_log=not quiet))  # fmt: skip
     if stop_on_stdin_eof:

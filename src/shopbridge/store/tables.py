@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     ForeignKey,
@@ -351,6 +352,9 @@ class Order(Base):
     oversold_units: Mapped[int] = mapped_column(default=0, doc="Units ordered that the stock truth no longer had.")
     awaiting_shipment_at: Mapped[datetime | None] = mapped_column(doc="When it first reached AWAITING_SHIPMENT.")
     released_at: Mapped[datetime | None]
+    fulfilment_location_id: Mapped[int | None] = mapped_column(
+        ForeignKey("locations.id"), doc="Where its units were routed at release, when not its channel warehouse's."
+    )
     channel_created_at: Mapped[datetime]
     channel_updated_at: Mapped[datetime]
     created_at: Mapped[datetime] = _created()
@@ -437,6 +441,10 @@ class OrderLink(Base):
     channel_account_id: Mapped[int] = mapped_column(ForeignKey("channel_accounts.id"))
     external_id: Mapped[str | None] = mapped_column(String(100), doc="The order's id in that account.")
     external_name: Mapped[str | None] = mapped_column(String(100), doc="Its name there, e.g. #1042.")
+    external_location_id: Mapped[str | None] = mapped_column(
+        String(100), doc="The account's location that fulfils it (a POS store), where it has several."
+    )
+    external_status: Mapped[str | None] = mapped_column(String(30), doc="Its progress there, in the account's word.")
     state: Mapped[str] = mapped_column(String(20), default="placing")
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = _created()
@@ -469,6 +477,100 @@ class Shipment(Base):
     error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = _created()
+
+
+class StoreReturn(Base):
+    """Goods taken back by a channel that fulfils orders (a POS returns desk) for an order of another channel: one
+    refund on the order's channel per return, for exactly its lines and units."""
+
+    __tablename__ = "store_returns"
+    __table_args__ = (
+        UniqueConstraint("channel_account_id", "external_id"),
+        CheckConstraint("state IN ('unmatched', 'refunding', 'refunded', 'refused')", name="state"),
+        Index(None, "order_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel_account_id: Mapped[int] = mapped_column(ForeignKey("channel_accounts.id"), doc="Where it was returned.")
+    external_id: Mapped[str] = mapped_column(String(100), doc="The return's id there.")
+    external_location_id: Mapped[str | None] = mapped_column(String(100))
+    order_ref: Mapped[dict[str, Any]] = mapped_column(default=dict, doc="The original order, as the return named it.")
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    lines: Mapped[dict[str, Any]] = mapped_column(
+        default=dict, doc='{"lines": [{sku, variant_id, quantity, restock_quantity}]}'
+    )
+    state: Mapped[str] = mapped_column(String(12), default="refunding")
+    refund_external_id: Mapped[str | None] = mapped_column(String(100), doc="The refund's id on the order's channel.")
+    refund_status: Mapped[str | None] = mapped_column(String(50), doc="The order's channel's word for it.")
+    refund_minor: Mapped[int | None] = mapped_column(BigInteger, doc="The refund in minor units of ``currency``.")
+    currency: Mapped[str | None] = mapped_column(String(3))
+    error: Mapped[str | None] = mapped_column(Text)
+    returned_at: Mapped[datetime]
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _created()
+
+
+class ReturnRequest(Base):
+    """A buyer's return or refund request on a marketplace, waiting for the seller's answer before its deadline."""
+
+    __tablename__ = "return_requests"
+    __table_args__ = (
+        UniqueConstraint("channel_account_id", "external_id"),
+        CheckConstraint(
+            "state IN ('pending', 'approving', 'rejecting', 'approved', 'rejected', 'closed')", name="state"
+        ),
+        Index(None, "state", "respond_by"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel_account_id: Mapped[int] = mapped_column(ForeignKey("channel_accounts.id"))
+    external_id: Mapped[str] = mapped_column(String(100), doc="The request's id on the channel.")
+    external_order_id: Mapped[str] = mapped_column(String(100))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    request_type: Mapped[str | None] = mapped_column(String(30), doc="e.g. REFUND, RETURN_AND_REFUND.")
+    state: Mapped[str] = mapped_column(String(12), default="pending")
+    channel_status: Mapped[str | None] = mapped_column(String(50), doc="The channel's own word, verbatim.")
+    next_action: Mapped[str | None] = mapped_column(String(50), doc="What the channel waits for from the seller.")
+    reason: Mapped[str | None] = mapped_column(Text)
+    refund_minor: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    lines: Mapped[dict[str, Any]] = mapped_column(default=dict, doc='{"lines": [{sku, quantity}]}')
+    respond_by: Mapped[datetime | None]
+    requested_at: Mapped[datetime]
+    answered_at: Mapped[datetime | None]
+    answered_by: Mapped[str | None] = mapped_column(String(200))
+    error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = _created()
+
+
+class MirroredLevel(Base):
+    """The last level an external stock master reported for a SKU at one of its locations, with the location's
+    sequence then: a level carrying a lower sequence (a late or replayed event) is not applied."""
+
+    __tablename__ = "mirrored_levels"
+    __table_args__ = (UniqueConstraint("channel_account_id", "external_location_id", "sku"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel_account_id: Mapped[int] = mapped_column(ForeignKey("channel_accounts.id", ondelete="CASCADE"))
+    external_location_id: Mapped[str] = mapped_column(String(100))
+    sku: Mapped[str] = mapped_column(String(100))
+    sequence: Mapped[int] = mapped_column(BigInteger)
+    on_hand: Mapped[int]
+    allocated: Mapped[int]
+    updated_at: Mapped[datetime] = _created()
+
+
+class DriftCheck(Base):
+    """One run of the status drift detector: how many open orders it compared and how many disagreed."""
+
+    __tablename__ = "drift_checks"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    checked_at: Mapped[datetime] = mapped_column(index=True)
+    orders_checked: Mapped[int]
+    drifted: Mapped[int]
+    repaired: Mapped[int] = mapped_column(default=0)
+    kinds: Mapped[dict[str, Any]] = mapped_column(default=dict, doc="Drifted orders per kind of mismatch.")
 
 
 class CancellationRequest(Base):

@@ -127,3 +127,84 @@ async def test_eligibility_and_refund_calculation(env: Env) -> None:
     )
     assert calc["order_refund_amount"]["refund_total"] == "47.00"
     await env.control("POST", f"/orders/{placed['id']}/request_return", {}, expect=409)
+
+
+CREATE = "/return_refund/202309/returns"
+CALCULATE = "/return_refund/202309/refunds/calculate"
+MISSING_ITEM = "ecom_order_delivered_refund_reason_missing_item"
+
+
+def refund_body(order_id: str, skus: list[tuple[str, int]]) -> dict[str, Any]:
+    return {"order_id": order_id, "return_reason": MISSING_ITEM, "return_type": "REFUND",
+            "skus": [{"sku_id": sku, "quantity": quantity} for sku, quantity in skus]}  # fmt: skip
+
+
+async def all_returns(env: Env, order_id: str) -> list[dict[str, Any]]:
+    data = await env.ok("POST", SEARCH, body={"order_ids": [order_id]}, query=[("page_size", "10")])
+    found: list[dict[str, Any]] = data["return_orders"]
+    return found
+
+
+async def test_a_seller_refund_with_the_same_idempotency_key_is_opened_once(env: Env) -> None:
+    placed, sku = await delivered_order(env, quantity=2)
+    key = [("idempotency_key", "shopbridge-return-1")]
+    first = await env.ok("POST", CREATE, body=refund_body(placed["id"], [(sku, 1)]), query=key)
+    again = await env.ok("POST", CREATE, body=refund_body(placed["id"], [(sku, 1)]), query=key)
+    assert again == first
+    [only] = await all_returns(env, placed["id"])
+    assert only["return_id"] == first["return_id"] and only["role"] == "SELLER"
+    assert len(only["return_line_items"]) == 1
+    other = await env.ok("POST", CREATE, body=refund_body(placed["id"], [(sku, 1)]),
+                         query=[("idempotency_key", "shopbridge-return-2")])  # fmt: skip
+    assert other["return_id"] != first["return_id"]
+    assert len(await all_returns(env, placed["id"])) == 2
+
+
+async def test_partial_refunds_of_one_line_take_each_unit_once(env: Env) -> None:
+    placed, sku = await delivered_order(env, quantity=3)
+    calculated = await env.ok("POST", CALCULATE, body={"order_id": placed["id"], "request_type": "REFUND",
+                                                       "skus": [{"sku_id": sku, "quantity": 1}]})  # fmt: skip
+    # One unit of three: its price and a third of the order's tax, no shipping.
+    assert calculated["order_refund_amount"]["refund_total"] == "20.67"
+    first = await env.ok("POST", CREATE, body=refund_body(placed["id"], [(sku, 1)]))
+    second = await env.ok("POST", CREATE, body=refund_body(placed["id"], [(sku, 1)]))
+    units = {r["return_id"]: [x["order_line_item_id"] for x in r["return_line_items"]]
+             for r in await all_returns(env, placed["id"])}  # fmt: skip
+    assert len(units[first["return_id"]]) == len(units[second["return_id"]]) == 1
+    assert units[first["return_id"]] != units[second["return_id"]]
+    too_many = await env.api("POST", CREATE, body=refund_body(placed["id"], [(sku, 2)]))
+    assert too_many.status_code == 400 and too_many.json()["code"] == 98001004
+    assert "more units than can be returned" in too_many.json()["message"]
+    calculated_too_many = await env.api("POST", CALCULATE, body={
+        "order_id": placed["id"], "request_type": "REFUND", "skus": [{"sku_id": sku, "quantity": 2}]})  # fmt: skip
+    assert calculated_too_many.json()["code"] == 98001004
+    await env.ok("POST", CREATE, body=refund_body(placed["id"], [(sku, 1)]))
+    every_unit = [x["order_line_item_id"] for r in await all_returns(env, placed["id"]) for x in r["return_line_items"]]
+    assert len(every_unit) == len(set(every_unit)) == 3
+    assert (await env.api("POST", CREATE, body=refund_body(placed["id"], [(sku, 1)]))).status_code == 400
+
+
+async def test_a_sku_named_twice_takes_two_different_units(env: Env) -> None:
+    placed, sku = await delivered_order(env, quantity=2)
+    await env.ok("POST", CREATE, body=refund_body(placed["id"], [(sku, 1), (sku, 1)]))
+    [r] = await all_returns(env, placed["id"])
+    ids = [x["order_line_item_id"] for x in r["return_line_items"]]
+    assert len(ids) == 2 and len(set(ids)) == 2
+    assert r["refund_amount"]["refund_total"] == "42.00"
+
+
+async def test_refunds_open_once_the_order_is_delivered(env: Env) -> None:
+    product = await env.product([{"seller_sku": "TEE-1", "price": "20.00", "quantity": 10}])
+    sku = product["skus"][0]["id"]
+    placed = await env.order([(sku, 1)])
+    await env.advance(3600)
+    await env.control("POST", f"/orders/{placed['id']}/ship")
+    calculated = await env.api("POST", CALCULATE, body={"order_id": placed["id"], "request_type": "REFUND",
+                                                        "skus": [{"sku_id": sku, "quantity": 1}]})  # fmt: skip
+    assert calculated.json()["code"] == 64002003
+    created = await env.api("POST", CREATE, body=refund_body(placed["id"], [(sku, 1)]))
+    assert created.json()["code"] == 64002003
+    for step in ("collect", "deliver"):
+        await env.control("POST", f"/orders/{placed['id']}/{step}")
+    await env.ok("POST", CALCULATE, body={"order_id": placed["id"], "request_type": "REFUND"})
+    await env.ok("POST", CREATE, body=refund_body(placed["id"], [(sku, 1)]))

@@ -16,6 +16,7 @@ from shopbridge.channels.tiktok.auth import TokenSet, authorization_url, exchang
 from shopbridge.channels.tiktok.cancellations import ensure_cancellation_schedule
 from shopbridge.channels.tiktok.errors import TikTokError
 from shopbridge.channels.tiktok.inventory import CHECK_STOCK, IMPORT_LISTINGS, PUSH_DIRTY
+from shopbridge.channels.tiktok.returns import ensure_return_schedule
 from shopbridge.channels.tiktok.shop import Shop, TikTokContext, seal_credentials
 from shopbridge.channels.tiktok.sync import POLL_ORDERS, REFRESH_TOKENS
 from shopbridge.channels.tiktok.webhooks import SUBSCRIBED_TOPICS
@@ -167,6 +168,7 @@ def _store(
         ensure_schedule(session, Periodic(f"{REFRESH_TOKENS}:{account.id}", REFRESH_TOKENS, hub.refresh_check_seconds,
                                           channel_account_id=account.id), now=now + timedelta(minutes=5))  # fmt: skip
         ensure_cancellation_schedule(session, account.id, now)
+        ensure_return_schedule(session, account.id, now)
         if session.scalar(select(Location.id).limit(1)) is None:
             session.add(Location(code="MAIN", name="Main location", timezone=timezone, created_at=now))
         _stock_setup(session, hub, account.id, now)

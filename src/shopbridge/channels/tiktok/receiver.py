@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from shopbridge.channels.tiktok import webhooks
+from shopbridge.channels.tiktok.returns import queue_return_sync
 from shopbridge.channels.tiktok.sync import (
     AUTHORIZATION_EXPIRING,
     DEAUTHORIZED,
@@ -31,13 +32,15 @@ from shopbridge.store.tables import ChannelAccount, InboundEvent, Job
 SOURCE = "tiktok"
 ONE_OFF_EVENTS = {str(webhooks.SELLER_DEAUTHORIZATION): DEAUTHORIZED,
                   str(webhooks.UPCOMING_AUTHORIZATION_EXPIRATION): AUTHORIZATION_EXPIRING}  # fmt: skip
+RETURN_CHANGED = "return_changed"  # the detail of an order sync a return event asks for: read the returns too
 
 
 @dataclass(frozen=True)
 class Work:
     """A job an inbox event asks for. Order events of one shop all ask for the same work, the shop's order sync,
     which reads them from the inbox itself and marks them processed. A one-off event (deauthorization, expiry
-    warning) names its inbox row, marked processed once its job is queued, and carries what the job needs."""
+    warning) names its inbox row, marked processed once its job is queued, and carries what the job needs. A return
+    event's order sync carries RETURN_CHANGED: the shop's return requests are read too."""
 
     account_id: int
     kind: str
@@ -116,7 +119,9 @@ def _work(account_id: int, notification: webhooks.Notification) -> Work | None:
     if kind in webhooks.ORDER_EVENT_TYPES:
         # The inbox is the queue: the record stays `received` until a sync re-reads its orders. One sync waits per
         # shop and takes every order event received meanwhile (one detail call covers up to 50 orders).
-        return Work(account_id, SYNC_ORDERS) if webhooks.order_ids(notification) else None
+        if not webhooks.order_ids(notification):
+            return None
+        return Work(account_id, SYNC_ORDERS, detail=RETURN_CHANGED if kind == webhooks.RETURN_STATUS_CHANGE else None)
     if kind == webhooks.SELLER_DEAUTHORIZATION:
         return Work(account_id, DEAUTHORIZED, detail=_text(notification.data.get("message")))
     if kind == webhooks.UPCOMING_AUTHORIZATION_EXPIRATION:
@@ -156,6 +161,8 @@ def queue_work(
             identity = f"{work.kind}:{work.account_id}"
             if work.kind == SYNC_ORDERS:
                 queue_sync(session, work.account_id, now=now)
+                if work.detail == RETURN_CHANGED:  # a buyer's return request may wait for the seller
+                    queue_return_sync(session, work.account_id, now=now)
             elif work.kind == DEAUTHORIZED:
                 jobs.enqueue(session, DEAUTHORIZED, {"message": work.detail}, now=now,
                              channel_account_id=work.account_id, identity_key=identity, priority=1)  # fmt: skip

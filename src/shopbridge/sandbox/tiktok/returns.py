@@ -99,7 +99,7 @@ def request_return(
         raise OrderRejected(f"order {order.id} is {order.status}; returns open once it is DELIVERED")
     available = returnable_items(sb, order)
     chosen = line_ids or available
-    if not chosen or not set(chosen) <= set(available):
+    if not chosen or len(set(chosen)) != len(chosen) or not set(chosen) <= set(available):
         raise OrderRejected("those line items cannot be returned (unknown, cancelled or already returned)")
     subtotal, shipping, tax = refund_for(order, chosen, include_shipping=False)
     if refund_total is not None and refund_total > subtotal + shipping + tax:
@@ -408,12 +408,13 @@ def _order(call: Call, order_id: str) -> Order:
     return order
 
 
-def _lines_from_skus(call: Call, order: Order, skus: list[SkuQuantityIn]) -> list[str]:
-    open_lines = returnable_items(call.sb, order)
+def _lines_from_skus(order: Order, skus: list[SkuQuantityIn], open_lines: list[str]) -> list[str]:
+    """The line items (one per unit) for ``skus``' quantities, taken from ``open_lines`` in order; a SKU named twice
+    takes further units, never the same one again."""
     items = {i.id: i for i in order.line_items}
     chosen: list[str] = []
     for want in skus:
-        matching = [lid for lid in open_lines if items[lid].sku_id == want.sku_id]
+        matching = [lid for lid in open_lines if items[lid].sku_id == want.sku_id and lid not in chosen]
         if len(matching) < want.quantity:
             raise invalid_parameter("skus.quantity", "more units than can be returned", "at most the units left")
         chosen += matching[: want.quantity]
@@ -421,9 +422,18 @@ def _lines_from_skus(call: Call, order: Order, skus: list[SkuQuantityIn]) -> lis
 
 
 def create_return(call: Call) -> dict[str, Any]:
+    """A seller-initiated refund. With an ``idempotency_key``, the same key of the same shop answers what its first
+    success answered, so a retry after a lost answer never opens a second refund."""
     body = call.body(CreateReturnIn)
     order = _order(call, body.order_id)
-    line_ids = body.order_line_item_ids or (_lines_from_skus(call, order, body.skus) if body.skus else None)
+    idem = call.param("idempotency_key")
+    key = ("create_return", order.shop_id, idem or "")
+    if idem and (cached := call.sb.idempotent.get(key)) is not None:
+        return cached
+    if body.skus and not body.order_line_item_ids:
+        line_ids: list[str] | None = _lines_from_skus(order, body.skus, returnable_items(call.sb, order))
+    else:
+        line_ids = body.order_line_item_ids
     refund = None
     if body.refund_total is not None:
         refund = parse_amount(body.refund_total)
@@ -443,7 +453,10 @@ def create_return(call: Call) -> dict[str, Any]:
         if "refundable amount" in exc.message:
             raise invalid_parameter("refund_total", exc.message, "at most the refundable amount") from exc
         raise NOT_ELIGIBLE.error() from exc
-    return {"return_id": r.id, "return_status": r.return_status}
+    result = {"return_id": r.id, "return_status": r.return_status}
+    if idem:
+        call.sb.idempotent[key] = result
+    return result
 
 
 def return_records(call: Call) -> dict[str, Any]:
@@ -512,9 +525,11 @@ def calculate_refund(call: Call) -> dict[str, Any]:
     order = _order(call, body.order_id)
     if body.request_type == "CANCEL":
         default = [i.id for i in cancellable_items(order)]
+    elif order.status not in RETURNABLE_STATUSES:
+        raise NOT_ELIGIBLE.error()  # as Get Aftersale Eligibility says: returns open once the order is delivered
     else:
         default = returnable_items(call.sb, order)
-    line_ids = body.order_line_item_ids or (_lines_from_skus(call, order, body.skus) if body.skus else default)
+    line_ids = body.order_line_item_ids or (_lines_from_skus(order, body.skus, default) if body.skus else default)
     if not line_ids:
         raise NOT_ELIGIBLE.error()
     subtotal, shipping, tax = refund_for(order, line_ids, include_shipping=body.request_type == "CANCEL")
