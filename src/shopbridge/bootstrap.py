@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from shopbridge.channels.port import Build, Channel, ChannelSetup
+from shopbridge.channels.pos import channel as pos
 from shopbridge.channels.shopify import channel as shopify
 from shopbridge.channels.tiktok import channel as tiktok
 from shopbridge.config import Settings
@@ -23,6 +24,7 @@ from shopbridge.runtime.scheduler import Periodic, Scheduler
 from shopbridge.runtime.worker import Worker, WorkerOptions, WorkerPool
 from shopbridge.services.availability import SELL_OUT_RECHECK, mark_dirty
 from shopbridge.services.connections import SILENCE_CHECK, SILENCE_CHECK_SECONDS, check_silence
+from shopbridge.services.drift import DRIFT_CHECK, SETTLE_SECONDS, check_period, queue_checks
 from shopbridge.services.fulfilment import SLA_CHECK, check_sla
 from shopbridge.services.orders import RELEASE_DUE, release_due
 from shopbridge.store import migrations
@@ -38,7 +40,14 @@ def default_registry() -> JobRegistry:
     registry.register(RELEASE_DUE, _release_due)
     registry.register(SELL_OUT_RECHECK, _sell_out_recheck, batch=True)
     registry.register(SLA_CHECK, _check_sla)
+    registry.register(DRIFT_CHECK, functools.partial(_check_drift, registry))
     return registry
+
+
+def _check_drift(registry: JobRegistry, ctx: JobContext) -> None:
+    """Queue a status drift check of every account whose channel has one (services/drift.py)."""
+    settle = float(ctx.payload.get("settle", SETTLE_SECONDS))
+    queue_checks(ctx.session, frozenset(registry.names()), now=ctx.now, settle_seconds=settle)
 
 
 def _release_due(ctx: JobContext) -> None:
@@ -61,7 +70,10 @@ def default_periodics(settings: Settings) -> list[Periodic]:
     """The hub's own schedules (channels schedule theirs per account when it connects)."""
     return [Periodic(SLA_CHECK, SLA_CHECK, settings.fulfilment_sla_check_seconds,
                      {"warn_minutes": settings.fulfilment_sla_warn_minutes}),
-            Periodic(SILENCE_CHECK, SILENCE_CHECK, SILENCE_CHECK_SECONDS)]  # fmt: skip
+            Periodic(SILENCE_CHECK, SILENCE_CHECK, SILENCE_CHECK_SECONDS),
+            Periodic(DRIFT_CHECK, DRIFT_CHECK,
+                     check_period(settings.drift_check_seconds, settings.drift_settle_seconds),
+                     {"settle": settings.drift_settle_seconds})]  # fmt: skip
 
 
 def _sell_out_recheck(ctx: JobContext) -> None:
@@ -70,7 +82,7 @@ def _sell_out_recheck(ctx: JobContext) -> None:
 
 
 # Every channel the hub knows, one line each (channels/port.py): its package's build.
-CHANNELS: tuple[Build, ...] = (tiktok.build, shopify.build)
+CHANNELS: tuple[Build, ...] = (tiktok.build, shopify.build, pos.build)
 
 
 @dataclass

@@ -46,6 +46,8 @@ app.add_typer(tokens_app, name="tokens")
 app.add_typer(stock_app, name="stock")
 app.add_typer(cancellations_app, name="cancellations")
 app.add_typer(returns_app, name="returns")
+drift_app = typer.Typer(help="Status drift: the hub against every channel, per order.", no_args_is_help=True)
+app.add_typer(drift_app, name="drift")
 app.add_typer(links_app, name="links")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(bench_app, name="bench")
@@ -383,6 +385,24 @@ def connect_shopify(
     """Connect a store with an Admin API token, or print the link its owner opens to install the hub's app."""
     _connect("shopify", {"shop": shop, "access_token": token or "", "webhook_secret": webhook_secret or "",
                          "stock_master": stock_master})  # fmt: skip
+
+
+@connect_app.command("pos")
+def connect_pos(
+    base_url: Annotated[str, typer.Option(help="The POS API's base URL, e.g. https://pos.example.com/v1.")],
+    account: Annotated[str, typer.Option(help="The account id the POS knows the merchant by (X-POS-Account).")],
+    secret: Annotated[
+        str, typer.Option(envvar="SHOPBRIDGE_POS_SECRET", help="The shared secret (at least 32 characters).")
+    ],
+    location_map: Annotated[
+        str, typer.Option(help="pos-location=HUB-CODE pairs, comma-separated (others get a hub location each).")
+    ] = "",
+    priorities: Annotated[str, typer.Option(help="POS location ids, best first, for routing orders.")] = "",
+) -> None:
+    """Connect a POS speaking the POS protocol (docs/pos-protocol.md): its stock is mirrored, it fulfils released
+    orders at its stores, and its returns are refunded on the orders' channels."""
+    _connect("pos", {"base_url": base_url, "account": account, "secret": secret, "location_map": location_map,
+                     "priorities": priorities})  # fmt: skip
 
 
 # --- orders ----------------------------------------------------------------------------------------------
@@ -902,6 +922,55 @@ def returns_retry(return_id: int, actor: Actor = None) -> None:
     except returns.ReturnError as error:
         fail(str(error))
     console.print(f"return {return_id} will be refunded again by job {job_id}")
+
+
+# --- status drift ----------------------------------------------------------------------------------------
+
+
+@drift_app.command("status")
+def drift_status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """The drift rate over 24 hours, the newest checks and the open drift with who should act."""
+    from shopbridge.services import drift
+
+    built = ready_hub()
+    with built.sessions() as session:
+        shown = drift.summary(session, now=built.clock.now())
+    if as_json:
+        console.print_json(json.dumps(shown))
+        return
+    rate = shown["last_24h"]
+    kinds = ", ".join(f"{kind} {count}" for kind, count in rate["kinds"].items()) or "none"
+    console.print(f"last 24 h: {rate['drifted']} of {rate['orders_checked']} orders compared drifted "
+                  f"({rate['rate']:.2%}) in {rate['checks']} checks; {rate['repaired']} repaired; "
+                  f"by kind: {kinds}")  # fmt: skip
+    checks = Table("checked at", "account", "orders", "drifted", "repaired", "kinds", title="newest checks")
+    for check in shown["checks"][:10]:
+        checks.add_row(str(check["checked_at"]), str(check["account"]), str(check["orders_checked"]),
+                       str(check["drifted"]), str(check["repaired"]),
+                       ", ".join(f"{kind} {count}" for kind, count in check["kinds"].items()))  # fmt: skip
+    console.print(checks)
+    issues = Table("issue", "kind", "who acts", "order", "account", "message", title="open drift")
+    for issue in shown["open"]:
+        issues.add_row(str(issue["issue_id"]), str(issue["kind"]), str(issue["act"]),
+                       str(issue["external_order_id"] or issue["order_id"] or ""), str(issue["account"] or ""),
+                       str(issue["message"]))  # fmt: skip
+    console.print(issues)
+
+
+@drift_app.command("check")
+def drift_check() -> None:
+    """Check every account for status drift now (the workers run the checks)."""
+    from shopbridge.services import drift
+
+    built = ready_hub()
+    actor = acting(built, OPERATORS)
+    with transaction(built.sessions) as session:
+        queued = drift.check_now(session, frozenset(built.registry.names()), now=built.clock.now(), actor=actor,
+                                 settle_seconds=built.settings.drift_settle_seconds)  # fmt: skip
+        shown = [f"{account.label} (job {job_id})" for account, job_id in queued]
+    if not shown:
+        fail("no connected account has a drift check")
+    console.print(f"checking {', '.join(shown)}; `shopbridge drift status` shows what they find")
 
 
 # --- benchmarks ----------------------------------------------------------------------------------------

@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     shopify_poll_seconds: float = Field(
         default=60.0, gt=0, description="Order and fulfilment poll backstop interval per store."
     )
+    pos_poll_seconds: float = Field(
+        default=60.0, gt=0, description="POS backstop interval per account: levels, tasks and returns read again."
+    )
     fulfilment_sla_warn_minutes: float = Field(
         default=360.0, ge=0, description="Raise 'SLA at risk' this long before a released order's dispatch deadline."
     )
@@ -132,6 +135,16 @@ class Settings(BaseSettings):
     stock_drift_check_seconds: float = Field(
         default=900.0, gt=0, description="How often channel stock is compared with the hub's truth."
     )
+    drift_check_seconds: float = Field(
+        default=60.0, gt=0,
+        description="Status drift: open orders are compared with every channel so that a drift is reported within "
+        "this long.",
+    )  # fmt: skip
+    drift_settle_seconds: float = Field(
+        default=10.0, ge=0,
+        description="Status drift: how long a disagreement seen for the first time waits for an event on its way "
+        "before it counts.",
+    )  # fmt: skip
     job_max_attempts: int = Field(default=8, ge=1, le=100)
     job_backoff_base_seconds: float = Field(default=2.0, gt=0)
     job_backoff_max_seconds: float = Field(default=3600.0, gt=0)

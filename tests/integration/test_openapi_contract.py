@@ -69,6 +69,7 @@ def test_the_api_keeps_its_openapi_contract(tiktok_hub: Hub) -> None:
     assert {operation.label for operation in operations} == {
         "POST /hooks/tiktok", "GET /connect/tiktok/callback", "GET /api/v1/orders", "GET /api/v1/orders/{order_id}",
         "POST /hooks/shopify",
+        "POST /hooks/pos",
         "POST /api/v1/orders", "POST /api/v1/orders/{order_id}/retry", "POST /api/v1/orders/{order_id}/cancel",
         "POST /api/v1/stock/movements",
         "PUT /api/v1/stock/levels",
@@ -76,10 +77,10 @@ def test_the_api_keeps_its_openapi_contract(tiktok_hub: Hub) -> None:
         "GET /api/v1/links", "POST /api/v1/links", "GET /api/v1/links/problems",
         "DELETE /api/v1/links/{account_id}/{external_sku_id}", "GET /api/v1/cancellations",
         "POST /api/v1/cancellations/{request_id}/approve", "POST /api/v1/cancellations/{request_id}/reject",
-        "GET /api/v1/returns", "GET /api/v1/return-requests", "POST /api/v1/return-requests/{request_id}/approve",
-        "POST /api/v1/return-requests/{request_id}/reject",
+        "GET /api/v1/returns", "POST /api/v1/returns/{return_id}/retry", "GET /api/v1/return-requests",
+        "POST /api/v1/return-requests/{request_id}/approve", "POST /api/v1/return-requests/{request_id}/reject",
         "POST /api/v1/connections/shopify", "POST /api/v1/connections/shopify/install", "GET /connect/shopify/start",
-        "GET /connect/shopify/callback",
+        "GET /connect/shopify/callback", "GET /api/v1/drift", "POST /api/v1/drift/check",
     }  # fmt: skip
     assert figures["server errors"] == 0 and not problems, "\n\n".join(problems[:10])
     assert figures["requests"] >= 300

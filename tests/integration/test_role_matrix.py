@@ -16,12 +16,16 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from shopbridge.bootstrap import Hub
+from shopbridge.runtime import jobs
 from shopbridge.runtime.jobs import set_aside
+from shopbridge.services import returns
 from shopbridge.services.access import ROLES, issue_token
+from shopbridge.services.returns import ReturnedLine, ReturnIn, record_store_return
 from shopbridge.store.db import transaction
 from shopbridge.store.sync_issues import raise_issue
 from shopbridge.store.tables import (
     CancellationRequest,
+    ChannelAccount,
     ChannelListing,
     Location,
     Product,
@@ -37,7 +41,7 @@ MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 OWNER = ("owner",)
 
 # Routes anyone may call: webhooks prove themselves by signature, sign-in by password or a one-time link.
-PUBLIC = {"POST /hooks/tiktok", "POST /hooks/shopify", "POST /sign-in", "POST /sign-in/link/{token}"}
+PUBLIC = {"POST /hooks/tiktok", "POST /hooks/shopify", "POST /hooks/pos", "POST /sign-in", "POST /sign-in/link/{token}"}
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,11 @@ CASES = {
     "POST /api/v1/cancellations/{request_id}/reject": Case("/api/v1/cancellations/2/reject", OPERATORS, json={}),
     "POST /api/v1/return-requests/{request_id}/approve": Case("/api/v1/return-requests/1/approve", OPERATORS),
     "POST /api/v1/return-requests/{request_id}/reject": Case("/api/v1/return-requests/2/reject", OPERATORS, json={}),
+    "POST /api/v1/returns/{return_id}/retry": Case("/api/v1/returns/1/retry", OPERATORS),
+    "POST /returns/{return_id}/retry": Case("/returns/1/retry", OPERATORS, dashboard=True),
+    "POST /returns/requests/{request_id}/approve": Case("/returns/requests/1/approve", OPERATORS, dashboard=True),
+    "POST /returns/requests/{request_id}/reject": Case("/returns/requests/2/reject", OPERATORS, dashboard=True,
+                                                       form={"reason": "Product is not defective"}),
     "POST /api/v1/connections/shopify": Case("/api/v1/connections/shopify", OWNER, audited=False, json={
         "shop": "matrix.myshopify.com", "access_token": "shpat_x"}),
     "POST /api/v1/connections/shopify/install": Case("/api/v1/connections/shopify/install", OWNER, audited=False,
@@ -100,6 +109,8 @@ CASES = {
     "POST /orders/{order_id}/cancel": Case("/orders/1/cancel", OPERATORS, dashboard=True, form={"reason": "staff"}),
     "POST /orders/{order_id}/cancellation/{request_id}": Case("/orders/1/cancellation/1", OPERATORS, dashboard=True,
                                                               form={"decision": "approve"}),
+    "POST /api/v1/drift/check": Case("/api/v1/drift/check", OPERATORS),
+    "POST /drift/check": Case("/drift/check", OPERATORS, dashboard=True),
 }  # fmt: skip
 
 
@@ -119,7 +130,7 @@ def route_table(app: FastAPI) -> Iterator[tuple[str, set[str]]]:
 @pytest.fixture
 def hub(tiktok_hub: Hub) -> Hub:
     """People of every role, a blocked TikTok order, SKUs and listings to link and unlink, two buyer cancellation
-    requests and two return requests."""
+    requests, two return requests, and a store return of the order whose refund TikTok refused."""
     add_people(tiktok_hub)
     accounts = add_accounts(tiktok_hub)
     add_order(tiktok_hub, accounts.tiktok, "TT-1", blocked="unknown_sku")
@@ -151,6 +162,17 @@ def hub(tiktok_hub: Hub) -> Hub:
                     message="blocked", subject_type="order", subject_id="1")  # fmt: skip
         set_aside(session, "tiktok.push_stock", {"product_id": "P1"}, error=ValueError("refused"), now=now)
         issue_token(session, "ops@example.com", "to revoke", now=now)
+    with transaction(tiktok_hub.sessions) as session:
+        pos = ChannelAccount(channel="pos", label="POS", external_id="pos-1", created_at=now)
+        session.add(pos)
+        session.flush()
+        taken = ReturnIn("R-1", None, {"channel": "tiktok", "order_id": "TT-1"}, [ReturnedLine("TEE-M", 1, 1)], now)
+        record_store_return(session, pos, taken, now=now)
+    with transaction(tiktok_hub.sessions) as session:  # TikTok's refusal, reported as its refund job does
+        [job] = jobs.claim(session, "matrix", now=now, lease_seconds=60, limit=1,
+                           kinds=frozenset({"tiktok.refund_return"}))  # fmt: skip
+        returns.refund_refused(session, job.payload["return_id"], "TikTok ORDER_STATUS_NOT_SUPPORTED", now=now)
+        assert jobs.complete(session, job, "matrix", now=now)
     return tiktok_hub
 
 

@@ -1,7 +1,9 @@
-"""`shopbridge demo`: the seeded TikTok sandbox, the Shopify sandbox as the merchant's store, and the hub on the
-embedded database, connected (TikTok through the real OAuth flow, the store with its Admin API token), with TikTok
-buyers placing orders on a sped-up sandbox clock so held orders release within minutes, the store's staff
-fulfilling what the hub places there, and the store's own web customers buying too."""
+"""`shopbridge demo`: the seeded TikTok sandbox, the Shopify sandbox as the merchant's store, the POS sandbox as its
+four shops, and the hub on the embedded database, connected (TikTok through the real OAuth flow, the store with its
+Admin API token, the POS with its account and shared secret), with TikTok buyers placing orders on a sped-up sandbox
+clock so held orders release within minutes, the store's staff fulfilling what the hub places there, the store's
+own web customers buying too, the shops' tills selling, and buyers bringing delivered TikTok orders back to a shop's
+returns desk, which the hub refunds on TikTok."""
 
 from __future__ import annotations
 
@@ -17,12 +19,12 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from shopbridge.bootstrap import Hub
-from shopbridge.demo.traffic import BuyerTraffic
+from shopbridge.demo.traffic import BuyerTraffic, ReturnsDesk
 from shopbridge.demo.world import OWNER, World, record_initial_stock, running_world, stop_recorded_sandbox
 from shopbridge.logs import configure_logging
 from shopbridge.store.db import reading
 from shopbridge.store.files import create_private_file, make_private_dirs
-from shopbridge.store.tables import ChannelAccount, ChannelListing, Order, OrderLink, Shipment, Variant
+from shopbridge.store.tables import ChannelAccount, ChannelListing, Order, OrderLink, Shipment, StoreReturn, Variant
 
 CLOCK_SPEED = 60.0  # one sandbox hour (the ON_HOLD window) passes in one real minute
 STARTING_UNITS = 40
@@ -30,6 +32,12 @@ SANDBOX_PID_FILE = "demo-sandbox.pid"  # in the data directory, while the demo's
 SANDBOX_STATE_FILE = "sandbox-tiktok.db"
 STORE_STATE_FILE = "sandbox-shopify.db"
 STORE_TRAFFIC = {"web_orders_per_second": 0.05, "in_store_sales_per_second": 0.0, "fulfil": True}
+# The POS's shops: stocked with the TikTok demo's SKUs (seed "demo"), each mapped to a hub location of its own (the
+# Shopify store fulfils TikTok's orders from MAIN); their tills sell slowly, and a returns desk takes back one
+# delivered TikTok order every RETURN_EVERY seconds.
+POS_OPTIONS = {"seed": "demo", "id_start": None}
+POS_TRAFFIC = {"sales_per_second": 0.2, "returns_per_second": 0.0, "receipts_per_second": 0.02}
+RETURN_EVERY = 20.0
 
 
 def stop_leftover_sandbox(data_dir: Path) -> int | None:
@@ -39,7 +47,7 @@ def stop_leftover_sandbox(data_dir: Path) -> int | None:
     return stop_recorded_sandbox(data_dir / SANDBOX_PID_FILE)
 
 
-def _status(world: World, traffic: BuyerTraffic, started: float) -> Table:
+def _status(world: World, traffic: BuyerTraffic, desk: ReturnsDesk, started: float) -> Table:
     orders = world.hub_orders()
     statuses = Counter(order["status"] for order in orders)
     table = Table(title=f"shopbridge demo: {time.monotonic() - started:.0f} s", show_header=False, min_width=60)
@@ -71,6 +79,13 @@ def _status(world: World, traffic: BuyerTraffic, started: float) -> Table:
     table.add_row("shipped by the store, tracking on TikTok", str(shipments["sent"]))
     table.add_row("  tracking on its way to TikTok", str(shipments["pending"]))
     table.add_row("the store's own orders in the hub", str(store_orders or 0))
+    with reading(world.hub.sessions) as session:
+        returned = Counter(dict(session.execute(select(StoreReturn.state, func.count())
+                                                .group_by(StoreReturn.state)).all()))  # fmt: skip
+    table.add_row("TikTok orders returned at a POS shop's desk", str(desk.stats.returned))
+    table.add_row("  refunded on TikTok by the hub", str(returned["refunded"]))
+    table.add_row("  refund on its way", str(returned["refunding"]))
+    table.add_row("  refused by TikTok (see the Returns page)", str(returned["refused"]))
     return table
 
 
@@ -95,7 +110,7 @@ def run_demo(
         poll_seconds=60.0, hub_port=hub_port, sandbox_port=sandbox_port, log_level="warning",
         unlinked_skus=3, sandbox_process=True, sandbox_pid_file=data_dir / SANDBOX_PID_FILE,
         prepare_hub=_starting_stock, store=True, store_state=data_dir / STORE_STATE_FILE, store_port=store_port,
-        owner_password=True,
+        owner_password=True, pos=True, pos_options=POS_OPTIONS, pos_location_map={},
     ) as world:  # fmt: skip
         hub, sandbox = world.hub_url, world.sandbox_url
         console.print(f"Connected the sandbox shop through OAuth; the hub's database is {data_dir / 'shopbridge.db'}")
@@ -108,21 +123,29 @@ def run_demo(
         world.store.control.post("/traffic", json=STORE_TRAFFIC).raise_for_status()
         console.print(f"  Shopify store    {world.store.sandbox_url}/docs   ({world.store.shop_domain}: staff fulfil "
                       "what the hub places within seconds; web customers buy too)")  # fmt: skip
+        assert world.pos is not None
+        world.pos.control.post("/traffic", json=POS_TRAFFIC).raise_for_status()
+        console.print(f"  POS shops        {world.pos.sandbox_url}/docs   (four shops whose stock the hub mirrors; a "
+                      f"returns desk takes a delivered TikTok order back every {RETURN_EVERY:.0f} s and the hub "
+                      "refunds it on TikTok: see the Returns page)")  # fmt: skip
         console.print(f"  the API token belongs to {OWNER} (owner); Ctrl-C stops everything.")
         traffic = BuyerTraffic(world, orders_per_second=orders_per_second)
         traffic.start()
+        desk = ReturnsDesk(world, every=RETURN_EVERY)
+        desk.start()
         started = time.monotonic()
         stop = threading.Event()
         try:
-            with Live(_status(world, traffic, started), console=console, refresh_per_second=1) as live:
+            with Live(_status(world, traffic, desk, started), console=console, refresh_per_second=1) as live:
                 while not stop.wait(2.0):
-                    live.update(_status(world, traffic, started))
+                    live.update(_status(world, traffic, desk, started))
                     if duration is not None and time.monotonic() - started >= duration:
                         break
         except KeyboardInterrupt:
             console.print("stopping ...")
         finally:
             traffic.stop()
+            desk.stop()
         with contextlib.suppress(Exception):
-            console.print(_status(world, traffic, started))
+            console.print(_status(world, traffic, desk, started))
     console.print("demo stopped cleanly")

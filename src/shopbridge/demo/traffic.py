@@ -1,4 +1,5 @@
-"""Simulated buyers for the demo: orders at a steady pace, some cancelled during TikTok's one-hour hold."""
+"""Simulated buyers for the demo: orders at a steady pace, some cancelled during TikTok's one-hour hold, and some
+brought back to a POS store's returns desk once delivered."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ from collections import deque
 from dataclasses import dataclass, field
 
 import httpx
+from sqlalchemy import select
 
 from shopbridge.demo.world import World
+from shopbridge.store.db import reading
+from shopbridge.store.tables import ChannelAccount, Order, OrderLine, Shipment, StoreReturn
 
 
 @dataclass
@@ -66,4 +70,62 @@ class BuyerTraffic:
                         self.world.buyer_cancel(order_id)
                         self.stats.cancelled += 1
             except httpx.HTTPError as error:
+                self.stats.errors.append(f"{type(error).__name__}: {error}")
+
+
+@dataclass
+class DeskStats:
+    returned: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class ReturnsDesk:
+    """Buyers bringing TikTok orders back to a POS store: every ``every`` seconds, the oldest order whose tracking
+    reached TikTok is delivered on the TikTok sandbox and one unit of it taken back at the downtown desk (restocked
+    every other time, damaged otherwise). The hub then refunds it on TikTok."""
+
+    def __init__(self, world: World, *, every: float = 20.0, location: str = "store-downtown") -> None:
+        self.world = world
+        self.every = every
+        self.location = location
+        self.stats = DeskStats()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="returns-desk", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _candidate(self) -> tuple[str, str] | None:
+        """(TikTok order id, a SKU of it) of the oldest order shipped with tracking on TikTok and not yet returned."""
+        with reading(self.world.hub.sessions) as session:
+            returned = select(StoreReturn.order_id).where(StoreReturn.order_id.is_not(None))
+            row = session.execute(
+                select(Order.external_id, OrderLine.sku)
+                .join(Shipment, Shipment.order_id == Order.id).join(OrderLine, OrderLine.order_id == Order.id)
+                .join(ChannelAccount, ChannelAccount.id == Order.channel_account_id)
+                .where(ChannelAccount.channel == "tiktok", Shipment.state == "sent", OrderLine.sku.is_not(None),
+                       Order.id.not_in(returned))
+                .order_by(Shipment.sent_at, Order.id).limit(1)
+            ).first()  # fmt: skip
+        return (str(row[0]), str(row[1])) if row else None
+
+    def _run(self) -> None:
+        assert self.world.pos is not None
+        while not self._stop.wait(self.every):
+            try:
+                found = self._candidate()
+                if found is None:
+                    continue
+                order_id, sku = found
+                for step in ("collect", "deliver"):  # the carrier takes it; the buyer gets it
+                    self.world.control.post(f"/_sandbox/orders/{order_id}/{step}")
+                restock = 1 if self.stats.returned % 2 == 0 else 0
+                self.world.pos.take_return(self.location, {"channel": "tiktok", "order_id": order_id},
+                                           {sku: (1, restock)})  # fmt: skip
+                self.stats.returned += 1
+            except (httpx.HTTPError, RuntimeError) as error:
                 self.stats.errors.append(f"{type(error).__name__}: {error}")

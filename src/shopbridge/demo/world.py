@@ -27,12 +27,16 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from shopbridge.bootstrap import Hub, build_hub
+from shopbridge.channels.pos import channel as pos_channel
+from shopbridge.channels.pos.connect import connect_pos
 from shopbridge.channels.shopify import channel as shopify_channel
 from shopbridge.channels.shopify.connect import connect_with_token
 from shopbridge.channels.tiktok import connect
 from shopbridge.channels.tiktok.channel import context_of
 from shopbridge.channels.tiktok.signing import webhook_signature
 from shopbridge.config import Settings
+from shopbridge.sandbox.pos import create_app as create_pos_app
+from shopbridge.sandbox.pos.config import PosSandboxConfig
 from shopbridge.sandbox.shopify.app import create_app as create_store_app
 from shopbridge.sandbox.shopify.config import ShopifySandboxConfig
 from shopbridge.sandbox.tiktok import SandboxClock, SandboxConfig, create_app
@@ -139,6 +143,69 @@ class Store:
         return int(next(level["available"] for level in levels if level["location"] == location))
 
 
+POS_ONLINE_LOCATION = "store-downtown"  # the POS store whose stock TikTok sells: mapped to the hub's MAIN
+
+
+@dataclass
+class Pos:
+    """The POS sandbox, connected to the hub as channel account ``account_id``: four stores, the POS the stock
+    master of what they carry, fulfilling the hub's released orders."""
+
+    sandbox_url: str
+    control: httpx.Client  # its /_sandbox control API
+    account_id: int
+
+    def _ok(self, response: httpx.Response) -> Any:
+        if response.status_code >= 400:
+            raise RuntimeError(f"the POS sandbox refused {response.request.method} {response.request.url}: "
+                               f"{response.status_code} {response.text}")  # fmt: skip
+        return response.json()
+
+    def set_stock(self, location: str, on_hand: dict[str, int], *, silent: bool = False) -> dict[str, Any]:
+        """A stock count at a store (a ``stock.levels`` event unless ``silent``)."""
+        levels = [{"sku": sku, "on_hand": units} for sku, units in on_hand.items()]
+        return dict(self._ok(self.control.put("/stock", params={"silent": silent},
+                                              json={"location_id": location, "levels": levels})))  # fmt: skip
+
+    def sell(self, location: str, items: dict[str, int], *, silent: bool = False,
+             allow_oversell: bool = False) -> dict[str, Any]:  # fmt: skip
+        """A till sale (``allow_oversell``: of units held for tasks too)."""
+        lines = [{"sku": sku, "quantity": units} for sku, units in items.items()]
+        body = {"location_id": location, "lines": lines, "allow_oversell": allow_oversell}
+        return dict(self._ok(self.control.post("/sales", params={"silent": silent}, json=body)))
+
+    def take_return(self, location: str, order_ref: dict[str, Any], lines: dict[str, tuple[int, int]], *,
+                    silent: bool = False) -> dict[str, Any]:  # fmt: skip
+        """The returns desk takes back ``lines`` (SKU → (units, of which restocked))."""
+        body = {"location_id": location, "order_ref": order_ref,
+                "lines": [{"sku": sku, "quantity": units, "restock_quantity": restock}
+                          for sku, (units, restock) in lines.items()]}  # fmt: skip
+        return dict(self._ok(self.control.post("/returns", params={"silent": silent}, json=body)))
+
+    def tasks(self, **filters: str) -> list[dict[str, Any]]:
+        return list(self._ok(self.control.get("/tasks", params=filters)))
+
+    def ship(self, task_id: str, *, silent: bool = False, **tracking: str) -> dict[str, Any]:
+        return dict(self._ok(self.control.post(f"/tasks/{task_id}/ship", params={"silent": silent},
+                                               json=tracking)))  # fmt: skip
+
+    def cancel_task(self, task_id: str, *, silent: bool = False) -> dict[str, Any]:
+        return dict(self._ok(self.control.post(f"/tasks/{task_id}/cancel", params={"silent": silent},
+                                               json={"reason": "store_cancelled"})))  # fmt: skip
+
+    def level(self, location: str, sku: str) -> dict[str, Any]:
+        """A SKU's level at a store: on_hand, allocated ({} when the store does not carry it)."""
+        rows = self._ok(self.control.get("/stock", params={"location_id": location, "sku": sku}))
+        levels = rows[0]["levels"] if rows else []
+        return dict(levels[0]) if levels else {}
+
+    def events(self, **filters: Any) -> list[dict[str, Any]]:
+        return list(self._ok(self.control.get("/events", params=filters)))
+
+    def faults(self, **faults: Any) -> dict[str, Any]:
+        return dict(self._ok(self.control.put("/faults", json=faults)))
+
+
 @dataclass
 class World:
     hub: Hub
@@ -151,6 +218,7 @@ class World:
     api_token: str = field(repr=False, default="")
     store: Store | None = None  # the Shopify store, when the world has one
     owner_password: str = field(repr=False, default="")  # the dashboard's sign-in for OWNER, new every run
+    pos: Pos | None = None  # the POS, when the world has one
 
     # --- the sandbox side ----------------------------------------------------------------------------------
 
@@ -236,6 +304,18 @@ def store_subprocess(port: int, config: ShopifySandboxConfig) -> contextlib.Abst
         *(["--random-seed", str(config.random_seed)] if config.random_seed is not None else []),
     ]  # fmt: skip
     return _sandbox_process(command, port, config.state_path)
+
+
+def pos_subprocess(port: int, config: PosSandboxConfig) -> contextlib.AbstractContextManager[str]:
+    """The POS sandbox in a process of its own (see `sandbox_subprocess`), as `shopbridge sandbox pos` serves it: the
+    account, secret, hub address and seed of ``config``, the rest at that command's defaults (its control API
+    changes delivery retries, faults and traffic at run time)."""
+    command = [
+        "pos", "--port", str(port), "--account", config.account, "--secret", config.secret,
+        "--hub-url", config.hub_event_url,
+        *(["--random-seed", str(config.random_seed)] if config.random_seed is not None else []),
+    ]  # fmt: skip
+    return _sandbox_process(command, port, None)
 
 
 @contextmanager
@@ -401,6 +481,10 @@ def running_world(
     store_port: int | None = None,
     store_process: bool = False,
     owner_password: bool = False,
+    pos: bool = False,
+    pos_options: dict[str, Any] | None = None,
+    pos_location_map: dict[str, str] | None = None,
+    pos_process: bool = False,
     **hub_settings: Any,
 ) -> Iterator[World]:
     """Start both, connect the sandbox's shop to the hub through OAuth, and mirror its SKUs in the hub's
@@ -412,7 +496,12 @@ def running_world(
     Shopify sandbox runs too (its world kept in ``store_state`` if given; in a process of its own with
     ``store_process``), selling the same SKUs from one location,
     and is connected to the hub with its Admin API token as the store that fulfils the hub's TikTok orders. With
-    ``owner_password`` the owner gets a new dashboard password (``World.owner_password``)."""
+    ``owner_password`` the owner gets a new dashboard password (``World.owner_password``). With ``pos`` the POS
+    sandbox runs too (``pos_options``: more of its PosSandboxConfig; with ``pos_process`` in a process of its own, see
+    `pos_subprocess`), its stores empty until stocked, and is
+    connected as the stock master that fulfils the hub's TikTok orders, its downtown store mapped to the hub's MAIN
+    (the location TikTok's warehouse sells from) unless ``pos_location_map`` maps its stores otherwise ({}: each
+    store a hub location of its own)."""
     hub_port = hub_port or free_port()
     sandbox_port = sandbox_port or free_port()
     hub_base = f"http://127.0.0.1:{hub_port}"
@@ -437,7 +526,14 @@ def running_world(
     if store:
         stores = store_subprocess(store_port, store_config) if store_process else serving(
             create_store_app(store_config), store_port)  # fmt: skip
-    with sandbox as sandbox_url, httpx.Client(base_url=sandbox_url, timeout=30) as control, stores as store_url:
+    pos_port = free_port()
+    pos_config = PosSandboxConfig(hub_event_url=f"{hub_base}/hooks/pos", random_seed=5, dispatcher_interval=0.02,
+                                  event_retry_base_seconds=0.2, **(pos_options or {}))  # fmt: skip
+    tills: contextlib.AbstractContextManager[str | None] = contextlib.nullcontext()
+    if pos:
+        tills = pos_subprocess(pos_port, pos_config) if pos_process else serving(create_pos_app(pos_config), pos_port)
+    with sandbox as sandbox_url, httpx.Client(base_url=sandbox_url, timeout=30) as control, stores as store_url, \
+            tills as pos_url:  # fmt: skip
         shop_id, sku_ids = _seed_shop(control, *((skus, products) if sandbox_seed is None else (None, None)))
         if store_url is not None:
             hub_settings = {"shopify_admin_base_url": store_url, "shopify_api_secret": store_config.api_secret,
@@ -471,7 +567,12 @@ def running_world(
                     the_store = None
                     if store_url is not None:
                         the_store = _connect_store(hub, store_url, store_control, store_config, sorted(mirrored))
-                    yield World(hub, hub_url, sandbox_url, api, control, shop_id, sku_ids, token, the_store, password)
+                    with httpx.Client(base_url=f"{pos_url}/_sandbox", timeout=30) as pos_control:
+                        the_pos = None
+                        if pos_url is not None:
+                            the_pos = _connect_pos(hub, pos_url, pos_control, pos_config, pos_location_map)
+                        yield World(hub, hub_url, sandbox_url, api, control, shop_id, sku_ids, token, the_store,
+                                    password, the_pos)  # fmt: skip
         finally:
             hub.close()
 
@@ -493,6 +594,22 @@ def _connect_store(hub: Hub, store_url: str, control: httpx.Client, config: Shop
     assert context is not None
     connected = connect_with_token(context, config.shop_domain, config.access_token, now=hub.clock.now())
     return Store(store_url, control, connected.account_id, connected.shop_domain)
+
+
+def _connect_pos(hub: Hub, pos_url: str, control: httpx.Client, config: PosSandboxConfig,
+                 location_map: dict[str, str] | None) -> Pos:  # fmt: skip
+    """Connect the POS with its account and secret, its downtown store as the hub's MAIN (made if missing) unless
+    ``location_map`` says otherwise."""
+    with transaction(hub.sessions) as session:
+        if session.scalar(select(Location.id).where(Location.code == "MAIN")) is None:
+            session.add(Location(code="MAIN", name="Main location", timezone=hub.settings.timezone,
+                                 created_at=hub.clock.now()))  # fmt: skip
+    context = pos_channel.context_of(hub.channels)
+    assert context is not None
+    mapped = {POS_ONLINE_LOCATION: "MAIN"} if location_map is None else location_map
+    connected = connect_pos(context, f"{pos_url}/v1", config.account, config.secret, now=hub.clock.now(),
+                            location_map=mapped)  # fmt: skip
+    return Pos(pos_url, control, connected.account_id)
 
 
 def _catalogue_and_owner(hub: Hub, sku_ids: dict[str, str], *, with_password: bool) -> tuple[str, str]:

@@ -39,3 +39,15 @@ def ensure_utc(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         raise ValueError("naive datetime: every time in the hub is timezone-aware")
     return moment.astimezone(UTC)
+
+
+def parse_instant(text: str) -> datetime:
+    """An RFC 3339 instant with its zone (``2026-12-05T14:03:07.412Z``, ``…+01:00``) as UTC; ValueError naming the
+    text when it is not one (a time without a zone is refused: it names no instant)."""
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{text!r} is not an RFC 3339 time") from None
+    if moment.tzinfo is None:
+        raise ValueError(f"{text!r} has no time zone")
+    return moment.astimezone(UTC)

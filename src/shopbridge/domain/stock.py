@@ -76,3 +76,11 @@ def drifted(wanted: Mapping[str, int], shown: Mapping[str, int]) -> tuple[list[s
     is not a mismatch: it cannot be judged)."""
     compared = [sku for sku in wanted if sku in shown]
     return sorted(sku for sku in compared if shown[sku] != wanted[sku]), len(compared)
+
+
+def mirrored_on_hand(sellable: int, held: int) -> int:
+    """The hub's on-hand at a location whose stock an outside master keeps (a store, a POS): what the master can
+    still sell there, plus the units it has taken on for orders the hub holds them for (on its shelf until they
+    ship). The master's own count leaves those out; the hub's reservations of them are counted against on-hand. An
+    oversold master (less than nothing to sell) is mirrored as it is."""
+    return sellable + held

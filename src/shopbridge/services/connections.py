@@ -1,10 +1,11 @@
 """Connecting an account through its channel's port, and each connected account's health: its state, when its
-authorization expires, when its last webhook came, and whether a channel that sends webhooks has gone silent."""
+authorization expires, when its last webhook came, whether a channel that sends webhooks has gone silent, and which
+hub location each of its warehouses or stores is mapped to."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
@@ -14,7 +15,7 @@ from shopbridge.channels.port import Channel, Connecting, ConnectRefused
 from shopbridge.services import audit
 from shopbridge.store.db import transaction
 from shopbridge.store.sync_issues import raise_issue, resolve_issue
-from shopbridge.store.tables import ChannelAccount, InboundEvent, SyncIssue
+from shopbridge.store.tables import ChannelAccount, ChannelWarehouse, InboundEvent, Location, SyncIssue
 
 EXPIRY_WARNING = timedelta(days=7)
 SILENCE_AFTER = timedelta(hours=6)
@@ -32,6 +33,8 @@ class Health:
     credentials_expire_at: datetime | None
     last_webhook_at: datetime | None
     open_issues: int
+    # The account's warehouses or stores (their name there) and the hub location each is mapped to (None: unmapped).
+    locations: list[tuple[str, str | None]] = field(default_factory=list)
 
 
 def health(session: Session, inbox: Session, *, now: datetime) -> list[Health]:
@@ -40,13 +43,22 @@ def health(session: Session, inbox: Session, *, now: datetime) -> list[Health]:
         select(SyncIssue.channel_account_id, func.count()).where(SyncIssue.status == "open")
         .group_by(SyncIssue.channel_account_id)
     ).all())  # fmt: skip
+    mapped: dict[int, list[tuple[str, str | None]]] = {}
+    for account_id, name, external, code in session.execute(
+        select(ChannelWarehouse.channel_account_id, ChannelWarehouse.name, ChannelWarehouse.external_warehouse_id,
+               Location.code)
+        .outerjoin(Location, Location.id == ChannelWarehouse.location_id)
+        .order_by(ChannelWarehouse.channel_account_id, ChannelWarehouse.id)
+    ):  # fmt: skip
+        mapped.setdefault(account_id, []).append((str(name or external), code))
     shown = []
     for account in accounts:
         last = inbox.scalar(select(func.max(InboundEvent.received_at))
                             .where(InboundEvent.channel_account_id == account.id))  # fmt: skip
         state, reason = _state(account, last, now)
         shown.append(Health(account.id, account.channel, account.label, account.external_id, state, reason,
-                            account.credentials_expire_at, last, int(issues.get(account.id, 0))))  # fmt: skip
+                            account.credentials_expire_at, last, int(issues.get(account.id, 0)),
+                            mapped.get(account.id, [])))  # fmt: skip
     return shown
 
 

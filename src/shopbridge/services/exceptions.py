@@ -1,6 +1,6 @@
 """Exceptions for people: open sync issues with the role that should act on each, and the jobs that gave up (dead
-letters). Resolving an issue, retrying what it is about, retrying a dead job and replaying a finished one are the
-actions; each is audited."""
+letters). Resolving an issue, retrying what it is about (its order's sync, its dead job, or a store return's refused
+refund), retrying a dead job and replaying a finished one are the actions; each is audited."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shopbridge.runtime import jobs
-from shopbridge.services import audit, order_views
+from shopbridge.services import audit, order_views, returns
 from shopbridge.store.tables import ChannelAccount, Job, SyncIssue
 
 PAGE = 100
@@ -58,9 +58,14 @@ def open_counts(session: Session) -> dict[str, int]:
 
 
 def retry_target(issue: SyncIssue) -> tuple[str, int] | None:
-    """What retrying the issue re-runs: its order's sync, or its dead job."""
-    if issue.subject_type in ("order", "job") and (issue.subject_id or "").isdigit():
-        return issue.subject_type, int(issue.subject_id or 0)
+    """What retrying the issue re-runs: its order's sync, its dead job, or the refund a store return's order channel
+    refused (a return the hub could not match has nothing to retry: someone refunds it by hand)."""
+    if not (issue.subject_id or "").isdigit():
+        return None
+    if issue.subject_type in ("order", "job") or (
+        issue.subject_type == "store_return" and issue.kind == returns.REFUND_REFUSED
+    ):
+        return str(issue.subject_type), int(issue.subject_id or 0)
     return None
 
 
@@ -90,6 +95,12 @@ def retry(session: Session, issue_id: int, resync_kinds: dict[str, str], *, now:
         except order_views.OrderNotFound as error:
             raise NotActionable(str(error)) from None
         return f"order {subject_id} queued again (job {job_id})"
+    if subject == "store_return":
+        try:
+            job_id = returns.retry_refund(session, subject_id, now=now, actor=actor)
+        except returns.NotRetryable as error:
+            raise NotActionable(str(error)) from None
+        return f"store return {subject_id}: its refund is asked again (job {job_id})"
     retry_job(session, subject_id, now=now, actor=actor)
     return f"job {subject_id} pending again"
 

@@ -3,8 +3,9 @@
 The hub's part is channel-neutral bookkeeping between the two, with the work each side does named by convention
 (``channels/port.py``):
 
-- at release, the order is handed to every active account that fulfils orders (``settings.fulfils_orders``), as an
-  ``order_links`` row written before the ``<store>.place_order`` job asks the store, so the order is placed once;
+- at release, the order is handed to one active account that fulfils orders (``settings.fulfils_orders``): one that
+  has the location holding the order's units, else the first connected (``fulfiller_for``), as an ``order_links``
+  row written before the ``<store>.place_order`` job asks the store, so the order is placed once;
 - a fulfilment the store reports becomes a ``shipments`` row, once per fulfilment, and a ``<channel>.ship_order``
   job for the order's own channel, which sends the tracking number there;
 - the store's answer is recorded on the link: placed (``placed_in_store``), or refused (``refused_by_store``: the
@@ -21,14 +22,23 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shopbridge.domain.matching import BlockReason
 from shopbridge.domain.orders import CancelReason, OrderStatus
 from shopbridge.runtime.jobs import enqueue
+from shopbridge.services.stock import LedgerLine, record_movements
 from shopbridge.store.sync_issues import order_blocked_fingerprint, raise_issue, resolve_issue
-from shopbridge.store.tables import ChannelAccount, Order, OrderEvent, OrderLink, Shipment
+from shopbridge.store.tables import (
+    ChannelAccount,
+    ChannelWarehouse,
+    Order,
+    OrderEvent,
+    OrderLink,
+    Shipment,
+    StockMovement,
+)
 
 SLA_CHECK = "fulfilment.sla_check"
 SLA_AT_RISK = "sla_at_risk"
@@ -66,11 +76,37 @@ def fulfillers(session: Session, order_account: ChannelAccount) -> list[ChannelA
     return [account for account in accounts if fulfils_orders(account)]
 
 
+def fulfiller_for(session: Session, order_id: int, candidates: list[ChannelAccount]) -> ChannelAccount | None:
+    """The one account that fulfils the order among ``candidates``: one that has the location where the hub holds
+    the order's units (one of its locations is mapped there), else the first connected."""
+    if not candidates:
+        return None
+    held_at = set(session.scalars(
+        select(StockMovement.location_id).where(StockMovement.reference == f"order:{order_id}")
+        .group_by(StockMovement.location_id).having(func.sum(StockMovement.reserved_delta) > 0)
+    ))  # fmt: skip
+    if held_at:
+        there = set(session.scalars(select(ChannelWarehouse.channel_account_id).where(
+            ChannelWarehouse.location_id.in_(held_at),
+            ChannelWarehouse.channel_account_id.in_([account.id for account in candidates]))))  # fmt: skip
+        for account in sorted(candidates, key=lambda account: account.id):
+            if account.id in there:
+                return account
+    return min(candidates, key=lambda account: account.id)
+
+
 def hand_over(session: Session, order_account: ChannelAccount, order_id: int, *, now: datetime) -> list[int]:
-    """At release: a link to each fulfilling account, and the job that places the order there. Returns the link
-    ids; an order already handed over is not handed over again."""
+    """At release: a link to the account that fulfils it (``fulfiller_for``: one order, one fulfiller), and the job
+    that places the order there. Returns the link ids; an order already handed over is not handed over again."""
     links: list[int] = []
-    for store in fulfillers(session, order_account):
+    if fulfils_orders(order_account):
+        return links  # an account that fulfils orders fulfils its own (a store's web orders ship from the store)
+    known = session.scalars(select(OrderLink).where(OrderLink.order_id == order_id)).all()
+    chosen = fulfiller_for(session, order_id, fulfillers(session, order_account)) if not known else None
+    accounts = [chosen] if chosen is not None else [
+        account for link in known if (account := session.get(ChannelAccount, link.channel_account_id)) is not None
+    ]  # fmt: skip
+    for store in accounts:
         link = session.scalar(
             select(OrderLink).where(OrderLink.order_id == order_id, OrderLink.channel_account_id == store.id)
         )
@@ -244,6 +280,39 @@ def cancelled_in_store(session: Session, link: OrderLink, reason: str, *, now: d
             now=now, identity_key=f"cancel-origin:{order.id}", channel_account_id=account.id, priority=20,
             order_id=order.id)  # fmt: skip
     return True
+
+
+def route_to(session: Session, order_id: int, location_id: int, *, now: datetime) -> int:
+    """A fulfilling account routed the order to one of its locations (hub location ``location_id``): the units the
+    hub holds for it move there (a release where they were held, a reservation there), and the order's later stock
+    steps (its sale, or the release of a cancellation) happen there (``orders.fulfilment_location_id``). Returns how
+    many units moved; an order already held there moves nothing."""
+    order = session.get(Order, order_id, with_for_update=True, populate_existing=True)
+    if order is None:
+        return 0
+    reference = f"order:{order_id}"
+    held = session.execute(
+        select(StockMovement.variant_id, StockMovement.location_id, func.sum(StockMovement.reserved_delta))
+        .where(StockMovement.reference == reference)
+        .group_by(StockMovement.variant_id, StockMovement.location_id)
+    ).all()
+    lines: list[LedgerLine] = []
+    moved = 0
+    for variant_id, held_at, units in sorted(held, key=lambda row: (row[0], row[1])):
+        units = int(units or 0)
+        if held_at == location_id or units <= 0:
+            continue
+        key = f"route:{order_id}:{variant_id}:{held_at}>{location_id}:{now.isoformat()}"
+        lines.append(LedgerLine(f"{key}:release", variant_id, held_at, "release", 0, reference, -units))
+        lines.append(LedgerLine(f"{key}:reserve", variant_id, location_id, "reservation", 0, reference, units))
+        moved += units
+    if lines:
+        # Recorded as the order's own stock steps are, under its channel's name: a move is no stock source's word.
+        origin = session.get(ChannelAccount, order.channel_account_id)
+        assert origin is not None
+        record_movements(session, lines, source=origin.channel, now=now)
+    order.fulfilment_location_id = location_id
+    return moved
 
 
 @dataclass(frozen=True)

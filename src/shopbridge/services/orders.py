@@ -525,7 +525,10 @@ def settle_stock(
     committing); without, they are written here. ``lines``: the order's lines, if the caller has them."""
     batch = settlement or Settlement()
     status = OrderStatus(row.status)
-    location = batch.location(session, account.id, _warehouse(row))
+    # The location its stock comes from: where a fulfilling account routed it (its reservation moved there), else
+    # the one its channel warehouse maps to.
+    routed = row.fulfilment_location_id if isinstance(row, OrderRow) else None
+    location = routed or batch.location(session, account.id, _warehouse(row))
     if location is None:
         return
     # Stock rows are locked in variant order, so concurrent jobs settling overlapping SKUs queue instead of

@@ -58,7 +58,7 @@ class ReturnIn:
 
     external_id: str
     external_location_id: str | None
-    order_ref: Mapping[str, Any]  # {"channel", "order_id"} | {"task_ref"} | {"hub_order_id"}
+    order_ref: Mapping[str, Any]  # {"channel", "order_id"} | {"link_id"} | {"hub_order_id"}, and what the channel sent
     lines: Sequence[ReturnedLine]
     returned_at: datetime
 
@@ -79,15 +79,13 @@ class ReturnIn:
 
 
 def find_order(session: Session, account_id: int, order_ref: Mapping[str, Any]) -> Order | None:
-    """The hub order a return names: by the task reference the hub gave the fulfilling account (its link), by the
-    order's own channel and id there, or by the hub's id."""
-    task_ref = str(order_ref.get("task_ref") or "").strip()
-    if task_ref:
-        link_id = task_ref.removeprefix("sb-")
-        if link_id.isdigit():
-            link = session.get(OrderLink, int(link_id))
-            if link is not None and link.channel_account_id == account_id:
-                return session.get(Order, link.order_id)
+    """The hub order a return names: by the hub's link to the fulfilling account (``link_id``: the channel reads it
+    from its own reference, a POS task's), by the order's own channel and id there, or by the hub's id."""
+    link_id = order_ref.get("link_id")
+    if isinstance(link_id, int) and not isinstance(link_id, bool):
+        link = session.get(OrderLink, link_id)
+        if link is not None and link.channel_account_id == account_id:
+            return session.get(Order, link.order_id)
     channel, external = str(order_ref.get("channel") or "").strip(), str(order_ref.get("order_id") or "").strip()
     if channel and external:
         found = session.scalar(

@@ -3,19 +3,31 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from shopbridge.services.availability import channel_view, mark_dirty
 from shopbridge.store.db import insert_of
 from shopbridge.store.sync_issues import raise_issue
-from shopbridge.store.tables import Base, ChannelWarehouse, Location, StockLevel, StockMovement, Variant
+from shopbridge.store.tables import (
+    Base,
+    ChannelWarehouse,
+    Location,
+    Order,
+    OrderLink,
+    StockLevel,
+    StockMovement,
+    Variant,
+)
 
+# The states of an order link whose order the other account has taken on (order_links.state).
+PLACED_STATES = ("placed", "cancel_requested", "cancel_refused")
 LEDGER_CHUNK = 500  # lines per ledger statement, well under SQLite's limit on bound parameters
 
 
@@ -421,3 +433,38 @@ def stock_of(session: Session, sku: str, *, now: datetime) -> dict[str, Any]:
         "locations": locations,
         "channels": channel_view(session, variant, now=now),
     }
+
+
+_OPEN_ORDER_HOLDS = (
+    select(StockMovement.reference, StockMovement.variant_id, StockMovement.location_id,
+           func.sum(StockMovement.reserved_delta))
+    .where(StockMovement.reference.like("order:%"))
+    .group_by(StockMovement.reference, StockMovement.variant_id, StockMovement.location_id)
+    .having(func.sum(StockMovement.reserved_delta) != 0)
+)  # fmt: skip
+
+
+def held_for_account(session: Session, account_id: int, variant_ids: Collection[int]) -> dict[tuple[int, int], int]:
+    """Units the hub holds (reserved, not yet shipped or released) per (variant, hub location) for the orders an
+    outside account has taken on: its own orders, and orders the hub placed there (``PLACED_STATES``). Where that
+    account is a stock master, its own count of what it can sell leaves these out, so the hub adds them back."""
+    if not variant_ids:
+        return {}
+    rows = session.execute(_OPEN_ORDER_HOLDS.where(StockMovement.variant_id.in_(sorted(variant_ids)))).all()
+    by_order: dict[int, list[tuple[int, int, int]]] = defaultdict(list)
+    for reference, variant_id, location_id, units in rows:
+        order_text = str(reference).removeprefix("order:")
+        if order_text.isdigit():
+            by_order[int(order_text)].append((int(variant_id), int(location_id), int(units or 0)))
+    if not by_order:
+        return {}
+    ids = sorted(by_order)
+    mine = set(session.scalars(select(Order.id).where(Order.id.in_(ids), Order.channel_account_id == account_id)))
+    mine |= set(session.scalars(select(OrderLink.order_id).where(
+        OrderLink.order_id.in_(ids), OrderLink.channel_account_id == account_id, OrderLink.state.in_(PLACED_STATES)
+    )))  # fmt: skip
+    holds: dict[tuple[int, int], int] = defaultdict(int)
+    for order_id in mine:
+        for variant_id, location_id, units in by_order[order_id]:
+            holds[variant_id, location_id] += units
+    return dict(holds)

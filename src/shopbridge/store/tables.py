@@ -567,6 +567,9 @@ class DriftCheck(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     checked_at: Mapped[datetime] = mapped_column(index=True)
+    channel_account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("channel_accounts.id", ondelete="CASCADE"), doc="The account whose side was read."
+    )
     orders_checked: Mapped[int]
     drifted: Mapped[int]
     repaired: Mapped[int] = mapped_column(default=0)

@@ -29,7 +29,7 @@ from shopbridge.logs import get_logger
 from shopbridge.store import migrations
 from shopbridge.store.db import reading
 from shopbridge.store.tables import WorkerHeartbeat
-from shopbridge.web import cancellations, dashboard, errors, links, orders, returns, stock
+from shopbridge.web import cancellations, dashboard, drift, errors, links, orders, returns, stock
 from shopbridge.web.docs import DOCS_URL, page, serve_docs
 from shopbridge.web.limits import BodyLimits
 from shopbridge.web.metrics import WORKER_STALE_SECONDS, HttpMetrics, WorkEngineCollector
@@ -71,6 +71,7 @@ def create_app(hub: Hub, *, workers: int = 0, separate_ops: bool = False) -> Fas
     app.add_exception_handler(RequestValidationError, errors.validation_refused)
     registry = CollectorRegistry()
     registry.register(WorkEngineCollector(hub.sessions, hub.inbox_sessions, hub.clock))
+    registry.register(drift.DriftCollector(hub.sessions, hub.clock))
     http = HttpMetrics(registry)
     webhooks = Counter(
         "shopbridge_webhooks", "Webhook deliveries by outcome (forged ones are never processed).",
@@ -84,6 +85,7 @@ def create_app(hub: Hub, *, workers: int = 0, separate_ops: bool = False) -> Fas
     app.include_router(links.router(hub))
     app.include_router(cancellations.router(hub))
     app.include_router(returns.router(hub))
+    app.include_router(drift.router(hub))
     dashboard.mount(app, hub)
     health = _health_router(hub)
     operations = _operations_router(registry)

@@ -14,7 +14,7 @@ from fastapi import APIRouter
 from prometheus_client import Counter
 
 from shopbridge.channels.port import Channel, ChannelSetup, ChannelWeb, ConnectField, Connecting, ConnectRefused
-from shopbridge.channels.shopify import catalog, intake, oauth, orders, stock, webhooks
+from shopbridge.channels.shopify import catalog, drift, intake, oauth, orders, stock, webhooks
 from shopbridge.channels.shopify.connect import SetupError, connect_with_token
 from shopbridge.channels.shopify.context import HUB_MASTER, NAME, STORE_MASTER, ShopifyApp, ShopifyContext
 from shopbridge.channels.shopify.kinds import SYNC_ORDER
@@ -52,6 +52,7 @@ class ShopifyChannel:
         stock.register(registry, self.context)
         orders.register(registry, self.context)
         intake.register(registry, self.context)
+        drift.register(registry, self.context)
 
     def web(self, webhooks_received: Counter) -> ChannelWeb:
         router = APIRouter()

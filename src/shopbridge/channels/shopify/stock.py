@@ -55,7 +55,7 @@ from shopbridge.channels.shopify.context import (
     stock_master,
 )
 from shopbridge.channels.shopify.kinds import CHECK_STOCK, OBSERVE_STOCK, PUSH_STOCK
-from shopbridge.domain.stock import drifted
+from shopbridge.domain.stock import drifted, mirrored_on_hand
 from shopbridge.logs import get_logger
 from shopbridge.runtime.errors import PermanentError, RetryableError
 from shopbridge.runtime.jobs import enqueue
@@ -68,7 +68,7 @@ from shopbridge.services.availability import (
     record_push,
     with_known_truth,
 )
-from shopbridge.services.stock import LedgerLine, record_movements
+from shopbridge.services.stock import LedgerLine, held_for_account, record_movements
 from shopbridge.store.db import reading
 from shopbridge.store.sync_issues import raise_issue, resolve_issue
 from shopbridge.store.tables import (
@@ -76,10 +76,7 @@ from shopbridge.store.tables import (
     ChannelListing,
     ChannelWarehouse,
     Location,
-    Order,
-    OrderLink,
     StockLevel,
-    StockMovement,
     Variant,
 )
 
@@ -99,7 +96,6 @@ CAS_TRIES = 3  # reads and writes of one push before it gives the store time and
 STALE_CODES = frozenset({"CHANGE_FROM_QUANTITY_STALE", "COMPARE_QUANTITY_STALE"})
 NOT_STOCKED = "ITEM_NOT_STOCKED_AT_LOCATION"
 # Order links whose store order still holds units there (the store committed them when the hub placed it).
-PLACED_STATES = ("placed", "cancel_requested", "cancel_refused")
 RECHECK_AFTER = timedelta(seconds=2)  # an unsynced store order: look again once its sync should have reserved it
 RECHECKS = 3  # then the periodic check covers it
 
@@ -130,7 +126,7 @@ def store_target(wanted: int, committed: int, held: int) -> int:
 def mirror_target(available: int, held: int) -> int:
     """The hub's on-hand at a location in the Shopify-master mode: what the store can still sell there, plus the
     units it has committed to orders the hub holds them for (still on the shelf until shipped)."""
-    return available + held
+    return mirrored_on_hand(available, held)
 
 
 def outside_change(expected: int | None, found: int, wanted: int, committed: int) -> bool:
@@ -197,38 +193,11 @@ def _activate(client: ShopifyClient, account_id: int, key: LevelKey) -> str | No
 
 # --- what the hub holds for the store's orders -----------------------------------------------------------------
 
-_OPEN_ORDER_HOLDS = (
-    select(StockMovement.reference, StockMovement.variant_id, StockMovement.location_id,
-           func.sum(StockMovement.reserved_delta))
-    .where(StockMovement.reference.like("order:%"))
-    .group_by(StockMovement.reference, StockMovement.variant_id, StockMovement.location_id)
-    .having(func.sum(StockMovement.reserved_delta) != 0)
-)  # fmt: skip
-
 
 def store_holds(session: Session, account_id: int, variant_ids: Collection[int]) -> dict[tuple[int, int], int]:
-    """Units the hub holds (reserved, not yet shipped or released) per (variant, hub location) for the orders whose
-    units the store has committed: the store's own orders, and orders the hub placed in the store."""
-    if not variant_ids:
-        return {}
-    rows = session.execute(_OPEN_ORDER_HOLDS.where(StockMovement.variant_id.in_(sorted(variant_ids)))).all()
-    by_order: dict[int, list[tuple[int, int, int]]] = defaultdict(list)
-    for reference, variant_id, location_id, units in rows:
-        order_text = str(reference).removeprefix("order:")
-        if order_text.isdigit():
-            by_order[int(order_text)].append((int(variant_id), int(location_id), int(units or 0)))
-    if not by_order:
-        return {}
-    ids = sorted(by_order)
-    mine = set(session.scalars(select(Order.id).where(Order.id.in_(ids), Order.channel_account_id == account_id)))
-    mine |= set(session.scalars(select(OrderLink.order_id).where(
-        OrderLink.order_id.in_(ids), OrderLink.channel_account_id == account_id, OrderLink.state.in_(PLACED_STATES)
-    )))  # fmt: skip
-    holds: dict[tuple[int, int], int] = defaultdict(int)
-    for order_id in mine:
-        for variant_id, location_id, units in by_order[order_id]:
-            holds[variant_id, location_id] += units
-    return dict(holds)
+    """Units the hub holds per (variant, hub location) for the orders whose units the store has committed: the
+    store's own orders, and orders the hub placed in it."""
+    return held_for_account(session, account_id, variant_ids)
 
 
 def _mapped_locations(session: Session, account_id: int) -> dict[str, int]:

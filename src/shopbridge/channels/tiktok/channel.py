@@ -11,7 +11,7 @@ import httpx
 from prometheus_client import Counter
 
 from shopbridge.channels.port import Channel, ChannelSetup, ChannelWeb, ConnectField, Connecting, ConnectRefused
-from shopbridge.channels.tiktok import cancellations, connect, fulfilment, inventory, returns, routes, sync
+from shopbridge.channels.tiktok import cancellations, connect, drift, fulfilment, inventory, returns, routes, sync
 from shopbridge.channels.tiktok.client import TikTokApp, TikTokClient
 from shopbridge.channels.tiktok.connect import HubSettings
 from shopbridge.channels.tiktok.shop import TikTokContext
@@ -58,6 +58,7 @@ class TikTokChannel:
         fulfilment.register(registry, self.context)
         cancellations.register(registry, self.context)
         returns.register(registry, self.context)
+        drift.register(registry, self.context)
 
     def web(self, webhooks: Counter) -> ChannelWeb:
         return routes.web(self, webhooks)

@@ -75,6 +75,9 @@ class PosSandboxConfig:
     # The first sequence number of each location; None starts from the clock in milliseconds, so that a restarted
     # in-memory sandbox still numbers its changes above what a hub took from the previous run (§3).
     sequence_start: int | None = None
+    # The first number of task, sale and return ids (T-1, S-1, R-1); None starts from the clock in seconds, so that
+    # a restarted in-memory sandbox does not reuse ids a hub already took (the demo restarts it with the hub's data).
+    id_start: int | None = 1
     currency: str = "USD"
     # The simulation: off unless asked (here, `--traffic`, or POST /_sandbox/traffic).
     traffic: bool = False

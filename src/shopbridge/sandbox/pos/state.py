@@ -120,7 +120,7 @@ class ReturnRecord:
 
 
 class World:
-    def __init__(self, locations: tuple[LocationConfig, ...], sequence_start: int) -> None:
+    def __init__(self, locations: tuple[LocationConfig, ...], sequence_start: int, id_start: int = 1) -> None:
         self.stores: dict[str, Store] = {loc.location_id: Store(loc, sequence_start) for loc in locations}
         # SKU -> unit price (a decimal string): the catalogue the tills sell from.
         self.catalogue: dict[str, str] = {}
@@ -128,9 +128,9 @@ class World:
         self.task_refs: dict[str, str] = {}
         self.sales: dict[str, Sale] = {}
         self.returns: dict[str, ReturnRecord] = {}
-        self._task_numbers = itertools.count(1)
-        self._sale_numbers = itertools.count(1)
-        self._return_numbers = itertools.count(1)
+        self._task_numbers = itertools.count(id_start)
+        self._sale_numbers = itertools.count(id_start)
+        self._return_numbers = itertools.count(id_start)
         self._changes = itertools.count(1)
 
     def next_task_id(self) -> str:

@@ -4,10 +4,11 @@ the Admin API (a customer checking out, a sale at the counter, staff shipping a 
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from . import catalog, order_math, orders, rest
@@ -18,6 +19,8 @@ from .money import gql_amount, gql_time
 from .runtime import ShopifySandbox
 
 router = APIRouter(prefix="/_sandbox", tags=["sandbox control"])
+
+SILENT = Query(False, description="change the state without sending its webhooks (drift injection)")
 
 
 def _sb(request: Request) -> ShopifySandbox:
@@ -456,11 +459,21 @@ class FulfilIn(BaseModel):
 
 
 @router.post("/orders/{order_id:path}/fulfil", summary="Staff fulfil an order (partially when lines are given)")
-async def fulfil(order_id: str, body: FulfilIn, request: Request) -> dict[str, Any]:
-    from . import carriers
-
+async def fulfil(order_id: str, body: FulfilIn, request: Request, silent: bool = SILENT) -> dict[str, Any]:
     sb = _sb(request)
     order = _find_order(sb, order_id)
+    if silent:
+        with sb.webhooks.silenced():
+            _fulfil(sb, order, body)
+    else:
+        _fulfil(sb, order, body)
+    _done(sb)
+    return order_truth(sb, order)
+
+
+def _fulfil(sb: ShopifySandbox, order: Order, body: FulfilIn) -> None:
+    from . import carriers
+
     if body.lines is None and body.tracking_url is None:
         sb.traffic.staff_fulfil(order, body.carrier, body.tracking_number)
     else:
@@ -472,8 +485,6 @@ async def fulfil(order_id: str, body: FulfilIn, request: Request) -> dict[str, A
             for line in body.lines:
                 wanted[line.sku] = wanted.get(line.sku, 0) + line.quantity
         orders.fulfil_lines(sb, order, wanted, {"company": carrier, "number": number, "url": body.tracking_url})
-    _done(sb)
-    return order_truth(sb, order)
 
 
 class CancelIn(BaseModel):
@@ -484,13 +495,14 @@ class CancelIn(BaseModel):
 
 
 @router.post("/orders/{order_id:path}/cancel", summary="Staff cancel an order in the admin (at once)")
-async def cancel(order_id: str, body: CancelIn, request: Request) -> dict[str, Any]:
+async def cancel(order_id: str, body: CancelIn, request: Request, silent: bool = SILENT) -> dict[str, Any]:
     sb = _sb(request)
     order = _find_order(sb, order_id)
     problem = orders.check_cancellable(order)
     if problem is not None:
         raise SandboxError(409, problem.message)
-    orders.cancel_now(sb, order, body.reason, restock=body.restock, refund=body.refund, staff_note=body.staff_note)
+    with sb.webhooks.silenced() if silent else contextlib.nullcontext():
+        orders.cancel_now(sb, order, body.reason, restock=body.restock, refund=body.refund, staff_note=body.staff_note)
     _done(sb)
     return order_truth(sb, order)
 

@@ -2,16 +2,20 @@
 
 It is part of the sandbox's OpenAPI. It is not signed: it stands for things that happen outside the Partner
 API (a buyer checking out, a carrier scanning a parcel, time passing).
+
+The order lifecycle steps take ``?silent=true``: the order changes and no webhook is sent, which is how tests and
+benchmarks inject drift for the hub's backstops to find.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
@@ -36,11 +40,13 @@ from .models import (
 )
 from .money import fmt, parse_amount
 from .products import ProductIn, new_product, product_json, submit_for_audit
-from .reasons import DEFAULT_BUYER_REASON
+from .reasons import DEFAULT_BUYER_REASON, SYSTEM_NOT_SHIPPED_REASON
 from .runtime import TikTokSandbox
 from .sellers import add_warehouse, create_seller, create_shop, shop_json, warehouse_json
 
 router = APIRouter(prefix="/_sandbox", tags=["sandbox control"])
+
+SILENT = Query(False, description="change the state without sending the webhook (drift injection)")
 
 
 def _sb(request: Request) -> TikTokSandbox:
@@ -450,12 +456,15 @@ async def get_order(order_id: str, request: Request) -> dict[str, Any]:
     return _order_truth(_order(sb, order_id))
 
 
-async def _lifecycle(request: Request, order_id: str, step: Callable[[TikTokSandbox, Order], object]) -> dict[str, Any]:
+async def _lifecycle(
+    request: Request, order_id: str, step: Callable[[TikTokSandbox, Order], object], silent: bool = False
+) -> dict[str, Any]:
     sb = _sb(request)
     sb.tick()
     order = _order(sb, order_id)
     try:
-        step(sb, order)
+        with sb.webhooks.silenced() if silent else contextlib.nullcontext():
+            step(sb, order)
     except order_flow.OrderRejected as exc:
         sb.world.commit()
         raise HTTPException(409, {"message": exc.message, "shortages": exc.shortages}) from exc
@@ -464,36 +473,48 @@ async def _lifecycle(request: Request, order_id: str, step: Callable[[TikTokSand
 
 
 @router.post("/orders/{order_id}/pay", summary="The buyer pays an UNPAID order")
-async def pay(order_id: str, request: Request) -> dict[str, Any]:
-    return await _lifecycle(request, order_id, order_flow.pay_order)
+async def pay(order_id: str, request: Request, silent: bool = SILENT) -> dict[str, Any]:
+    return await _lifecycle(request, order_id, order_flow.pay_order, silent)
 
 
 @router.post(
     "/orders/{order_id}/buyer_cancel",
     summary="The buyer cancels: at once during the hold, as a request for the seller afterwards",
 )
-async def buyer_cancel(order_id: str, body: CancelIn, request: Request) -> dict[str, Any]:
-    return await _lifecycle(request, order_id, lambda sb, order: cancellations.buyer_cancel(sb, order, body.reason))
+async def buyer_cancel(order_id: str, body: CancelIn, request: Request, silent: bool = SILENT) -> dict[str, Any]:
+    return await _lifecycle(request, order_id, lambda sb, order: cancellations.buyer_cancel(sb, order, body.reason),
+                            silent)  # fmt: skip
+
+
+@router.post(
+    "/orders/{order_id}/platform_cancel",
+    summary="The platform cancels every unshipped line (as when the seller did not ship in time)",
+)
+async def platform_cancel(order_id: str, request: Request, silent: bool = SILENT) -> dict[str, Any]:
+    def cancel(sb: TikTokSandbox, order: Order) -> None:
+        order_flow.cancel_order(sb, order, "SYSTEM", SYSTEM_NOT_SHIPPED_REASON, sb.clock.now_s())
+
+    return await _lifecycle(request, order_id, cancel, silent)
 
 
 @router.post("/orders/{order_id}/ship", summary="Arrange shipment of every unshipped package (TikTok label)")
-async def ship(order_id: str, request: Request) -> dict[str, Any]:
-    return await _lifecycle(request, order_id, order_flow.ship_with_tiktok_label)
+async def ship(order_id: str, request: Request, silent: bool = SILENT) -> dict[str, Any]:
+    return await _lifecycle(request, order_id, order_flow.ship_with_tiktok_label, silent)
 
 
 @router.post("/orders/{order_id}/collect", summary="The carrier collects: AWAITING_COLLECTION → IN_TRANSIT")
-async def collect(order_id: str, request: Request) -> dict[str, Any]:
-    return await _lifecycle(request, order_id, order_flow.collect)
+async def collect(order_id: str, request: Request, silent: bool = SILENT) -> dict[str, Any]:
+    return await _lifecycle(request, order_id, order_flow.collect, silent)
 
 
 @router.post("/orders/{order_id}/deliver", summary="The carrier delivers: IN_TRANSIT → DELIVERED")
-async def deliver(order_id: str, request: Request) -> dict[str, Any]:
-    return await _lifecycle(request, order_id, order_flow.deliver)
+async def deliver(order_id: str, request: Request, silent: bool = SILENT) -> dict[str, Any]:
+    return await _lifecycle(request, order_id, order_flow.deliver, silent)
 
 
 @router.post("/orders/{order_id}/complete", summary="The order completes: DELIVERED → COMPLETED")
-async def complete(order_id: str, request: Request) -> dict[str, Any]:
-    return await _lifecycle(request, order_id, order_flow.complete)
+async def complete(order_id: str, request: Request, silent: bool = SILENT) -> dict[str, Any]:
+    return await _lifecycle(request, order_id, order_flow.complete, silent)
 
 
 class ReturnRequestIn(BaseModel):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -60,10 +61,23 @@ class Webhooks:
         # Called when a delivery is queued, so the dispatcher sends it now rather than at its next interval.
         self.on_queued: Callable[[], None] | None = None
         self.sender: SenderProcess | None = None  # posts from a process of its own (sender.py); else in this loop
+        self.silent = False  # while set, changes send no webhook (see silenced)
+
+    @contextmanager
+    def silenced(self) -> Iterator[None]:
+        """Changes made inside send no webhook: the state changes and nothing tells the seller's app, which is how
+        tests and benchmarks inject drift for the hub's backstops to find."""
+        self.silent = True
+        try:
+            yield
+        finally:
+            self.silent = False
 
     def emit(self, shop_id: str, type_: int, data: dict[str, Any]) -> list[Delivery]:
         """Queue one event for the shop's subscribed address, applying the stream's faults."""
         sb = self.sb
+        if self.silent:
+            return []
         topic = TOPICS[type_]
         sub = sb.world.get(Subscription, f"{shop_id}:{topic}")
         address = sub.address if sub is not None else sb.world.settings.app_webhook_address

@@ -8,7 +8,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from shopbridge.bootstrap import Hub
-from shopbridge.web.dashboard import admin, connections, entry, exceptions, orders, signin, stock
+from shopbridge.web.dashboard import admin, connections, drift, entry, exceptions, orders, returns, signin, stock
 from shopbridge.web.dashboard.guard import Forbidden, SignInNeeded, sign_in_url
 from shopbridge.web.dashboard.rendering import STATIC, Pages
 
@@ -19,6 +19,8 @@ def mount(app: FastAPI, hub: Hub) -> None:
     app.include_router(entry.router(hub, pages))  # before orders: /orders/new is not an order id
     app.include_router(orders.router(hub, pages))
     app.include_router(exceptions.router(hub, pages))
+    app.include_router(drift.router(hub, pages))
+    app.include_router(returns.router(hub, pages))
     app.include_router(stock.router(hub, pages))
     app.include_router(connections.router(hub, pages))
     app.include_router(admin.router(hub, pages))

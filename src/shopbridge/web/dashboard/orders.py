@@ -13,11 +13,20 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
 from shopbridge.bootstrap import Hub
+from shopbridge.domain.money import Money
 from shopbridge.domain.orders import CancelReason, OrderStatus
 from shopbridge.services import cancellations, order_views, queue
 from shopbridge.services.access import BrowserSession
 from shopbridge.store.db import reading, transaction
-from shopbridge.store.tables import CancellationRequest, ChannelAccount, OrderLink, Shipment, SyncIssue
+from shopbridge.store.tables import (
+    CancellationRequest,
+    ChannelAccount,
+    OrderLink,
+    ReturnRequest,
+    Shipment,
+    StoreReturn,
+    SyncIssue,
+)
 from shopbridge.web.auth import OPERATORS, READERS
 from shopbridge.web.dashboard.guard import changer, viewer
 from shopbridge.web.dashboard.rendering import Pages
@@ -174,7 +183,8 @@ def _retry(hub: Hub, order_ids: list[int], actor: str) -> tuple[int, list[str]]:
 
 
 def _related(session: Any, order_id: int) -> dict[str, Any]:
-    """What happened to the order in other accounts: placements, shipments, cancellation requests, open issues."""
+    """What happened to the order in other accounts: placements, shipments, cancellation requests, returns taken back
+    in a store with their refunds, buyers' return requests, open issues."""
     labels = dict(session.execute(select(ChannelAccount.id, ChannelAccount.label)).all())
     placements = session.scalars(select(OrderLink).where(OrderLink.order_id == order_id).order_by(OrderLink.id)).all()
     shipments = session.scalars(select(Shipment).where(Shipment.order_id == order_id).order_by(Shipment.id)).all()
@@ -186,5 +196,15 @@ def _related(session: Any, order_id: int) -> dict[str, Any]:
         .where(SyncIssue.subject_type == "order", SyncIssue.subject_id == str(order_id), SyncIssue.status == "open")
         .order_by(SyncIssue.id)
     ).all()
+    store_returns = [
+        {"row": row, "lines": (row.lines or {}).get("lines", []),
+         "refund": str(Money.from_minor(row.refund_minor, row.currency).amount)
+         if row.refund_minor is not None and row.currency else None}
+        for row in session.scalars(select(StoreReturn).where(StoreReturn.order_id == order_id)
+                                   .order_by(StoreReturn.returned_at, StoreReturn.id))
+    ]  # fmt: skip
+    return_requests = session.scalars(
+        select(ReturnRequest).where(ReturnRequest.order_id == order_id).order_by(ReturnRequest.id)
+    ).all()
     return {"labels": labels, "placements": placements, "shipments": shipments, "requests": requests,
-            "issues": issues}  # fmt: skip
+            "issues": issues, "store_returns": store_returns, "return_requests": return_requests}  # fmt: skip

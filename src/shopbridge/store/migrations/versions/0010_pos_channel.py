@@ -23,11 +23,18 @@ def upgrade() -> None:
         "drift_checks",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("checked_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("channel_account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("orders_checked", sa.Integer(), nullable=False),
         sa.Column("drifted", sa.Integer(), nullable=False),
         sa.Column("repaired", sa.Integer(), nullable=False),
         sa.Column(
             "kinds", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=False
+        ),
+        sa.ForeignKeyConstraint(
+            ["channel_account_id"],
+            ["channel_accounts.id"],
+            name=op.f("fk_drift_checks_channel_account_id_channel_accounts"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_drift_checks")),
     )
