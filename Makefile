@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/shopbridge bench flash-sale --json bench/results/flash_sale.json \
 		--chart docs/img/flash-sale-quantity.svg $(BENCH_ARGS)
 	$(BIN)/shopbridge bench store-loop --json bench/results/store_loop.json $(BENCH_ARGS)
+	$(BIN)/shopbridge bench pos --json bench/results/pos.json $(BENCH_ARGS)
 
 # The dashboard screenshots in docs/screenshots, taken by the browser tests in Debian's chromium.
 screenshots: $(STAMP)

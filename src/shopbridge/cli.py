@@ -1070,6 +1070,23 @@ def bench_store_loop(
         console.print(f"results written to {json_path}")
 
 
+@bench_app.command("pos")
+def bench_pos(
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the results here.")] = None,
+    quick: Annotated[bool, typer.Option(help="A short run (under 90 s).")] = False,
+) -> None:
+    """Four POS stores' tills, associates and returns desks beside TikTok buyers, with status drift injected: till
+    sale, shipment and return to TikTok latencies, oversold units, refunds doubled or missing, drift detected,
+    clean and with faults on both channels and a store offline."""
+    from shopbridge.bench.pos import run_pos_benchmark
+
+    results = run_pos_benchmark(quick=quick, console=console)
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(results, indent=2) + "\n")
+        console.print(f"results written to {json_path}")
+
+
 def main() -> None:
     try:
         app()

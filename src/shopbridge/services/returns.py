@@ -204,7 +204,7 @@ def _restock(session: Session, account: ChannelAccount, row: StoreReturn, return
 def _ask_refund(session: Session, origin: ChannelAccount, row: StoreReturn, *, now: datetime) -> int:
     row.state, row.error, row.updated_at = "refunding", None, now
     return enqueue(session, refund_kind(origin.channel), {"return_id": row.id}, now=now,
-                   identity_key=f"refund:{row.id}", channel_account_id=origin.id, priority=10,
+                   identity_key=f"refund:{row.id}", channel_account_id=origin.id, priority=5,
                    order_id=row.order_id)  # fmt: skip
 
 

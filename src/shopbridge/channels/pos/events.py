@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from shopbridge.channels.pos.client import PosUnavailable
-from shopbridge.channels.pos.context import PosContext, mapped_locations, read_account
+from shopbridge.channels.pos.context import NAME, PosContext, mapped_locations, read_account
 from shopbridge.channels.pos.kinds import POLL, TAKE_EVENT
 from shopbridge.channels.pos.stock import PosLevel, apply_levels
 from shopbridge.channels.pos.tasks import Task, parse_ref, task_progress
@@ -208,7 +208,9 @@ def take_return(session: Session, account: ChannelAccount, location_id: str, dat
 
 
 def take_event(context: PosContext, ctx: JobContext) -> None:
-    account = read_account(context, _account_id(ctx))
+    account = ctx.session.get(ChannelAccount, _account_id(ctx))  # in the job's transaction: a batch reads it once
+    if account is None or account.channel != NAME:
+        raise PermanentError(f"{ctx.kind} job {ctx.job_id}: channel account {ctx.channel_account_id} is not a POS")
     try:
         event = Event(
             str(ctx.payload["event_id"]), str(ctx.payload["type"]), parse_instant(str(ctx.payload["occurred_at"])),
@@ -259,5 +261,6 @@ def _account_id(ctx: JobContext) -> int:
 
 
 def register(registry: JobRegistry, context: PosContext) -> None:
-    registry.register(TAKE_EVENT, partial(take_event, context))
+    # Database work only (the POS is not called): a worker takes a run of waiting events in one transaction.
+    registry.register(TAKE_EVENT, partial(take_event, context), batch=True)
     registry.register(POLL, partial(poll, context), serial=True)
