@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from shopbridge import __version__
 from shopbridge.bootstrap import Hub, build_hub
+from shopbridge.cli_finance import finance_app
 from shopbridge.cli_links import links_app
 from shopbridge.config import ConfigError, Settings, load_settings
 from shopbridge.logs import configure_logging
@@ -49,6 +50,7 @@ app.add_typer(returns_app, name="returns")
 drift_app = typer.Typer(help="Status drift: the hub against every channel, per order.", no_args_is_help=True)
 app.add_typer(drift_app, name="drift")
 app.add_typer(links_app, name="links")
+app.add_typer(finance_app, name="finance")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(bench_app, name="bench")
 app.add_typer(sandbox_app, name="sandbox")

@@ -95,6 +95,9 @@ class Settings(BaseSettings):
         default=48.0, gt=0, description="Refresh tokens this long before expiry."
     )
     tiktok_rate_limit: str = Field(default="40/second", description="Calls per shop (limits syntax).")
+    tiktok_finance_import_seconds: float = Field(
+        default=3600.0, gt=0, description="How often each shop's statements, transactions and payments are imported."
+    )
     shopify_api_key: str | None = Field(default=None, description="Shopify app client id (OAuth install).")
     shopify_api_secret: SecretStr | None = Field(
         default=None, description="Shopify app client secret: signs the OAuth callback and the webhooks."

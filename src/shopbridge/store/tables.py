@@ -604,6 +604,99 @@ class CancellationRequest(Base):
     updated_at: Mapped[datetime] = _created()
 
 
+# --- finance -------------------------------------------------------------------------------------------
+# Amounts keep the channel's signs (income positive, charges negative) in minor units of the row's currency.
+
+
+class FinanceStatement(Base):
+    """A channel's settlement statement (TikTok: one per shop and day): its totals and the payout it is paid by."""
+
+    __tablename__ = "finance_statements"
+    __table_args__ = (
+        UniqueConstraint("channel_account_id", "external_id"),
+        Index(None, "channel_account_id", "statement_time"),
+        Index(None, "channel_account_id", "payment_external_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel_account_id: Mapped[int] = mapped_column(ForeignKey("channel_accounts.id"))
+    external_id: Mapped[str] = mapped_column(String(100), doc="The statement's id on the channel.")
+    statement_time: Mapped[datetime]
+    payment_status: Mapped[str | None] = mapped_column(String(20), doc="The channel's word, e.g. PROCESSING, PAID.")
+    currency: Mapped[str] = mapped_column(String(3))
+    settlement_minor: Mapped[int] = mapped_column(BigInteger)
+    revenue_minor: Mapped[int] = mapped_column(BigInteger)
+    fee_minor: Mapped[int] = mapped_column(BigInteger)
+    adjustment_minor: Mapped[int] = mapped_column(BigInteger)
+    shipping_cost_minor: Mapped[int] = mapped_column(BigInteger)
+    net_sales_minor: Mapped[int] = mapped_column(BigInteger)
+    payment_external_id: Mapped[str | None] = mapped_column(String(100), doc="The payout that pays it.")
+    paid_at: Mapped[datetime | None]
+    transaction_count: Mapped[int | None] = mapped_column(doc="Transactions read in full; none: not yet read.")
+    updated_at: Mapped[datetime] = _created()
+
+
+class FinanceTransaction(Base):
+    """One line of a statement: an order's settlement (or a refund of it), an adjustment, a reserve."""
+
+    __tablename__ = "finance_transactions"
+    __table_args__ = (
+        UniqueConstraint("channel_account_id", "external_id"),
+        Index(None, "statement_id"),
+        Index(None, "channel_account_id", "external_order_id"),
+        Index(None, "order_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel_account_id: Mapped[int] = mapped_column(ForeignKey("channel_accounts.id"))
+    external_id: Mapped[str] = mapped_column(String(100), doc="The transaction's id on the channel.")
+    statement_id: Mapped[int] = mapped_column(ForeignKey("finance_statements.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(60), doc="ORDER, RESERVE or an adjustment's type, verbatim.")
+    external_order_id: Mapped[str | None] = mapped_column(String(100))
+    order_id: Mapped[int | None] = mapped_column(
+        ForeignKey("orders.id", ondelete="SET NULL"), doc="The hub's order, once the hub has it."
+    )
+    currency: Mapped[str] = mapped_column(String(3))
+    revenue_minor: Mapped[int] = mapped_column(BigInteger)
+    platform_commission_minor: Mapped[int] = mapped_column(BigInteger)
+    referral_fee_minor: Mapped[int] = mapped_column(BigInteger)
+    transaction_fee_minor: Mapped[int] = mapped_column(BigInteger)
+    affiliate_commission_minor: Mapped[int] = mapped_column(BigInteger)
+    fee_minor: Mapped[int] = mapped_column(BigInteger, doc="Every fee, the named ones included.")
+    shipping_cost_minor: Mapped[int] = mapped_column(BigInteger)
+    refund_minor: Mapped[int] = mapped_column(BigInteger, doc="What the buyer got back.")
+    adjustment_minor: Mapped[int] = mapped_column(BigInteger)
+    reserve_minor: Mapped[int] = mapped_column(BigInteger)
+    settlement_minor: Mapped[int] = mapped_column(BigInteger)
+    order_created_at: Mapped[datetime | None]
+    settled_at: Mapped[datetime] = mapped_column(doc="The statement's time.")
+    updated_at: Mapped[datetime] = _created()
+
+
+class FinancePayment(Base):
+    """A payout to the seller's bank account: one or more statements' settlement, less any reserve."""
+
+    __tablename__ = "finance_payments"
+    __table_args__ = (
+        UniqueConstraint("channel_account_id", "external_id"),
+        Index(None, "channel_account_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel_account_id: Mapped[int] = mapped_column(ForeignKey("channel_accounts.id"))
+    external_id: Mapped[str] = mapped_column(String(100), doc="The payout's id on the channel.")
+    status: Mapped[str | None] = mapped_column(String(20), doc="The channel's word, e.g. PROCESSING, PAID.")
+    amount_minor: Mapped[int] = mapped_column(BigInteger, doc="Paid to the bank, after any exchange.")
+    currency: Mapped[str] = mapped_column(String(3))
+    settlement_minor: Mapped[int | None] = mapped_column(BigInteger, doc="Before exchange, in settlement_currency.")
+    settlement_currency: Mapped[str | None] = mapped_column(String(3))
+    reserve_minor: Mapped[int | None] = mapped_column(BigInteger, doc="Held back, in settlement_currency.")
+    created_at: Mapped[datetime] = mapped_column(doc="When the channel created the payout.")
+    paid_at: Mapped[datetime | None]
+    bank_account: Mapped[str | None] = mapped_column(String(40), doc="As the channel masks it (the last digits).")
+    updated_at: Mapped[datetime] = _created()
+
+
 # --- the work engine -----------------------------------------------------------------------------------
 
 

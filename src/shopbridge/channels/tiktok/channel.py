@@ -11,7 +11,17 @@ import httpx
 from prometheus_client import Counter
 
 from shopbridge.channels.port import Channel, ChannelSetup, ChannelWeb, ConnectField, Connecting, ConnectRefused
-from shopbridge.channels.tiktok import cancellations, connect, drift, fulfilment, inventory, returns, routes, sync
+from shopbridge.channels.tiktok import (
+    cancellations,
+    connect,
+    drift,
+    finance,
+    fulfilment,
+    inventory,
+    returns,
+    routes,
+    sync,
+)
 from shopbridge.channels.tiktok.client import TikTokApp, TikTokClient
 from shopbridge.channels.tiktok.connect import HubSettings
 from shopbridge.channels.tiktok.shop import TikTokContext
@@ -59,6 +69,7 @@ class TikTokChannel:
         cancellations.register(registry, self.context)
         returns.register(registry, self.context)
         drift.register(registry, self.context)
+        finance.register(registry, self.context)
 
     def web(self, webhooks: Counter) -> ChannelWeb:
         return routes.web(self, webhooks)

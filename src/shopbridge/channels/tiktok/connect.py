@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from shopbridge.channels.tiktok.auth import TokenSet, authorization_url, exchange_code
 from shopbridge.channels.tiktok.cancellations import ensure_cancellation_schedule
 from shopbridge.channels.tiktok.errors import TikTokError
+from shopbridge.channels.tiktok.finance import IMPORT_SECONDS, ensure_finance_schedule
 from shopbridge.channels.tiktok.inventory import CHECK_STOCK, IMPORT_LISTINGS, PUSH_DIRTY
 from shopbridge.channels.tiktok.returns import ensure_return_schedule
 from shopbridge.channels.tiktok.shop import Shop, TikTokContext, seal_credentials
@@ -60,6 +61,7 @@ class HubSettings:
     stock_buffer_units: int = 0
     stock_buffer_percent: Decimal = Decimal(0)
     stock_cancel_oversold: bool = False
+    finance_import_seconds: float = IMPORT_SECONDS
 
     @classmethod
     def of(cls, settings: Settings) -> HubSettings:
@@ -70,6 +72,7 @@ class HubSettings:
             stock_drift_check_seconds=settings.stock_drift_check_seconds,
             stock_buffer_units=settings.stock_buffer_units, stock_buffer_percent=settings.stock_buffer_percent,
             stock_cancel_oversold=settings.stock_cancel_oversold,
+            finance_import_seconds=settings.tiktok_finance_import_seconds,
         )  # fmt: skip
 
 
@@ -169,6 +172,7 @@ def _store(
                                           channel_account_id=account.id), now=now + timedelta(minutes=5))  # fmt: skip
         ensure_cancellation_schedule(session, account.id, now)
         ensure_return_schedule(session, account.id, now)
+        ensure_finance_schedule(session, account.id, now, hub.finance_import_seconds)
         if session.scalar(select(Location.id).limit(1)) is None:
             session.add(Location(code="MAIN", name="Main location", timezone=timezone, created_at=now))
         _stock_setup(session, hub, account.id, now)
