@@ -97,10 +97,10 @@ def store(session: Session, account_id: int, read: FinanceRead, *, now: datetime
     transaction, so a pass that fails moves nothing."""
     counts = FinanceCounts()
     counts.statements = upsert(session, FinanceStatement, account_id, read.statements, now)
-    statement_ids = _ids(session, account_id, [str(row["external_id"]) for row in read.statements])
+    statement_ids = _ids_of(session, FinanceStatement, account_id, [str(row["external_id"]) for row in read.statements])
     order_refs = sorted({str(row["external_order_id"]) for rows in read.transactions.values() for row in rows
                          if row.get("external_order_id")})  # fmt: skip
-    orders = _orders(session, account_id, order_refs)
+    orders = _ids_of(session, Order, account_id, order_refs)
     lines = [
         {**row, "statement_id": statement_ids[statement], "order_id": orders.get(str(row.get("external_order_id")))}
         for statement, rows in read.transactions.items()
@@ -153,23 +153,14 @@ def known_statements(session: Session, account_id: int, since: datetime) -> dict
     return {external_id: (settlement, count) for external_id, settlement, count in rows}
 
 
-def _ids(session: Session, account_id: int, external_ids: list[str]) -> dict[str, int]:
+def _ids_of(session: Session, table: type[FinanceStatement] | type[Order], account_id: int,
+            external_ids: list[str]) -> dict[str, int]:  # fmt: skip
+    """The hub's row id of each of an account's external ids found in ``table`` (statements, or orders)."""
     found: dict[str, int] = {}
     for start in range(0, len(external_ids), CHUNK):
         chunk = external_ids[start : start + CHUNK]
-        query = select(FinanceStatement.external_id, FinanceStatement.id).where(
-            FinanceStatement.channel_account_id == account_id, FinanceStatement.external_id.in_(chunk)
+        query = select(table.external_id, table.id).where(
+            table.channel_account_id == account_id, table.external_id.in_(chunk)
         )
         found.update({external_id: row_id for external_id, row_id in session.execute(query)})
-    return found
-
-
-def _orders(session: Session, account_id: int, external_ids: list[str]) -> dict[str, int]:
-    found: dict[str, int] = {}
-    for start in range(0, len(external_ids), CHUNK):
-        chunk = external_ids[start : start + CHUNK]
-        query = select(Order.external_id, Order.id).where(
-            Order.channel_account_id == account_id, Order.external_id.in_(chunk)
-        )
-        found.update({external_id: order_id for external_id, order_id in session.execute(query)})
     return found
