@@ -432,17 +432,20 @@ def _ended(pid: int, timeout: float) -> bool:
 
 
 def _seed_shop(
-    control: httpx.Client, skus: dict[str, str] | None, products: Sequence[Mapping[str, Any]] | None = None
-) -> tuple[str, dict[str, str]]:
+    control: httpx.Client, skus: dict[str, str] | None, products: Sequence[Mapping[str, Any]] | None = None,
+    terms: Mapping[str, Any] | None = None,
+) -> tuple[str, dict[str, str]]:  # fmt: skip
     """A shop to sell from: the seeded demo shop, or a new one with ``skus`` (seller SKU -> price, one product,
     5,000 units each) and/or ``products`` (bodies for `POST /_sandbox/products` without the shop id: a title and
-    skus with seller_sku, price and quantity)."""
+    skus with seller_sku, price and quantity). ``terms`` are the new shop's market and settlement terms (region,
+    settlement_delay_days, reserve_rate, ...: `POST /_sandbox/shops`)."""
     if skus is None and not products:
         sellers = control.get("/_sandbox/sellers").json()
         shop_id = str(sellers[0]["shops"][0]["id"])
     else:
         seller = control.post("/_sandbox/sellers", json={"name": "Maomao"}).json()
-        shop = control.post("/_sandbox/shops", json={"seller_id": seller["id"], "name": "Maomao beauty"}).json()
+        shop_in = {"seller_id": seller["id"], "name": "Maomao beauty", **(terms or {})}
+        shop = control.post("/_sandbox/shops", json=shop_in).json()
         shop_id = str(shop["id"])
         bodies: list[Mapping[str, Any]] = list(products or [])
         if skus is not None:
@@ -475,6 +478,7 @@ def running_world(
     sandbox_pid_file: Path | None = None,
     sandbox_options: dict[str, Any] | None = None,
     products: Sequence[Mapping[str, Any]] | None = None,
+    shop_terms: Mapping[str, Any] | None = None,
     prepare_hub: Callable[[Hub], None] | None = None,
     store: bool = False,
     store_state: Path | None = None,
@@ -490,8 +494,9 @@ def running_world(
     """Start both, connect the sandbox's shop to the hub through OAuth, and mirror its SKUs in the hub's
     catalogue (as the merchant's own store would have them), all but ``unlinked_skus`` of them, so that orders
     for those are Blocked as they would be in a real shop. ``products`` lists the sandbox products to create
-    (see `_seed_shop`); ``prepare_hub`` runs once the catalogue exists, before the hub serves and the shop is
-    connected (a benchmark records its initial stock there). With ``sandbox_process`` the sandbox runs in a child
+    (see `_seed_shop`), ``shop_terms`` the new shop's market and settlement terms; ``prepare_hub`` runs once the
+    catalogue exists, before the hub serves and the shop is connected (a benchmark records its initial stock
+    there). With ``sandbox_process`` the sandbox runs in a child
     process, recorded in ``sandbox_pid_file`` if one is given (see `sandbox_subprocess`). With ``store`` the
     Shopify sandbox runs too (its world kept in ``store_state`` if given; in a process of its own with
     ``store_process``), selling the same SKUs from one location,
@@ -534,7 +539,8 @@ def running_world(
         tills = pos_subprocess(pos_port, pos_config) if pos_process else serving(create_pos_app(pos_config), pos_port)
     with sandbox as sandbox_url, httpx.Client(base_url=sandbox_url, timeout=30) as control, stores as store_url, \
             tills as pos_url:  # fmt: skip
-        shop_id, sku_ids = _seed_shop(control, *((skus, products) if sandbox_seed is None else (None, None)))
+        shop_id, sku_ids = _seed_shop(control, *((skus, products) if sandbox_seed is None else (None, None)),
+                                      terms=shop_terms)  # fmt: skip
         if store_url is not None:
             hub_settings = {"shopify_admin_base_url": store_url, "shopify_api_secret": store_config.api_secret,
                             **hub_settings}  # fmt: skip

@@ -118,7 +118,10 @@ def cli_env(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_statements_transactions_and_payments_are_imported_once(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with tiktok_world(database_url, tmp_path) as world:
+    # A shop in Singapore, where TikTok offers cash on delivery.
+    with tiktok_world(
+        database_url, tmp_path, shop_terms={"region": "SG"}, currency="SGD", timezone="Asia/Singapore"
+    ) as world:
         account_id = account_of(world)
         # The pass scheduled at connect has run (there was nothing to import yet).
         wait_until(lambda: passes(world) == 1, message="the first scheduled pass")

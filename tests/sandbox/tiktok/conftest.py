@@ -131,6 +131,16 @@ class Env:
         result: dict[str, Any] = await self.control("POST", "/orders", body)
         return result
 
+    async def open_shop(self, region: str, **terms: Any) -> dict[str, Any]:
+        """A new shop of the authorized seller in `region` (with settlement `terms`), which the client acts for from
+        now on."""
+        sellers = await self.control("GET", "/sellers")
+        seller = next(s for s in sellers if any(shop["id"] == self.shop_id for shop in s["shops"]))
+        body = {"seller_id": seller["id"], "name": f"Shop in {region}", "region": region, **terms}
+        shop: dict[str, Any] = await self.control("POST", "/shops", body)
+        self.shop_id, self.cipher = shop["id"], shop["cipher"]
+        return shop
+
     async def subscribe(self, event_type: str, address: str = "https://hooks.example/tiktok") -> None:
         await self.ok("PUT", "/event/202309/webhooks", body={"address": address, "event_type": event_type})
 

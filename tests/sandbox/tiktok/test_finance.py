@@ -23,7 +23,9 @@ async def completed_order(env: Env, sku: str, quantity: int, **extra: Any) -> st
 
 
 async def three_orders(env: Env) -> tuple[str, str, str]:
-    """Three completed orders of a 25.00 tee: two with shipping and tax, one with an affiliate, one cash on delivery."""
+    """Three completed orders of a 25.00 tee: two with shipping and tax, one with an affiliate, one cash on delivery.
+    In a Singapore shop: cash on delivery is not offered in the US."""
+    await env.open_shop("SG")
     product = await env.product([{"seller_sku": "TEE-1", "price": "25.00", "quantity": 50}])
     sku = product["skus"][0]["id"]
     plain = await completed_order(env, sku, 2, shipping_fee="5.00", tax="4.00")

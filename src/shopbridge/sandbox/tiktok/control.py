@@ -15,7 +15,8 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Body, HTTPException, Query, Request
+from fastapi.openapi.models import Example
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
@@ -38,11 +39,11 @@ from .models import (
     Token,
     WebhookFault,
 )
-from .money import fmt, parse_amount
+from .money import UnknownMarket, fmt, has_precision, in_precision, market_currency, parse_amount, parse_signed
 from .products import ProductIn, new_product, product_json, submit_for_audit
 from .reasons import DEFAULT_BUYER_REASON, SYSTEM_NOT_SHIPPED_REASON
 from .runtime import TikTokSandbox
-from .sellers import add_warehouse, create_seller, create_shop, shop_json, warehouse_json
+from .sellers import COD_MARKETS, add_warehouse, create_seller, create_shop, offers_cod, shop_json, warehouse_json
 
 router = APIRouter(prefix="/_sandbox", tags=["sandbox control"])
 
@@ -130,12 +131,21 @@ class SellerIn(BaseModel):
     base_region: str = "US"
 
 
-class ShopIn(BaseModel):
+class ShopTermsIn(BaseModel):
+    """A shop's settlement terms; rates are decimal strings ("0.10")."""
+
+    settlement_delay_days: int | None = Field(default=None, ge=0, le=365, description="days after delivery")
+    reserve_rate: str | None = Field(default=None, description="share of each positive settlement held back, [0, 1)")
+    reserve_days: int | None = Field(default=None, ge=1, le=365, description="days a reserve is held")
+    referral_fee_rate: str | None = Field(default=None, description="share of net sales charged, [0, 1)")
+
+
+class ShopIn(ShopTermsIn):
     seller_id: str
     name: str = Field(min_length=1)
-    region: str = "US"
+    region: str = Field(default="US", description="the market; the shop sells in its currency (US → USD, VN → VND…)")
     seller_type: Literal["LOCAL", "CROSS_BORDER"] = "LOCAL"
-    currency: str = "USD"
+    currency: str | None = Field(default=None, description="optional; must be the region's currency")
     warehouses: list[str] = Field(default_factory=lambda: ["Main warehouse"], min_length=1)
 
 
@@ -196,7 +206,28 @@ def _seller_json(sb: TikTokSandbox, seller: Seller) -> dict[str, Any]:
 
 
 def _shop_json(shop: Shop) -> dict[str, Any]:
-    return {**shop_json(shop), "currency": shop.currency, "warehouses": [warehouse_json(w) for w in shop.warehouses]}
+    return {
+        **shop_json(shop),
+        "currency": shop.currency,
+        "warehouses": [warehouse_json(w) for w in shop.warehouses],
+        "settlement_delay_days": shop.settlement_delay_days,
+        "reserve_rate": str(shop.reserve_rate),
+        "reserve_days": shop.reserve_days,
+        "referral_fee_rate": str(shop.referral_fee_rate),
+    }
+
+
+def _terms(body: ShopTermsIn) -> dict[str, Any]:
+    """The terms the body changes, checked before anything is created or changed."""
+    terms: dict[str, Any] = {
+        key: value
+        for key, value in (("settlement_delay_days", body.settlement_delay_days), ("reserve_days", body.reserve_days))
+        if value is not None
+    }
+    for key, text in (("reserve_rate", body.reserve_rate), ("referral_fee_rate", body.referral_fee_rate)):
+        if text is not None:
+            terms[key] = _rate(text, key)
+    return terms
 
 
 @router.get("/sellers", summary="Every seller with its shops, ciphers and warehouses")
@@ -234,15 +265,33 @@ async def post_shop(body: ShopIn, request: Request) -> dict[str, Any]:
     seller = sb.world.get(Seller, body.seller_id)
     if seller is None:
         raise HTTPException(404, f"unknown seller {body.seller_id}")
+    try:
+        currency = market_currency(body.region)
+    except UnknownMarket as exc:
+        raise HTTPException(422, str(exc)) from exc
+    if body.currency is not None and body.currency != currency:
+        raise HTTPException(422, f"a shop in {body.region} sells in {currency}, not {body.currency}")
+    terms = _terms(body)
     shop = create_shop(
-        sb,
-        seller,
-        body.name,
-        region=body.region,
-        seller_type=body.seller_type,
-        currency=body.currency,
-        warehouse_names=body.warehouses,
+        sb, seller, body.name, region=body.region, seller_type=body.seller_type, warehouse_names=body.warehouses
     )
+    for key, value in terms.items():
+        setattr(shop, key, value)
+    sb.world.save(shop)
+    _done(sb)
+    return _shop_json(shop)
+
+
+@router.patch("/shops/{shop_id}", summary="Change a shop's settlement terms (delay after delivery, reserve, fee rate)")
+async def patch_shop(shop_id: str, body: ShopTermsIn, request: Request) -> dict[str, Any]:
+    sb = _sb(request)
+    sb.tick()
+    shop = _shop(sb, shop_id)
+    for key, value in _terms(body).items():
+        setattr(shop, key, value)
+    sb.world.save(shop)
+    # Orders waiting to settle follow the new delay.
+    finance.follow_terms(sb, shop)
     _done(sb)
     return _shop_json(shop)
 
@@ -261,8 +310,11 @@ async def post_product(body: ControlProductIn, request: Request) -> dict[str, An
     shop = _shop(sb, body.shop_id)
     skus: list[dict[str, Any]] = []
     for s in body.skus:
-        if parse_amount(s.price) is None:
+        price = parse_amount(s.price)
+        if price is None:
             raise HTTPException(422, f"price {s.price!r} is not a decimal string")
+        if not has_precision(price, shop.currency):
+            raise HTTPException(422, f"price {s.price!r} has more decimals than {shop.currency} allows")
         inventory = s.inventory or {shop.default_warehouse().id: s.quantity or 0}
         unknown = [w for w in inventory if shop.warehouse(w) is None]
         if unknown:
@@ -372,7 +424,7 @@ class BuyerOrderIn(BaseModel):
     items: list[OrderLineIn] = Field(min_length=1)
     buyer_user_id: str | None = None
     paid: bool = True
-    is_cod: bool = False
+    is_cod: bool = Field(default=False, description="cash on delivery; offered in ID, MY, TH, VN, PH and SG only")
     shipping_type: Literal["TIKTOK", "SELLER"] = "TIKTOK"
     shipping_fee: str = "0.00"
     tax: str = "0.00"
@@ -398,28 +450,47 @@ def _order(sb: TikTokSandbox, order_id: str) -> Order:
 
 
 def _order_truth(order: Order) -> dict[str, Any]:
-    # The control API shows the whole order, including what the Partner API withholds during ON_HOLD.
+    # The control API shows the whole order, including what the Partner API withholds during ON_HOLD, and when it
+    # settles (the statement it settled on, or the statement_time it will settle on).
     return {
         **order_flow.order_json(order),
         "hold_until": order.hold_until,
         "sandbox_recipient_address": order.recipient_address.model_dump(),
+        "sandbox_settlement": {
+            "statement_id": order.statement_id,
+            "settlement_due": finance.settlement_due(order),
+            "discrepancy": _discrepancy_json(order),
+        },
     }
 
 
-def _rate(value: str) -> Decimal:
+def _discrepancy_json(order: Order) -> dict[str, Any]:
+    d = order.discrepancy
+    return {
+        "withhold": d.withhold,
+        "revenue_delta": fmt(d.revenue_delta, order.currency),
+        "delay_days": d.delay_days,
+        "skip_refund": d.skip_refund,
+        "referral_fee_rate": str(d.referral_fee_rate) if d.referral_fee_rate is not None else None,
+    }
+
+
+def _rate(value: str, name: str) -> Decimal:
     try:
         rate = Decimal(value)
     except ArithmeticError as exc:
-        raise HTTPException(422, f"affiliate_commission_rate {value!r} is not a decimal") from exc
+        raise HTTPException(422, f"{name} {value!r} is not a decimal") from exc
     if not Decimal(0) <= rate < Decimal(1):
-        raise HTTPException(422, "affiliate_commission_rate must be in [0, 1)")
+        raise HTTPException(422, f"{name} must be in [0, 1)")
     return rate
 
 
-def _amount(value: str, name: str) -> Decimal:
+def _amount(value: str, name: str, currency: str) -> Decimal:
     amount = parse_amount(value)
     if amount is None:
         raise HTTPException(422, f"{name} {value!r} is not a decimal string")
+    if not has_precision(amount, currency):
+        raise HTTPException(422, f"{name} {value!r} has more decimals than {currency} allows")
     return amount
 
 
@@ -427,6 +498,10 @@ def _amount(value: str, name: str) -> Decimal:
 async def post_order(body: BuyerOrderIn, request: Request) -> dict[str, Any]:
     sb = _sb(request)
     shop = _shop(sb, body.shop_id)
+    if body.is_cod and not offers_cod(shop.region):
+        raise HTTPException(
+            400, f"cash on delivery is not offered in {shop.region}; it is in {', '.join(sorted(COD_MARKETS))}"
+        )
     try:
         order = order_flow.place_order(
             sb,
@@ -436,11 +511,11 @@ async def post_order(body: BuyerOrderIn, request: Request) -> dict[str, Any]:
             paid=body.paid,
             is_cod=body.is_cod,
             shipping_type=body.shipping_type,
-            shipping_fee=_amount(body.shipping_fee, "shipping_fee"),
-            tax=_amount(body.tax, "tax"),
+            shipping_fee=_amount(body.shipping_fee, "shipping_fee", shop.currency),
+            tax=_amount(body.tax, "tax", shop.currency),
             address=body.recipient_address,
             buyer_message=body.buyer_message,
-            affiliate_commission_rate=_rate(body.affiliate_commission_rate),
+            affiliate_commission_rate=_rate(body.affiliate_commission_rate, "affiliate_commission_rate"),
         )
     except order_flow.OrderRejected as exc:
         sb.world.commit()
@@ -726,9 +801,9 @@ class AdjustmentIn(BaseModel):
 @router.post("/finance/adjustments", status_code=201, summary="Queue an adjustment for the shop's next statement")
 async def post_adjustment(body: AdjustmentIn, request: Request) -> dict[str, Any]:
     sb = _sb(request)
-    _shop(sb, body.shop_id)
+    shop = _shop(sb, body.shop_id)
     try:
-        amount = Decimal(body.amount).quantize(Decimal("0.01"))
+        amount = in_precision(Decimal(body.amount), shop.currency)
     except ArithmeticError as exc:
         raise HTTPException(422, f"amount {body.amount!r} is not a decimal string") from exc
     adjustment = Adjustment(
@@ -736,7 +811,135 @@ async def post_adjustment(body: AdjustmentIn, request: Request) -> dict[str, Any
     )
     sb.world.save(adjustment)
     sb.world.commit()
-    return {"id": adjustment.id, "type": adjustment.type, "amount": fmt(amount), "create_time": adjustment.create_time}
+    return {
+        "id": adjustment.id,
+        "type": adjustment.type,
+        "amount": fmt(amount, shop.currency),
+        "create_time": adjustment.create_time,
+    }
+
+
+# Sandbox-only, not part of TikTok's API: what each kind of settlement discrepancy needs besides `kind`.
+DISCREPANCY_FIELDS: dict[str, tuple[str, ...]] = {
+    "withhold": ("order_id",),
+    "revenue_delta": ("order_id", "amount"),
+    "unknown_order": ("shop_id", "amount"),
+    "delay": ("order_id", "days"),
+    "skip_refund": ("order_id",),
+    "fee_rate": ("order_id", "referral_fee_rate"),
+}
+DISCREPANCY_EXAMPLES: dict[str, Example] = {
+    "withhold": {"value": {"kind": "withhold", "order_id": "576461413038785752"}},
+    "revenue_delta": {"value": {"kind": "revenue_delta", "order_id": "576461413038785752", "amount": "-1.50"}},
+    "unknown_order": {"value": {"kind": "unknown_order", "shop_id": "7494049642642441621", "amount": "12.00"}},
+    "delay": {"value": {"kind": "delay", "order_id": "576461413038785752", "days": 3}},
+    "skip_refund": {"value": {"kind": "skip_refund", "order_id": "576461413038785752"}},
+    "fee_rate": {"value": {"kind": "fee_rate", "order_id": "576461413038785752", "referral_fee_rate": "0.08"}},
+}
+DISCREPANCY_BODY = Body(openapi_examples=DISCREPANCY_EXAMPLES)
+
+
+def _signed_amount(body: dict[str, Any], currency: str) -> Decimal:
+    amount = parse_signed(body["amount"], currency)
+    if amount is None:
+        raise HTTPException(400, f"amount {body['amount']!r} is not a decimal string in {currency}'s precision")
+    return amount
+
+
+@router.post(
+    "/finance/discrepancies",
+    status_code=201,
+    summary="Sandbox-only (not TikTok's API): make a settlement disagree with the orders, for reconciliation tests",
+    description="Kinds: `withhold {order_id}` (the order and its refunds never settle), `revenue_delta {order_id, "
+    "amount}` (its revenue and settlement are off by the signed amount), `unknown_order {shop_id, amount}` (the "
+    "shop's next statement has an ORDER line for a made-up order id, answered as `order_id`), `delay {order_id, "
+    "days}` (it settles days later), `skip_refund {order_id}` (its refunds are never deducted), `fee_rate "
+    "{order_id, referral_fee_rate}` (its referral fee at this rate). An order that already settled takes only "
+    "`skip_refund` (409 otherwise).",
+)
+async def post_discrepancy(request: Request, body: dict[str, Any] = DISCREPANCY_BODY) -> dict[str, Any]:
+    kind = body.get("kind")
+    if not kind:
+        raise HTTPException(400, "missing field: kind")
+    if kind not in DISCREPANCY_FIELDS:
+        raise HTTPException(400, f"unknown kind {kind!r}: one of {', '.join(DISCREPANCY_FIELDS)}")
+    missing = [name for name in DISCREPANCY_FIELDS[kind] if body.get(name) in (None, "")]
+    if missing:
+        raise HTTPException(400, f"{kind} needs missing field: {', '.join(missing)}")
+    sb = _sb(request)
+    sb.tick()
+    if kind == "unknown_order":
+        shop = _shop(sb, str(body["shop_id"]))
+        amount = _signed_amount(body, shop.currency)
+        line = finance.queue_unknown_order(sb, shop, amount)
+        _done(sb)
+        return {"kind": kind, "shop_id": shop.id, "order_id": line.order_id, "amount": fmt(amount, shop.currency)}
+    order = _order(sb, str(body["order_id"]))
+    if kind != "skip_refund" and order.statement_id is not None:
+        raise HTTPException(409, f"order {order.id} already settled on statement {order.statement_id}")
+    recorded: dict[str, Any] = {}
+    d = order.discrepancy
+    if kind == "withhold":
+        d.withhold = True
+    elif kind == "skip_refund":
+        d.skip_refund = True
+    elif kind == "revenue_delta":
+        d.revenue_delta = _signed_amount(body, order.currency)
+        recorded["amount"] = fmt(d.revenue_delta, order.currency)
+    elif kind == "delay":
+        days = body["days"]
+        if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 365:
+            raise HTTPException(400, f"days {days!r} is not a whole number of days from 1 to 365")
+        d.delay_days = days
+        recorded["days"] = days
+    else:
+        try:
+            d.referral_fee_rate = _rate(str(body["referral_fee_rate"]), "referral_fee_rate")
+        except HTTPException as exc:
+            raise HTTPException(400, exc.detail) from exc
+        recorded["referral_fee_rate"] = str(d.referral_fee_rate)
+    sb.world.save(order)
+    _done(sb)
+    return {
+        "kind": kind,
+        "order_id": order.id,
+        "shop_id": order.shop_id,
+        **recorded,
+        "settlement_due": finance.settlement_due(order),
+        "discrepancy": _discrepancy_json(order),
+    }
+
+
+@router.get("/finance/discrepancies", summary="Sandbox-only: every settlement discrepancy injected, and where it is")
+async def list_discrepancies(request: Request, shop_id: str | None = None) -> list[dict[str, Any]]:
+    sb = _sb(request)
+    sb.tick()
+    out: list[dict[str, Any]] = []
+    for order in sb.world.table(Order).values():
+        if order.discrepancy.injected and (shop_id is None or order.shop_id == shop_id):
+            out.append(
+                {
+                    "order_id": order.id,
+                    "shop_id": order.shop_id,
+                    "statement_id": order.statement_id,
+                    "settlement_due": finance.settlement_due(order),
+                    **_discrepancy_json(order),
+                }
+            )
+    for line in sb.world.table(Adjustment).values():
+        if line.type == "ORDER" and line.order_id and (shop_id is None or line.shop_id == shop_id):
+            shop = sb.world.get(Shop, line.shop_id)
+            out.append(
+                {
+                    "kind": "unknown_order",
+                    "order_id": line.order_id,
+                    "shop_id": line.shop_id,
+                    "statement_id": line.statement_id,
+                    "settlement_due": finance.settlement_due(line),
+                    "amount": fmt(line.amount, shop.currency if shop else None),
+                }
+            )
+    return out
 
 
 @router.post("/finance/statements/generate", summary="Close every ended day now (also happens on its own)")

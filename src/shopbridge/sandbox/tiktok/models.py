@@ -97,8 +97,16 @@ class Shop(Record):
     seller_type: Literal["LOCAL", "CROSS_BORDER"] = "LOCAL"
     cipher: str
     code: str
+    # The market's currency (money.MARKET_CURRENCIES): a shop sells and settles in it.
     currency: str = "USD"
     warehouses: list[Warehouse] = Field(default_factory=list)
+    # Settlement terms. An order settles `settlement_delay_days` after delivery; each statement with a positive
+    # settlement holds `reserve_rate` of it back for `reserve_days`; the referral fee is `referral_fee_rate` of net
+    # sales ([INFERRED] round numbers, not TikTok's rate card).
+    settlement_delay_days: int = 0
+    reserve_rate: Decimal = Decimal(0)
+    reserve_days: int = 30
+    referral_fee_rate: Decimal = Decimal("0.06")
 
     def warehouse(self, warehouse_id: str) -> Warehouse | None:
         return next((w for w in self.warehouses if w.id == warehouse_id), None)
@@ -201,6 +209,26 @@ class Package(BaseModel):
     handover_method: str | None = None
 
 
+class SettlementDiscrepancy(BaseModel):
+    """Sandbox-only: how the control API made this order's settlement disagree with the order, so a test or the
+    benchmark can check that the hub's reconciliation notices. Not part of TikTok's API."""
+
+    # The order never settles: neither it nor its refunds appear on any statement.
+    withhold: bool = False
+    # Added to the order's revenue (and so to its settlement) when it settles.
+    revenue_delta: Decimal = Decimal(0)
+    # Days the order settles later than its shop's terms say.
+    delay_days: int = 0
+    # No refund of this order is ever deducted.
+    skip_refund: bool = False
+    # The referral fee rate charged instead of the shop's.
+    referral_fee_rate: Decimal | None = None
+
+    @property
+    def injected(self) -> bool:
+        return self != SettlementDiscrepancy()
+
+
 class Order(Record):
     shop_id: str
     user_id: str
@@ -246,6 +274,10 @@ class Order(Record):
     # Share of net sales paid to an affiliate creator (0 for a non-affiliate order).
     affiliate_commission_rate: Decimal = Decimal(0)
     statement_id: str | None = None
+    # The shop's settlement delay as it applies to this order while it waits to settle, copied here by finance so
+    # that when the order settles can be told from the order alone (None: not copied yet, read as 0).
+    settlement_delay_days: int | None = None
+    discrepancy: SettlementDiscrepancy = Field(default_factory=SettlementDiscrepancy)
 
 
 class InventoryUpdate(Record):
@@ -398,7 +430,8 @@ class Return(Record):
 
 
 class Statement(Record):
-    """A daily statement; its totals are the sums of its transactions."""
+    """A daily statement; its totals are the sums of its transactions other than RESERVE ones, whose sum is
+    `reserve_amount` (negative when more is held than released). The payout is settlement plus reserve."""
 
     shop_id: str
     statement_time: int
@@ -409,6 +442,7 @@ class Statement(Record):
     shipping_cost_amount: Decimal
     net_sales_amount: Decimal
     settlement_amount: Decimal
+    reserve_amount: Decimal = Decimal(0)
     payment_id: str
     payment_status: Literal["PROCESSING", "PAID", "FAILED"] = "PROCESSING"
     paid_time: int | None = None
@@ -429,12 +463,19 @@ class StatementTransaction(Record):
 
 
 class Adjustment(Record):
-    """A platform adjustment waiting for the next statement (control API)."""
+    """A statement line that is not an order's, waiting for its statement: a platform adjustment (control API), a
+    reserve coming back (`type` RESERVE, from `settle_time` on), or an injected ORDER line for an order that does
+    not exist (`order_id`, control API discrepancy)."""
 
     shop_id: str
     type: str
     amount: Decimal
     create_time: int
+    # When it may settle if later than create_time: a reserve's release.
+    settle_time: int | None = None
+    order_id: str | None = None
+    # For a reserve release: the statement that held the amount back.
+    held_by: str | None = None
     statement_id: str | None = None
 
 

@@ -57,6 +57,7 @@ def seed_demo(sb: TikTokSandbox) -> None:
     if sb.world.table(Seller):
         return
     seller = create_seller(sb, "Demo Seller")
+    # A US shop, so it sells in USD (its market's currency) and takes no cash on delivery.
     shop = create_shop(sb, seller, "Demo Apparel & Home", warehouse_names=["Los Angeles DC", "New Jersey DC"])
     rng = sb.rng
     total = 0
@@ -108,7 +109,10 @@ HISTORY_DAYS = 4
 
 def _seed_orders(sb: TikTokSandbox, shop: Shop) -> None:
     """A few days of history: orders every few hours moving through the lifecycle, cancellations, a refund and
-    the daily statements that result. The clock is rewound first and ends where it started."""
+    the daily statements that result (an order settles on the day it is delivered, the shop having no settlement
+    delay). The clock is rewound first and ends where it started."""
+    from .sellers import offers_cod
+
     in_stock = [
         s
         for p in sb.world.table(Product).values()
@@ -128,7 +132,8 @@ def _seed_orders(sb: TikTokSandbox, shop: Shop) -> None:
                 shop,
                 [order_flow.BuyerLine(sku.id, rng.randint(1, 2))],
                 shipping_fee=fee,
-                is_cod=rng.random() < 0.1,
+                # The draw happens in every market so the rest of the history does not depend on the market.
+                is_cod=rng.random() < 0.1 and offers_cod(shop.region),
                 affiliate_commission_rate=Decimal("0.10") if rng.random() < 0.2 else Decimal(0),
             )
             if rng.random() < 0.1:

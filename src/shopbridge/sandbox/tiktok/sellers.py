@@ -6,9 +6,17 @@ from typing import TYPE_CHECKING, Any
 
 from .gateway import Call, Endpoint
 from .models import Address, Seller, Shop, Warehouse
+from .money import market_currency
 
 if TYPE_CHECKING:
     from .runtime import TikTokSandbox
+
+# Markets where buyers may pay cash on delivery (Southeast Asia); the US and UK take card and wallet payments only.
+COD_MARKETS = frozenset({"ID", "MY", "TH", "VN", "PH", "SG"})
+
+
+def offers_cod(region: str) -> bool:
+    return region in COD_MARKETS
 
 
 def create_seller(sb: TikTokSandbox, name: str, base_region: str = "US") -> Seller:
@@ -24,9 +32,11 @@ def create_shop(
     *,
     region: str = "US",
     seller_type: str = "LOCAL",
-    currency: str = "USD",
     warehouse_names: list[str] | None = None,
 ) -> Shop:
+    """A shop in a TikTok Shop market, selling in that market's currency (money.UnknownMarket for any other
+    region)."""
+    currency = market_currency(region)
     names = warehouse_names or ["Main warehouse"]
     warehouses = [
         Warehouse(id=sb.ids.generic(), name=wname, is_default=(i == 0), address=Address(name=wname))
