@@ -32,6 +32,8 @@ bench: $(STAMP)
 		--chart docs/img/flash-sale-quantity.svg $(BENCH_ARGS)
 	$(BIN)/shopbridge bench store-loop --json bench/results/store_loop.json $(BENCH_ARGS)
 	$(BIN)/shopbridge bench pos --json bench/results/pos.json $(BENCH_ARGS)
+	$(BIN)/shopbridge bench finance --json bench/results/finance.json $(BENCH_ARGS) \
+		$(if $(SHOPBRIDGE_BENCH_DATABASE_URL),--database-url $(SHOPBRIDGE_BENCH_DATABASE_URL))
 
 # The dashboard screenshots in docs/screenshots, taken by the browser tests in Debian's chromium.
 screenshots: $(STAMP)

@@ -26,7 +26,9 @@ from shopbridge.services.availability import SELL_OUT_RECHECK, mark_dirty
 from shopbridge.services.connections import SILENCE_CHECK, SILENCE_CHECK_SECONDS, check_silence
 from shopbridge.services.drift import DRIFT_CHECK, SETTLE_SECONDS, check_period, queue_checks
 from shopbridge.services.fulfilment import SLA_CHECK, check_sla
+from shopbridge.services.manual_orders import register_work as register_manual_work
 from shopbridge.services.orders import RELEASE_DUE, release_due
+from shopbridge.services.reconciliation import RECONCILE, reconcile_job
 from shopbridge.store import migrations
 from shopbridge.store.db import create_database_engine, reading, session_factory
 from shopbridge.store.inbox_db import ensure_inbox_schema, inbox_database_url
@@ -41,6 +43,8 @@ def default_registry() -> JobRegistry:
     registry.register(SELL_OUT_RECHECK, _sell_out_recheck, batch=True)
     registry.register(SLA_CHECK, _check_sla)
     registry.register(DRIFT_CHECK, functools.partial(_check_drift, registry))
+    registry.register(RECONCILE, reconcile_job, priority=60)
+    register_manual_work(registry)  # the hub is the manual channel: its ship and cancel jobs
     return registry
 
 
@@ -73,7 +77,8 @@ def default_periodics(settings: Settings) -> list[Periodic]:
             Periodic(SILENCE_CHECK, SILENCE_CHECK, SILENCE_CHECK_SECONDS),
             Periodic(DRIFT_CHECK, DRIFT_CHECK,
                      check_period(settings.drift_check_seconds, settings.drift_settle_seconds),
-                     {"settle": settings.drift_settle_seconds})]  # fmt: skip
+                     {"settle": settings.drift_settle_seconds}),
+            Periodic(RECONCILE, RECONCILE, settings.finance_reconcile_seconds)]  # fmt: skip
 
 
 def _sell_out_recheck(ctx: JobContext) -> None:

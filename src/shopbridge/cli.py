@@ -502,6 +502,36 @@ def orders_cancel(
     console.print(done.message)
 
 
+@orders_app.command("delivered")
+def orders_delivered(
+    order_id: int,
+    at: Annotated[
+        str | None,
+        typer.Option(metavar="YYYY-MM-DDTHH:MM", help="When it was delivered, in the hub's timezone. Default: now."),
+    ] = None,
+) -> None:
+    """Mark an order entered in the hub delivered, on the merchant's or the courier's word: no channel says so for
+    these orders (a TikTok or store order's own channel does)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from shopbridge.services import manual_orders
+
+    built = ready_hub()
+    zone = built.settings.timezone
+    try:
+        when = datetime.strptime(at, "%Y-%m-%dT%H:%M").replace(tzinfo=ZoneInfo(zone)) if at is not None else None
+    except ValueError:
+        fail(f"--at: expected YYYY-MM-DDTHH:MM in the hub's timezone ({zone}), got {at!r}")
+    actor = acting(built, OPERATORS)
+    try:
+        with transaction(built.sessions) as session:
+            done = manual_orders.mark_delivered(session, order_id, actor=actor, now=built.clock.now(), at=when)
+    except manual_orders.DeliveryRefused as error:
+        fail(str(error))
+    console.print(done.message)
+
+
 # --- access ----------------------------------------------------------------------------------------------
 
 
@@ -1083,6 +1113,27 @@ def bench_pos(
     from shopbridge.bench.pos import run_pos_benchmark
 
     results = run_pos_benchmark(quick=quick, console=console)
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(results, indent=2) + "\n")
+        console.print(f"results written to {json_path}")
+
+
+@bench_app.command("finance")
+def bench_finance(
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the results here.")] = None,
+    quick: Annotated[bool, typer.Option(help="50,000 transactions instead of 1,000,000.")] = False,
+    database_url: Annotated[str | None, typer.Option(help="Also measure PostgreSQL at this URL.")] = None,
+    transactions: Annotated[
+        int | None, typer.Option(min=2_000, max=10_000_000, help="Statement transactions (overrides --quick).")
+    ] = None,
+) -> None:
+    """1,000,000 TikTok statement transactions imported and reconciled, with discrepancies of every kind injected:
+    seconds, peak RSS, exceptions found against injected, and a re-import that must change nothing."""
+    from shopbridge.bench.finance import run_finance_benchmark
+
+    results = run_finance_benchmark(quick=quick, database_url=database_url, console=console,
+                                    transactions=transactions)  # fmt: skip
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(results, indent=2) + "\n")

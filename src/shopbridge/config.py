@@ -95,6 +95,9 @@ class Settings(BaseSettings):
         default=48.0, gt=0, description="Refresh tokens this long before expiry."
     )
     tiktok_rate_limit: str = Field(default="40/second", description="Calls per shop (limits syntax).")
+    finance_reconcile_seconds: float = Field(
+        default=3600.0, gt=0, description="How often every shop's settlements are reconciled against its orders."
+    )
     tiktok_finance_import_seconds: float = Field(
         default=3600.0, gt=0, description="How often each shop's statements, transactions and payments are imported."
     )

@@ -27,6 +27,7 @@ from shopbridge.store.tables import (
     CancellationRequest,
     ChannelAccount,
     ChannelListing,
+    FinanceException,
     Location,
     Product,
     ReturnRequest,
@@ -35,6 +36,7 @@ from shopbridge.store.tables import (
 )
 from shopbridge.web.app import create_app
 from shopbridge.web.auth import ENTERERS, OPERATORS, READERS
+from shopbridge.web.dashboard.finance import FINANCE
 from tests.integration.dashboard_world import PASSWORD, add_accounts, add_order, add_people, audit_count, form_token
 
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
@@ -107,10 +109,13 @@ CASES = {
     "POST /orders/retry": Case("/orders/retry", OPERATORS, dashboard=True, form={"order_id": "1"}),
     "POST /orders/{order_id}/retry": Case("/orders/1/retry", OPERATORS, dashboard=True),
     "POST /orders/{order_id}/cancel": Case("/orders/1/cancel", OPERATORS, dashboard=True, form={"reason": "staff"}),
+    "POST /orders/{order_id}/delivered": Case("/orders/2/delivered", OPERATORS, dashboard=True, form={"at": ""}),
     "POST /orders/{order_id}/cancellation/{request_id}": Case("/orders/1/cancellation/1", OPERATORS, dashboard=True,
                                                               form={"decision": "approve"}),
     "POST /api/v1/drift/check": Case("/api/v1/drift/check", OPERATORS),
     "POST /drift/check": Case("/drift/check", OPERATORS, dashboard=True),
+    "POST /finance/exceptions/{exception_id}/acknowledge": Case("/finance/exceptions/1/acknowledge", FINANCE,
+                                                                 dashboard=True, form={"note": "matrix"}),
 }  # fmt: skip
 
 
@@ -129,11 +134,13 @@ def route_table(app: FastAPI) -> Iterator[tuple[str, set[str]]]:
 
 @pytest.fixture
 def hub(tiktok_hub: Hub) -> Hub:
-    """People of every role, a blocked TikTok order, SKUs and listings to link and unlink, two buyer cancellation
-    requests, two return requests, and a store return of the order whose refund TikTok refused."""
+    """People of every role, a blocked TikTok order, a WhatsApp order in transit, SKUs and listings to link and
+    unlink, two buyer cancellation requests, two return requests, a reconciliation exception about the order, and a
+    store return of the order whose refund TikTok refused."""
     add_people(tiktok_hub)
     accounts = add_accounts(tiktok_hub)
     add_order(tiktok_hub, accounts.tiktok, "TT-1", blocked="unknown_sku")
+    add_order(tiktok_hub, accounts.manual, "WA-2", status="in_transit")  # order 2: shipped, to be marked delivered
     now = tiktok_hub.clock.now()
     with transaction(tiktok_hub.sessions) as session:
         session.add(Location(code="MAIN", name="Main"))
@@ -162,6 +169,9 @@ def hub(tiktok_hub: Hub) -> Hub:
                     message="blocked", subject_type="order", subject_id="1")  # fmt: skip
         set_aside(session, "tiktok.push_stock", {"product_id": "P1"}, error=ValueError("refused"), now=now)
         issue_token(session, "ops@example.com", "to revoke", now=now)
+        session.add(FinanceException(channel_account_id=accounts.tiktok, kind="missing_settlement",
+                                     subject="order:TT-1", order_id=1, currency="USD", amount_minor=2500,
+                                     detail="delivered, not settled", found_at=now, last_found_at=now))  # fmt: skip
     with transaction(tiktok_hub.sessions) as session:
         pos = ChannelAccount(channel="pos", label="POS", external_id="pos-1", created_at=now)
         session.add(pos)

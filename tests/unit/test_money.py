@@ -19,6 +19,11 @@ def test_more_precision_than_the_currency_has_is_refused() -> None:
         Money.parse("1.005", "USD")
 
 
+def test_an_amount_too_large_to_hold_is_refused_not_crashed_on() -> None:
+    with pytest.raises(InvalidAmount, match="too large"):
+        Money.parse("9e99", "USD")
+
+
 @pytest.mark.parametrize("amount", ["abc", "NaN", "Infinity"])
 def test_non_numbers_are_refused(amount: str) -> None:
     with pytest.raises(InvalidAmount):

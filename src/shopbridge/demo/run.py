@@ -21,10 +21,23 @@ from sqlalchemy import func, select
 from shopbridge.bootstrap import Hub
 from shopbridge.demo.traffic import BuyerTraffic, ReturnsDesk
 from shopbridge.demo.world import OWNER, World, record_initial_stock, running_world, stop_recorded_sandbox
+from shopbridge.domain.money import Money
 from shopbridge.logs import configure_logging
-from shopbridge.store.db import reading
+from shopbridge.sandbox.tiktok.seed import HISTORY_DAYS
+from shopbridge.services import payouts, reconciliation
+from shopbridge.store.db import reading, transaction
 from shopbridge.store.files import create_private_file, make_private_dirs
-from shopbridge.store.tables import ChannelAccount, ChannelListing, Order, OrderLink, Shipment, StoreReturn, Variant
+from shopbridge.store.tables import (
+    ChannelAccount,
+    ChannelListing,
+    FinanceException,
+    FinanceTransaction,
+    Order,
+    OrderLink,
+    Shipment,
+    StoreReturn,
+    Variant,
+)
 
 CLOCK_SPEED = 60.0  # one sandbox hour (the ON_HOLD window) passes in one real minute
 STARTING_UNITS = 40
@@ -38,6 +51,11 @@ STORE_TRAFFIC = {"web_orders_per_second": 0.05, "in_store_sales_per_second": 0.0
 POS_OPTIONS = {"seed": "demo", "id_start": None}
 POS_TRAFFIC = {"sales_per_second": 0.2, "returns_per_second": 0.0, "receipts_per_second": 0.02}
 RETURN_EVERY = 20.0
+# The seeded shop has days of history, settled and paid out: the hub reads all of it on connect, and reconciles
+# every minute (the demo's clock runs fast), with the fee rates the shop agreed with TikTok.
+LOOKBACK_HOURS = 24.0 * (HISTORY_DAYS + 1)
+RECONCILE_SECONDS = 60.0
+FEE_RATES = {"referral_fee_rate": "0.06", "transaction_fee_rate": "0.029"}
 
 
 def stop_leftover_sandbox(data_dir: Path) -> int | None:
@@ -86,7 +104,38 @@ def _status(world: World, traffic: BuyerTraffic, desk: ReturnsDesk, started: flo
     table.add_row("  refunded on TikTok by the hub", str(returned["refunded"]))
     table.add_row("  refund on its way", str(returned["refunding"]))
     table.add_row("  refused by TikTok (see the Returns page)", str(returned["refused"]))
+    for label, value in _finance(world):
+        table.add_row(label, value)
     return table
+
+
+def _finance(world: World) -> list[tuple[str, str]]:
+    """The shop's payouts and what reconciliation makes of them (the Finance page shows each one)."""
+    with reading(world.hub.sessions) as session:
+        shown = list(payouts.payouts(session, limit=1000))
+        settled = session.scalar(select(func.count(FinanceTransaction.order_id.distinct())))
+        exceptions = Counter(dict(session.execute(
+            select(FinanceException.kind, func.count()).where(FinanceException.cleared_at.is_(None))
+            .group_by(FinanceException.kind)).all()))  # fmt: skip
+    rows = [("TikTok payouts imported", str(len(shown))),
+            ("  paid", str(sum(1 for found in shown if found.paid_at is not None))),
+            ("  adding up to their orders and fees", str(sum(1 for found in shown if found.adds_up))),
+            ("orders settled, checked against the hub's", str(settled or 0)),
+            ("  finance exceptions open (Finance page)", str(sum(exceptions.values())))]  # fmt: skip
+    rows += [(f"    {kind}", str(count)) for kind, count in sorted(exceptions.items())]
+    if shown:
+        newest = shown[0]
+        paid = Money.from_minor(newest.amount, newest.currency)
+        rows.append(("  newest payout", f"{paid} ({newest.breakdown.orders} orders, `shopbridge finance payout "
+                                        f"{newest.id}`)"))  # fmt: skip
+    return rows
+
+
+def _finance_terms(hub: Hub) -> None:
+    """The fee rates the TikTok shop agreed to, so reconciliation checks every fee."""
+    with transaction(hub.sessions) as session:
+        for account in session.scalars(select(ChannelAccount).where(ChannelAccount.channel == "tiktok")):
+            reconciliation.configure(account, FEE_RATES)
 
 
 def _starting_stock(hub: Hub) -> None:
@@ -111,7 +160,9 @@ def run_demo(
         unlinked_skus=3, sandbox_process=True, sandbox_pid_file=data_dir / SANDBOX_PID_FILE,
         prepare_hub=_starting_stock, store=True, store_state=data_dir / STORE_STATE_FILE, store_port=store_port,
         owner_password=True, pos=True, pos_options=POS_OPTIONS, pos_location_map={},
+        tiktok_initial_lookback_hours=LOOKBACK_HOURS, finance_reconcile_seconds=RECONCILE_SECONDS,
     ) as world:  # fmt: skip
+        _finance_terms(world.hub)
         hub, sandbox = world.hub_url, world.sandbox_url
         console.print(f"Connected the sandbox shop through OAuth; the hub's database is {data_dir / 'shopbridge.db'}")
         console.print(f"  dashboard        {hub}/   sign in as {OWNER} with password {world.owner_password}")
@@ -128,6 +179,8 @@ def run_demo(
         console.print(f"  POS shops        {world.pos.sandbox_url}/docs   (four shops whose stock the hub mirrors; a "
                       f"returns desk takes a delivered TikTok order back every {RETURN_EVERY:.0f} s and the hub "
                       "refunds it on TikTok: see the Returns page)")  # fmt: skip
+        console.print(f"  finance          {hub}/finance   (the shop's payouts broken down to orders and fees, "
+                      "reconciled against the hub's orders; `shopbridge finance payouts`)")  # fmt: skip
         console.print(f"  the API token belongs to {OWNER} (owner); Ctrl-C stops everything.")
         traffic = BuyerTraffic(world, orders_per_second=orders_per_second)
         traffic.start()

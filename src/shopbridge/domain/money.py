@@ -47,7 +47,11 @@ class Money:
         except InvalidOperation:
             raise InvalidAmount(f"amount {amount!r} is not a decimal number") from None
         money = cls(value, currency)
-        if money.amount != money.amount.quantize(money._quantum()):
+        try:
+            exact = money.amount == money.amount.quantize(money._quantum())
+        except InvalidOperation:  # too many digits to hold at all (e.g. "9e99")
+            raise InvalidAmount(f"amount {amount!r} is too large") from None
+        if not exact:
             raise InvalidAmount(f"amount {amount!r} has more decimals than {currency} allows")
         return money
 

@@ -5,7 +5,7 @@ Every row that belongs to a shop carries ``channel_account_id`` so the data can 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -13,6 +13,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -321,6 +322,8 @@ class Order(Base):
         Index(None, "dispatch_by", "id"),
         Index(None, "external_id"),
         Index(None, "buyer_name"),
+        Index(None, "is_cod", "status"),
+        Index(None, "channel_account_id", "channel_created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -397,12 +400,13 @@ class ManualEntry(Base):
 
 class OrderStatusChange(Base):
     __tablename__ = "order_status_history"
+    __table_args__ = (Index(None, "status", "occurred_at"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
     channel_status: Mapped[str] = mapped_column(String(50))
     status: Mapped[str] = mapped_column(String(30))
-    source: Mapped[str] = mapped_column(String(30), doc="webhook, poll, manual, ...")
+    source: Mapped[str] = mapped_column(String(230), doc="webhook, poll, hub:<who> (a person, by e-mail), ...")
     occurred_at: Mapped[datetime]
     recorded_at: Mapped[datetime] = _created()
 
@@ -460,6 +464,7 @@ class Shipment(Base):
         UniqueConstraint("channel_account_id", "external_id"),
         CheckConstraint("state IN ('pending', 'sent', 'failed')", name="state"),
         Index(None, "order_id"),
+        Index(None, "tracking_number"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -695,6 +700,108 @@ class FinancePayment(Base):
     paid_at: Mapped[datetime | None]
     bank_account: Mapped[str | None] = mapped_column(String(40), doc="As the channel masks it (the last digits).")
     updated_at: Mapped[datetime] = _created()
+
+
+class FinanceException(Base):
+    """Something reconciliation found wrong with the money of a channel account, with the money at stake: kept
+    while it is found, cleared when a later run no longer finds it, acknowledged by a person with a note."""
+
+    __tablename__ = "finance_exceptions"
+    __table_args__ = (
+        UniqueConstraint("channel_account_id", "kind", "subject"),
+        CheckConstraint(
+            "kind IN ('missing_settlement', 'amount_difference', 'unknown_order', 'late_release', "
+            "'refund_not_deducted', 'fee_outside_rate')",
+            name="kind",
+        ),
+        Index(None, "cleared_at", "acknowledged_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel_account_id: Mapped[int] = mapped_column(ForeignKey("channel_accounts.id"))
+    kind: Mapped[str] = mapped_column(String(30))
+    subject: Mapped[str] = mapped_column(String(200), doc="What it is about, e.g. order:<id>, transaction:<id>.")
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="SET NULL"))
+    external_order_id: Mapped[str | None] = mapped_column(String(100))
+    statement_external_id: Mapped[str | None] = mapped_column(String(100))
+    currency: Mapped[str] = mapped_column(String(3))
+    amount_minor: Mapped[int] = mapped_column(BigInteger, doc="The money at stake, never negative.")
+    expected_minor: Mapped[int | None] = mapped_column(BigInteger)
+    actual_minor: Mapped[int | None] = mapped_column(BigInteger)
+    detail: Mapped[str] = mapped_column(Text)
+    expected_by: Mapped[datetime | None] = mapped_column(doc="When the money was due, for timing exceptions.")
+    found_at: Mapped[datetime]
+    last_found_at: Mapped[datetime]
+    cleared_at: Mapped[datetime | None] = mapped_column(doc="A later run no longer found it.")
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(200))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class LedgerAccount(Base):
+    """The chart of accounts journals post to: one account per role (sales, each fee, refunds, reserve, bank...)."""
+
+    __tablename__ = "ledger_accounts"
+
+    role: Mapped[str] = mapped_column(String(40), primary_key=True)
+    code: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = _created()
+
+
+class Courier(Base):
+    """A courier that collects cash on delivery and remits it, with how to read its remittance files."""
+
+    __tablename__ = "couriers"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    code: Mapped[str] = mapped_column(String(50), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    currency: Mapped[str] = mapped_column(String(3))
+    columns: Mapped[dict[str, Any]] = mapped_column(
+        default=dict,
+        doc="The file's column for each field: reference, order, collected, fee, remitted, collected_on, "
+        "remitted_on, currency (domain/cod.py).",
+    )
+    date_format: Mapped[str] = mapped_column(String(40), default="%Y-%m-%d")
+    created_at: Mapped[datetime] = _created()
+
+
+class CodRemittanceFile(Base):
+    """One remittance file a courier sent, imported once (by its SHA-256)."""
+
+    __tablename__ = "cod_remittance_files"
+    __table_args__ = (UniqueConstraint("courier_id", "sha256"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    courier_id: Mapped[int] = mapped_column(ForeignKey("couriers.id"))
+    filename: Mapped[str] = mapped_column(String(300))
+    sha256: Mapped[str] = mapped_column(String(64))
+    rows: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3))
+    total_minor: Mapped[int] = mapped_column(BigInteger, doc="What the file says was remitted, fees deducted.")
+    imported_at: Mapped[datetime]
+    imported_by: Mapped[str] = mapped_column(String(200))
+
+
+class CodRemittance(Base):
+    """One line of a courier's remittance: cash collected for an order, less the courier's fee, paid to the seller."""
+
+    __tablename__ = "cod_remittances"
+    __table_args__ = (UniqueConstraint("courier_id", "reference"), Index(None, "order_id"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    courier_id: Mapped[int] = mapped_column(ForeignKey("couriers.id"))
+    file_id: Mapped[int] = mapped_column(ForeignKey("cod_remittance_files.id"))
+    reference: Mapped[str] = mapped_column(String(100), doc="The courier's line id, or the tracking number.")
+    external_order_id: Mapped[str | None] = mapped_column(String(100), doc="The order as the file names it.")
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="SET NULL"))
+    currency: Mapped[str] = mapped_column(String(3))
+    collected_minor: Mapped[int] = mapped_column(BigInteger, doc="Cash the courier collected.")
+    fee_minor: Mapped[int] = mapped_column(BigInteger, doc="The courier's fee, deducted (not negative).")
+    remitted_minor: Mapped[int] = mapped_column(BigInteger, doc="Paid to the seller: collected less fee.")
+    collected_on: Mapped[date | None] = mapped_column(Date)
+    remitted_on: Mapped[date] = mapped_column(Date)
 
 
 # --- the work engine -----------------------------------------------------------------------------------

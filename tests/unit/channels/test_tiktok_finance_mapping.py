@@ -6,8 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from shopbridge.channels.tiktok.finance import payment_row, statement_row, transaction_row
+from shopbridge.channels.tiktok.finance import parse_minor, payment_row, statement_row, transaction_row
+from shopbridge.domain.money import InvalidAmount, Money
 from shopbridge.runtime.errors import PermanentError
 
 # §8.2's sample statement.
@@ -99,3 +102,50 @@ def test_bad_finance_data_is_refused_with_what_was_wrong() -> None:
                      "reserve_amount": {"value": "1", "currency": "EUR"}})  # fmt: skip
     with pytest.raises(PermanentError, match="without an id"):
         transaction_row({"type": "ORDER", "currency": "USD"}, datetime.now(UTC))
+
+
+# --- the fast amount parser: the same answers as Money.parse, and the same refusals --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "digits", "minor"),
+    [("12.50", 2, 1250), ("-0.99", 2, -99), ("7", 2, 700), ("12.", 2, 1200), ("1.500", 2, 150), ("-0.00", 2, 0),
+     ("007.05", 2, 705), ("1500", 0, 1500), ("10.0", 0, 10), ("1.234", 3, 1234), ("0.1", 3, 100)],
+)  # fmt: skip
+def test_a_plain_decimal_string_becomes_minor_units(text: str, digits: int, minor: int) -> None:
+    assert parse_minor(text, digits) == minor
+
+
+@pytest.mark.parametrize("text", ["1.505", "10.5:0", "1e3", " 1", "1 ", "+1", ".5", "--1", "1,5", "", "NaN", "١٢"])
+def test_anything_else_is_left_to_money_parse(text: str) -> None:
+    assert parse_minor(text, 2) is None
+
+
+def test_refusals_keep_their_messages() -> None:
+    with pytest.raises(PermanentError, match=r"revenue_amount '1\.005': amount '1\.005' has more decimals than USD"):
+        transaction_row({**TRANSACTION, "revenue_amount": "1.005"}, datetime.now(UTC))
+    with pytest.raises(PermanentError, match=r"fee_amount 'x': amount 'x' is not a decimal number"):
+        transaction_row({**TRANSACTION, "fee_amount": "x"}, datetime.now(UTC))
+    with pytest.raises(PermanentError, match="currency 'usd' is not an ISO 4217 code"):
+        transaction_row({**TRANSACTION, "currency": "usd"}, datetime.now(UTC))  # even where the amounts are zero
+    assert transaction_row({**TRANSACTION, "revenue_amount": "1e2"}, datetime.now(UTC))["revenue_minor"] == 10000
+
+
+@given(
+    st.one_of(
+        st.decimals(allow_nan=False, allow_infinity=False, places=4, min_value=-(10**9), max_value=10**9).map(str),
+        st.from_regex(r"-?[0-9]{1,12}(\.[0-9]{0,5})?", fullmatch=True),
+        st.text(alphabet="0123456789.-+eE ", max_size=8),
+    ),
+    st.sampled_from(["USD", "JPY", "KWD"]),
+)
+def test_the_fast_path_answers_as_money_parse_does(text: str, currency: str) -> None:
+    line = {"id": "1", "type": "ORDER", "currency": currency, "revenue_amount": text}
+    try:
+        expected = Money.parse(text, currency).to_minor() if text else 0
+    except InvalidAmount as error:
+        with pytest.raises(PermanentError) as refused:
+            transaction_row(line, datetime.now(UTC))
+        assert str(refused.value) == f"TikTok's statement transaction 1: revenue_amount {text!r}: {error}"
+        return
+    assert transaction_row(line, datetime.now(UTC))["revenue_minor"] == expected

@@ -8,7 +8,18 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from shopbridge.bootstrap import Hub
-from shopbridge.web.dashboard import admin, connections, drift, entry, exceptions, orders, returns, signin, stock
+from shopbridge.web.dashboard import (
+    admin,
+    connections,
+    drift,
+    entry,
+    exceptions,
+    finance,
+    orders,
+    returns,
+    signin,
+    stock,
+)
 from shopbridge.web.dashboard.guard import Forbidden, SignInNeeded, sign_in_url
 from shopbridge.web.dashboard.rendering import STATIC, Pages
 
@@ -21,6 +32,7 @@ def mount(app: FastAPI, hub: Hub) -> None:
     app.include_router(exceptions.router(hub, pages))
     app.include_router(drift.router(hub, pages))
     app.include_router(returns.router(hub, pages))
+    app.include_router(finance.router(hub, pages))
     app.include_router(stock.router(hub, pages))
     app.include_router(connections.router(hub, pages))
     app.include_router(admin.router(hub, pages))

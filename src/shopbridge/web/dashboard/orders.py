@@ -15,7 +15,7 @@ from sqlalchemy import select
 from shopbridge.bootstrap import Hub
 from shopbridge.domain.money import Money
 from shopbridge.domain.orders import CancelReason, OrderStatus
-from shopbridge.services import cancellations, order_views, queue
+from shopbridge.services import cancellations, manual_orders, order_views, queue
 from shopbridge.services.access import BrowserSession
 from shopbridge.store.db import reading, transaction
 from shopbridge.store.tables import (
@@ -159,6 +159,27 @@ def router(hub: Hub, pages: Pages) -> APIRouter:
             notice = done.message
         except cancellations.CancellationError as error:
             notice = f"not cancelled: {error}"
+        return RedirectResponse(f"/orders/{order_id}?" + urlencode({"notice": notice}), 303)
+
+    @routes.post("/orders/{order_id}/delivered")
+    async def delivered(request: Request, order_id: OrderId, browser: BrowserSession = operator) -> Response:
+        """An order entered in the hub, shipped, is delivered (the merchant's or the courier's word); at a time in
+        the hub's timezone, or now."""
+        form = await request.form()
+        written = str(form.get("at") or "").strip()
+        try:
+            at = None
+            if written:
+                try:
+                    at = datetime.fromisoformat(written).replace(tzinfo=ZoneInfo(hub.settings.timezone))
+                except ValueError:
+                    raise manual_orders.DeliveryRefused(f"{written[:40]!r} is not a date and time") from None
+            with transaction(hub.sessions) as session:
+                done = manual_orders.mark_delivered(session, order_id, actor=browser.caller.email,
+                                                    now=hub.clock.now(), at=at)  # fmt: skip
+            notice = f"order {done.external_id} delivered" if done.changed else "it was delivered already"
+        except manual_orders.DeliveryRefused as error:
+            notice = f"not marked delivered: {error}"
         return RedirectResponse(f"/orders/{order_id}?" + urlencode({"notice": notice}), 303)
 
     @routes.post("/orders/{order_id}/retry")
