@@ -12,7 +12,7 @@ from sqlalchemy import select
 from shopbridge.demo.world import Pos, World, wait_until
 from shopbridge.services.drift import queue_checks
 from shopbridge.store.db import transaction
-from shopbridge.store.tables import DriftCheck, StoreReturn, SyncIssue
+from shopbridge.store.tables import DriftCheck, Job, StoreReturn, SyncIssue
 from tests.integration.pos.test_pos_loop import link, pos_world, released, task_for
 from tests.integration.tiktok.test_returns import seller_refunds
 
@@ -20,6 +20,15 @@ from tests.integration.tiktok.test_returns import seller_refunds
 def check(world: World) -> DriftCheck:
     """Run the POS's drift check now (suspects confirmed half a second later) and wait for its record."""
     assert world.pos is not None
+
+    def idle() -> bool:
+        """No check of the POS is running: one the schedule started may have read the POS before the test's change
+        and would be recorded after it."""
+        with world.hub.sessions() as session:
+            running = select(Job.id).where(Job.kind == "pos.check_drift", Job.state == "running")
+            return session.scalar(running.limit(1)) is None
+
+    wait_until(idle, message="no POS drift check running")
     with world.hub.sessions() as session:
         before = session.scalar(select(DriftCheck.id).order_by(DriftCheck.id.desc()).limit(1)) or 0
     with transaction(world.hub.sessions) as session:
