@@ -4,6 +4,7 @@ and the check is recorded; a world in step reports nothing."""
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,12 @@ from shopbridge.store.db import transaction
 from shopbridge.store.tables import DriftCheck, Job, StoreReturn, SyncIssue
 from tests.integration.pos.test_pos_loop import link, pos_world, released, task_for
 from tests.integration.tiktok.test_returns import seller_refunds
+
+
+def drift_world(database_url: str, data_dir: Path) -> AbstractContextManager[tuple[World, Pos]]:
+    """The POS loop's world, with the hub's scheduled drift checks an hour apart: the tests ask for each check
+    themselves, and a scheduled one would otherwise find (and repair) their drift first."""
+    return pos_world(database_url, data_dir, hub_settings={"drift_check_seconds": 3600.0})
 
 
 def check(world: World) -> DriftCheck:
@@ -63,7 +70,7 @@ def shipped_silently(world: World, pos: Pos) -> tuple[str, int, dict[str, Any]]:
 
 
 def test_a_world_in_step_reports_no_drift(database_url: str, tmp_path: Path) -> None:
-    with pos_world(database_url, tmp_path) as (world, pos):
+    with drift_world(database_url, tmp_path) as (world, pos):
         external_id, order_id = released(world, {"TEE-M": 1})
         task = task_for(pos, external_id)
         wait_until(lambda: link(world, order_id).state == "placed", message="placed")
@@ -79,7 +86,7 @@ def test_a_world_in_step_reports_no_drift(database_url: str, tmp_path: Path) -> 
 
 
 def test_a_shipment_the_hub_never_heard_of_is_reported_and_its_tracking_sent(database_url: str, tmp_path: Path) -> None:
-    with pos_world(database_url, tmp_path) as (world, pos):
+    with drift_world(database_url, tmp_path) as (world, pos):
         external_id, _, _ = shipped_silently(world, pos)
         done = check(world)
         assert (done.drifted, done.repaired, done.kinds) == (1, 1, {"shipped_not_recorded": 1})
@@ -93,7 +100,7 @@ def test_a_shipment_the_hub_never_heard_of_is_reported_and_its_tracking_sent(dat
 
 
 def test_a_return_the_hub_never_heard_of_is_reported_and_refunded_once(database_url: str, tmp_path: Path) -> None:
-    with pos_world(database_url, tmp_path) as (world, pos):
+    with drift_world(database_url, tmp_path) as (world, pos):
         external_id, order_id = released(world, {"TEE-M": 1})
         task = task_for(pos, external_id)
         pos.ship(task["task_id"])
@@ -113,7 +120,7 @@ def test_a_return_the_hub_never_heard_of_is_reported_and_refunded_once(database_
 
 
 def test_a_task_the_store_cancelled_silently_cancels_the_order_on_tiktok(database_url: str, tmp_path: Path) -> None:
-    with pos_world(database_url, tmp_path) as (world, pos):
+    with drift_world(database_url, tmp_path) as (world, pos):
         external_id, order_id = released(world, {"TEE-M": 1})
         task = task_for(pos, external_id)
         wait_until(lambda: link(world, order_id).state == "placed", message="placed")

@@ -48,11 +48,13 @@ POS = PosSandboxConfig()
 
 
 @contextmanager
-def pos_world(database_url: str, data_dir: Path, **pos_options: Any) -> Iterator[tuple[World, Pos]]:
+def pos_world(database_url: str, data_dir: Path, *, hub_settings: dict[str, Any] | None = None,
+              **pos_options: Any) -> Iterator[tuple[World, Pos]]:  # fmt: skip
     """TikTok and the POS, the POS's associates idle (the tests ship tasks themselves), downtown (the hub's MAIN,
-    TikTok's warehouse) and the mall stocked."""
+    TikTok's warehouse) and the mall stocked; ``hub_settings`` for the hub."""
     options = {"associates": False, **pos_options}
-    with running_world(database_url, data_dir, skus=SKUS, pos=True, pos_options=options) as world:
+    with running_world(database_url, data_dir, skus=SKUS, pos=True, pos_options=options,
+                       **(hub_settings or {})) as world:  # fmt: skip
         assert world.pos is not None
         pos = world.pos
         pos.set_stock("store-downtown", {"TEE-M": 10, "MUG": 4})
